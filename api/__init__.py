@@ -1,0 +1,1 @@
+"""The HTTP control plane: REST API and web UI over the orchestrator."""

@@ -1,0 +1,393 @@
+"""The sweep definition: one pydantic schema shared by YAML files, the REST API, the store and the UI.
+
+A spec is validated once at the edge (CLI or API) and stored as JSON; everything downstream reads
+the validated model, so every field name here is the name used everywhere else.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+
+
+class Parametrization(StrEnum):
+    SP = "sp"
+    MUP = "mup"
+    SP_EMBEDDING_LR = "sp-embedding-lr"
+    U_MUP = "u-mup"
+    COMPLETEP = "completep"
+
+
+class OptimizerName(StrEnum):
+    ADAMW = "adamw"
+    SGD = "sgd"
+    MUON = "muon"
+    LAMB = "lamb"
+    ADOPT = "adopt"
+
+
+class SearchAlgorithm(StrEnum):
+    GRID = "grid"
+    RANDOM = "random"
+    TPE = "tpe"
+    CMAES = "cmaes"
+    GP = "gp"
+
+
+# Hyperparameters a proxy sweep may tune; the worker's TrialConfig has a field for each.
+KNOWN_HPARAMS = (
+    "lr",
+    "init_std",
+    "alpha_in",
+    "alpha_out",
+    "alpha_attn",
+    "weight_decay",
+    "warmup",
+)
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Caps that keep one sweep from exhausting the service; configurable through Settings."""
+
+    max_widths: int = 16
+    max_width: int = 65536
+    max_depth: int = 512
+    max_steps: int = 10_000_000
+    max_trials: int = 10_000
+    max_seeds: int = 32
+    max_space_params: int = 16
+    max_grid_points: int = 1000
+
+
+def _limits(info: ValidationInfo) -> Limits:
+    context = info.context or {}
+    limits = context.get("limits")
+    return limits if isinstance(limits, Limits) else Limits()
+
+
+class StrictModel(BaseModel):
+    """Unknown fields are an error: a typo in a spec must not silently fall back to a default."""
+
+    model_config = ConfigDict(extra="forbid", use_enum_values=True)
+
+
+class MoESpec(StrictModel):
+    n_experts: int = Field(8, ge=1, le=1024)
+    top_k: int = Field(2, ge=1)
+    d_expert: int | None = Field(None, ge=1, description="expert hidden size; default mlp_ratio*width/top_k")
+    shared_expert: bool = False
+    router: Literal["softmax", "sigmoid"] = "softmax"
+    aux_loss_weight: float = Field(0.01, ge=0)
+
+    @model_validator(mode="after")
+    def _top_k_fits(self) -> MoESpec:
+        if self.top_k > self.n_experts:
+            raise ValueError(f"moe.top_k ({self.top_k}) must be <= moe.n_experts ({self.n_experts})")
+        return self
+
+
+class ModelSpec(StrictModel):
+    family: Literal["gpt", "mlp", "moe"] = "gpt"
+    depth: int = Field(2, ge=1)
+    head_dim: int | None = Field(16, ge=1)
+    n_heads: int | None = Field(None, ge=1)
+    context_length: int = Field(64, ge=1, le=65536)
+    tokenizer: Literal["char", "byte"] = "char"
+    mlp_ratio: int = Field(4, ge=1, le=64)
+    tied_embeddings: bool = False
+    moe: MoESpec | None = None
+
+    @model_validator(mode="after")
+    def _heads(self) -> ModelSpec:
+        if self.head_dim is None and self.n_heads is None:
+            raise ValueError("model: give head_dim (fixed head size, heads grow with width) or n_heads")
+        if self.family == "moe" and self.moe is None:
+            self.moe = MoESpec()
+        return self
+
+
+class ScheduleSpec(StrictModel):
+    kind: Literal["cosine", "wsd", "constant"] = "cosine"
+    warmup_fraction: float = Field(0.0, ge=0, lt=1)
+    decay_fraction: float = Field(0.2, gt=0, le=1, description="WSD: fraction of steps spent decaying")
+    min_lr_ratio: float = Field(0.1, ge=0, le=1)
+
+
+class OptimizerSpec(StrictModel):
+    name: OptimizerName = OptimizerName.ADAMW
+    betas: tuple[float, float] = (0.9, 0.95)
+    eps: float = Field(1e-8, gt=0)
+    momentum: float = Field(0.9, ge=0, lt=1)
+    weight_decay: float = Field(0.0, ge=0)
+    weight_decay_mode: Literal["standard", "independent", "width_scaled"] = "standard"
+    grad_clip: float | None = Field(1.0, gt=0)
+    schedule: ScheduleSpec = ScheduleSpec()
+
+    @field_validator("betas")
+    @classmethod
+    def _betas_in_range(cls, betas: tuple[float, float]) -> tuple[float, float]:
+        if not all(0 <= b < 1 for b in betas):
+            raise ValueError(f"optimizer.betas must each be in [0, 1), got {list(betas)}")
+        return betas
+
+
+class DataSpec(StrictModel):
+    dataset: str | None = Field("python-stdlib", description="a built-in local corpus name")
+    path: str | None = Field(None, description="a flat binary file of uint16/uint32 tokens (nanoGPT style)")
+    token_dtype: Literal["uint16", "uint32"] = "uint16"
+    vocab_size: int | None = Field(None, ge=2, description="required with path")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> DataSpec:
+        if self.path is not None:
+            self.dataset = None
+            if self.vocab_size is None:
+                raise ValueError("data.vocab_size is required when data.path names a token file")
+        elif not self.dataset:
+            raise ValueError("data: give a built-in dataset name or a path to a token file")
+        return self
+
+
+class ProxySpec(StrictModel):
+    widths: list[int]
+    depths: list[int] | None = None
+    steps: int | None = Field(None, ge=1)
+    tokens: int | None = Field(None, ge=1)
+    batch_size: int = Field(32, ge=1, le=65536)
+    seeds: list[int] = [0]
+    eval_every: int = Field(50, ge=1)
+
+    @field_validator("widths")
+    @classmethod
+    def _widths(cls, widths: list[int], info: ValidationInfo) -> list[int]:
+        limits = _limits(info)
+        if len(widths) < 2:
+            raise ValueError(f"proxy.widths needs at least 2 widths to fit a transfer law, got {widths}")
+        if len(widths) > limits.max_widths:
+            raise ValueError(f"proxy.widths has {len(widths)} widths; the limit is {limits.max_widths}")
+        if any(w <= 0 for w in widths):
+            raise ValueError(f"proxy.widths must all be positive, got {widths}")
+        if any(b <= a for a, b in zip(widths, widths[1:], strict=False)):
+            raise ValueError(f"proxy.widths must be strictly ascending, got {widths}")
+        if widths[-1] > limits.max_width:
+            raise ValueError(f"proxy.widths: {widths[-1]} exceeds the limit of {limits.max_width}")
+        return widths
+
+    @field_validator("depths")
+    @classmethod
+    def _depths(cls, depths: list[int] | None, info: ValidationInfo) -> list[int] | None:
+        if depths is None:
+            return None
+        if not depths or any(d <= 0 for d in depths):
+            raise ValueError(f"proxy.depths must be positive integers, got {depths}")
+        if any(b <= a for a, b in zip(depths, depths[1:], strict=False)):
+            raise ValueError(f"proxy.depths must be strictly ascending, got {depths}")
+        if depths[-1] > _limits(info).max_depth:
+            raise ValueError(f"proxy.depths: {depths[-1]} exceeds the limit of {_limits(info).max_depth}")
+        return depths
+
+    @field_validator("seeds")
+    @classmethod
+    def _seeds(cls, seeds: list[int], info: ValidationInfo) -> list[int]:
+        if not seeds:
+            raise ValueError("proxy.seeds needs at least one seed")
+        if len(set(seeds)) != len(seeds):
+            raise ValueError(f"proxy.seeds must be distinct, got {seeds}")
+        if len(seeds) > _limits(info).max_seeds:
+            raise ValueError(f"proxy.seeds has {len(seeds)} seeds; the limit is {_limits(info).max_seeds}")
+        return seeds
+
+    @model_validator(mode="after")
+    def _budget(self, info: ValidationInfo) -> ProxySpec:
+        if (self.steps is None) == (self.tokens is None):
+            raise ValueError("proxy: give exactly one of steps or tokens")
+        if self.resolved_steps(0) > _limits(info).max_steps:
+            raise ValueError(f"proxy: {self.resolved_steps(0)} steps exceeds the limit of {_limits(info).max_steps}")
+        return self
+
+    def resolved_steps(self, context_length: int) -> int:
+        """Steps per trial; a token budget is turned into steps with this batch and context."""
+        if self.steps is not None:
+            return self.steps
+        assert self.tokens is not None
+        per_step = self.batch_size * max(context_length, 1)
+        return max(1, math.ceil(self.tokens / per_step))
+
+
+class SearchParam(StrictModel):
+    """One hyperparameter's search range: a log or linear interval, or a list of choices."""
+
+    scale: Literal["log", "linear", "choice"] = "log"
+    low: float | None = None
+    high: float | None = None
+    choices: list[float] | None = None
+    grid_points: int = Field(5, ge=1, description="points per range for the grid algorithm")
+    default: float | None = None
+
+    @model_validator(mode="after")
+    def _range(self) -> SearchParam:
+        if self.scale == "choice":
+            if not self.choices:
+                raise ValueError("a 'choice' parameter needs a non-empty 'choices' list")
+            return self
+        if self.low is None or self.high is None:
+            raise ValueError(f"a '{self.scale}' parameter needs both 'low' and 'high'")
+        if not (math.isfinite(self.low) and math.isfinite(self.high)):
+            raise ValueError("low and high must be finite numbers")
+        if self.low >= self.high:
+            raise ValueError(f"low ({self.low}) must be < high ({self.high})")
+        if self.scale == "log" and self.low <= 0:
+            raise ValueError(f"a log-scale range must be positive, got low={self.low}")
+        return self
+
+    def grid(self) -> list[float]:
+        """The values a grid search visits (log-spaced for log ranges)."""
+        if self.choices is not None and self.scale == "choice":
+            return list(self.choices)
+        assert self.low is not None and self.high is not None
+        n = self.grid_points
+        if n == 1:
+            return [math.sqrt(self.low * self.high) if self.scale == "log" else (self.low + self.high) / 2]
+        if self.scale == "log":
+            lo, hi = math.log(self.low), math.log(self.high)
+            return [math.exp(lo + (hi - lo) * i / (n - 1)) for i in range(n)]
+        return [self.low + (self.high - self.low) * i / (n - 1) for i in range(n)]
+
+
+class EarlyStoppingSpec(StrictModel):
+    kind: Literal["asha"] = "asha"
+    grace_period: int = Field(10, ge=1, description="steps before a trial may be stopped")
+    reduction_factor: float = Field(3.0, gt=1)
+    brackets: int = Field(1, ge=1)
+
+
+class SearchSpec(StrictModel):
+    algorithm: SearchAlgorithm = SearchAlgorithm.TPE
+    trials_per_width: int | None = Field(None, ge=1)
+    budget: int | None = Field(None, ge=1, description="total proxy trials, split evenly across searches")
+    space: dict[str, SearchParam]
+    early_stopping: EarlyStoppingSpec | None = None
+
+    @field_validator("space")
+    @classmethod
+    def _space(cls, space: dict[str, SearchParam], info: ValidationInfo) -> dict[str, SearchParam]:
+        if not space:
+            raise ValueError("search.space needs at least one hyperparameter (for example lr)")
+        unknown = sorted(set(space) - set(KNOWN_HPARAMS))
+        if unknown:
+            raise ValueError(f"search.space: unknown hyperparameter(s) {unknown}; allowed: {list(KNOWN_HPARAMS)}")
+        if len(space) > _limits(info).max_space_params:
+            raise ValueError(f"search.space has {len(space)} parameters; limit {_limits(info).max_space_params}")
+        return space
+
+    @model_validator(mode="after")
+    def _count(self, info: ValidationInfo) -> SearchSpec:
+        if self.algorithm == SearchAlgorithm.GRID:
+            points = math.prod(len(p.grid()) for p in self.space.values())
+            if points > _limits(info).max_grid_points:
+                raise ValueError(f"search: the grid has {points} points; the limit is {_limits(info).max_grid_points}")
+            if self.trials_per_width is None and self.budget is None:
+                self.trials_per_width = points
+        elif self.trials_per_width is None and self.budget is None:
+            raise ValueError("search: give trials_per_width or budget")
+        return self
+
+
+class TargetSpec(StrictModel):
+    width: int = Field(ge=1)
+    depth: int | None = Field(None, ge=1)
+    steps: int | None = Field(None, ge=1)
+    tokens: int | None = Field(None, ge=1)
+    auto_launch: bool = True
+    model: ModelSpec | None = Field(None, description="a different model family for the target (dense -> MoE)")
+
+    @model_validator(mode="after")
+    def _budget(self) -> TargetSpec:
+        if self.steps is not None and self.tokens is not None:
+            raise ValueError("target: give at most one of steps or tokens (default: the proxies' budget)")
+        return self
+
+
+class ResourcesSpec(StrictModel):
+    cpus_per_trial: float = Field(1.0, gt=0)
+    gpus_per_trial: float = Field(0.0, ge=0)
+    max_concurrent_trials: int = Field(1, ge=1, le=1024)
+    target_cpus: float | None = Field(None, gt=0)
+    target_gpus: float | None = Field(None, ge=0)
+
+
+class SweepSpec(StrictModel):
+    spec_version: Literal[1] = 1
+    name: Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\- ]*$")]
+    description: str | None = Field(None, max_length=10_000)
+    tags: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(default_factory=list, max_length=32)
+    model: ModelSpec = ModelSpec()
+    parametrizations: list[Parametrization] = Field(min_length=1)
+    base_width: int = Field(ge=1)
+    base_depth: int | None = Field(None, ge=1)
+    depth_alpha: float = Field(1.0, description="CompleteP α: 1 (CompleteP) or 0.5 (depth-μP)")
+    optimizer: OptimizerSpec = OptimizerSpec()
+    data: DataSpec = DataSpec()
+    proxy: ProxySpec
+    search: SearchSpec
+    target: TargetSpec
+    resources: ResourcesSpec = ResourcesSpec()
+    preflight: Literal["enforce", "warn", "off"] = "enforce"
+
+    @field_validator("parametrizations")
+    @classmethod
+    def _distinct(cls, names: list[str]) -> list[str]:
+        if len(set(names)) != len(names):
+            raise ValueError(f"parametrizations must be distinct, got {names}")
+        return names
+
+    @field_validator("depth_alpha")
+    @classmethod
+    def _alpha(cls, alpha: float) -> float:
+        if alpha not in (0.5, 1.0):
+            raise ValueError(f"depth_alpha must be 1 (CompleteP) or 0.5 (depth-μP), got {alpha}")
+        return alpha
+
+    @model_validator(mode="after")
+    def _consistent(self, info: ValidationInfo) -> SweepSpec:
+        widths = self.proxy.widths
+        if self.target.width <= widths[-1]:
+            raise ValueError(f"target.width ({self.target.width}) must be wider than every proxy width {widths}")
+        if self.target.width > _limits(info).max_width:
+            raise ValueError(f"target.width {self.target.width} exceeds the limit of {_limits(info).max_width}")
+        if self.model.head_dim is not None and any(w % self.model.head_dim for w in [*widths, self.target.width]):
+            raise ValueError(f"every width must be a multiple of model.head_dim ({self.model.head_dim})")
+        if self.proxy.depths and self.target.depth is not None and self.target.depth < self.proxy.depths[-1]:
+            raise ValueError(f"target.depth ({self.target.depth}) must be >= every proxy depth {self.proxy.depths}")
+        if self.search.budget is not None and self.search.budget > _limits(info).max_trials:
+            raise ValueError(f"search.budget {self.search.budget} exceeds the limit of {_limits(info).max_trials}")
+        if self.total_trials() > _limits(info).max_trials:
+            raise ValueError(f"this sweep would run {self.total_trials()} trials; the limit is {_limits(info).max_trials}")
+        return self
+
+    def depths(self) -> list[int]:
+        return self.proxy.depths or [self.model.depth]
+
+    def searches(self) -> list[tuple[str, int, int]]:
+        """Every independent search: one per (parametrization, width, depth)."""
+        return [(p, w, d) for p in self.parametrizations for w in self.proxy.widths for d in self.depths()]
+
+    def trials_per_search(self) -> int:
+        """Sampled configurations per search (each is run once per seed)."""
+        if self.search.trials_per_width is not None:
+            return self.search.trials_per_width
+        assert self.search.budget is not None
+        return max(1, self.search.budget // (len(self.searches()) * len(self.proxy.seeds)))
+
+    def total_trials(self) -> int:
+        return len(self.searches()) * self.trials_per_search() * len(self.proxy.seeds)
+
+
+def parse_spec(data: Any, limits: Limits | None = None) -> SweepSpec:
+    """Validate a spec dict (from YAML or JSON) under the given limits."""
+    return SweepSpec.model_validate(data, context={"limits": limits or Limits()})

@@ -1,0 +1,72 @@
+"""What one trial needs to know: a plain dataclass, so it travels to any Ray node as-is."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass
+class TrialConfig:
+    # model
+    family: str = "gpt"  # gpt | mlp | moe
+    width: int = 64
+    depth: int = 2
+    head_dim: int | None = 16
+    n_heads: int | None = None
+    context_length: int = 64
+    mlp_ratio: int = 4
+    tied_embeddings: bool = False
+    tokenizer: str = "char"
+    moe: dict[str, Any] | None = None  # n_experts, top_k, d_expert, shared_expert, router, aux_loss_weight
+    # parametrization
+    parametrization: str = "mup"  # sp | mup | sp-embedding-lr | u-mup | completep
+    base_width: int = 64
+    base_depth: int = 2
+    depth_alpha: float = 1.0
+    # the tuned hyperparameters (base values, resolved per parameter by the parametrization table)
+    lr: float = 1e-2
+    init_std: float = 0.02
+    alpha_in: float = 1.0
+    alpha_out: float = 1.0
+    alpha_attn: float = 1.0
+    weight_decay: float = 0.0
+    warmup: float = 0.0  # fraction of steps
+    # optimizer and schedule
+    optimizer: str = "adamw"  # adamw | sgd | muon | lamb | adopt
+    betas: tuple[float, float] = (0.9, 0.95)
+    eps: float = 1e-8
+    momentum: float = 0.9
+    weight_decay_mode: str = "standard"  # standard | independent | width_scaled
+    schedule: str = "cosine"  # cosine | wsd | constant
+    decay_fraction: float = 0.2
+    min_lr_ratio: float = 0.1
+    grad_clip: float | None = 1.0
+    # data and budget
+    dataset: str | None = "python-stdlib"
+    token_file: str | None = None
+    token_dtype: str = "uint16"
+    vocab_size: int | None = None
+    steps: int = 100
+    batch_size: int = 32
+    seed: int = 0
+    eval_every: int = 50
+    eval_batches: int = 4
+    # runtime
+    device: str = "auto"  # auto | cpu | cuda
+    compile: bool = False
+    threads: int | None = None
+    divergence_factor: float = 3.0  # a loss above factor x the initial loss counts as diverged
+    checkpoint_dir: str | None = None
+    checkpoint_every: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrialConfig:
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        if "betas" in known:
+            known["betas"] = tuple(known["betas"])
+        return cls(**known)
