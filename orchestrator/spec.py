@@ -11,7 +11,15 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 
 class Parametrization(StrEnum):
@@ -50,6 +58,10 @@ KNOWN_HPARAMS = (
 )
 
 
+# Seeds and steps end up in 32-bit integer columns on every database.
+MAX_SEED = 2**31 - 1
+
+
 @dataclass(frozen=True)
 class Limits:
     """Caps that keep one sweep from exhausting the service; configurable through Settings."""
@@ -73,7 +85,7 @@ def _limits(info: ValidationInfo) -> Limits:
 class StrictModel(BaseModel):
     """Unknown fields are an error: a typo in a spec must not silently fall back to a default."""
 
-    model_config = ConfigDict(extra="forbid", use_enum_values=True)
+    model_config = ConfigDict(extra="forbid", use_enum_values=True, allow_inf_nan=False)
 
 
 class MoESpec(StrictModel):
@@ -200,6 +212,8 @@ class ProxySpec(StrictModel):
             raise ValueError(f"proxy.seeds must be distinct, got {seeds}")
         if len(seeds) > _limits(info).max_seeds:
             raise ValueError(f"proxy.seeds has {len(seeds)} seeds; the limit is {_limits(info).max_seeds}")
+        if any(not 0 <= s <= MAX_SEED for s in seeds):
+            raise ValueError(f"proxy.seeds must be integers in [0, {MAX_SEED}], got {seeds}")
         return seeds
 
     @model_validator(mode="after")
@@ -207,7 +221,9 @@ class ProxySpec(StrictModel):
         if (self.steps is None) == (self.tokens is None):
             raise ValueError("proxy: give exactly one of steps or tokens")
         if self.resolved_steps(0) > _limits(info).max_steps:
-            raise ValueError(f"proxy: {self.resolved_steps(0)} steps exceeds the limit of {_limits(info).max_steps}")
+            raise ValueError(
+                f"proxy: {self.resolved_steps(0)} steps exceeds the limit of {_limits(info).max_steps}"
+            )
         return self
 
     def resolved_steps(self, context_length: int) -> int:
@@ -280,9 +296,13 @@ class SearchSpec(StrictModel):
             raise ValueError("search.space needs at least one hyperparameter (for example lr)")
         unknown = sorted(set(space) - set(KNOWN_HPARAMS))
         if unknown:
-            raise ValueError(f"search.space: unknown hyperparameter(s) {unknown}; allowed: {list(KNOWN_HPARAMS)}")
+            raise ValueError(
+                f"search.space: unknown hyperparameter(s) {unknown}; allowed: {list(KNOWN_HPARAMS)}"
+            )
         if len(space) > _limits(info).max_space_params:
-            raise ValueError(f"search.space has {len(space)} parameters; limit {_limits(info).max_space_params}")
+            raise ValueError(
+                f"search.space has {len(space)} parameters; limit {_limits(info).max_space_params}"
+            )
         return space
 
     @model_validator(mode="after")
@@ -290,7 +310,9 @@ class SearchSpec(StrictModel):
         if self.algorithm == SearchAlgorithm.GRID:
             points = math.prod(len(p.grid()) for p in self.space.values())
             if points > _limits(info).max_grid_points:
-                raise ValueError(f"search: the grid has {points} points; the limit is {_limits(info).max_grid_points}")
+                raise ValueError(
+                    f"search: the grid has {points} points; the limit is {_limits(info).max_grid_points}"
+                )
             if self.trials_per_width is None and self.budget is None:
                 self.trials_per_width = points
         elif self.trials_per_width is None and self.budget is None:
@@ -304,7 +326,9 @@ class TargetSpec(StrictModel):
     steps: int | None = Field(None, ge=1)
     tokens: int | None = Field(None, ge=1)
     auto_launch: bool = True
-    model: ModelSpec | None = Field(None, description="a different model family for the target (dense -> MoE)")
+    model: ModelSpec | None = Field(
+        None, description="a different model family for the target (dense -> MoE)"
+    )
 
     @model_validator(mode="after")
     def _budget(self) -> TargetSpec:
@@ -325,7 +349,9 @@ class SweepSpec(StrictModel):
     spec_version: Literal[1] = 1
     name: Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\- ]*$")]
     description: str | None = Field(None, max_length=10_000)
-    tags: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(default_factory=list, max_length=32)
+    tags: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(
+        default_factory=list, max_length=32
+    )
     model: ModelSpec = ModelSpec()
     parametrizations: list[Parametrization] = Field(min_length=1)
     base_width: int = Field(ge=1)
@@ -357,17 +383,39 @@ class SweepSpec(StrictModel):
     def _consistent(self, info: ValidationInfo) -> SweepSpec:
         widths = self.proxy.widths
         if self.target.width <= widths[-1]:
-            raise ValueError(f"target.width ({self.target.width}) must be wider than every proxy width {widths}")
+            raise ValueError(
+                f"target.width ({self.target.width}) must be wider than every proxy width {widths}"
+            )
         if self.target.width > _limits(info).max_width:
-            raise ValueError(f"target.width {self.target.width} exceeds the limit of {_limits(info).max_width}")
-        if self.model.head_dim is not None and any(w % self.model.head_dim for w in [*widths, self.target.width]):
+            raise ValueError(
+                f"target.width {self.target.width} exceeds the limit of {_limits(info).max_width}"
+            )
+        if self.model.head_dim is not None and any(
+            w % self.model.head_dim for w in [*widths, self.target.width]
+        ):
             raise ValueError(f"every width must be a multiple of model.head_dim ({self.model.head_dim})")
         if self.proxy.depths and self.target.depth is not None and self.target.depth < self.proxy.depths[-1]:
-            raise ValueError(f"target.depth ({self.target.depth}) must be >= every proxy depth {self.proxy.depths}")
+            raise ValueError(
+                f"target.depth ({self.target.depth}) must be >= every proxy depth {self.proxy.depths}"
+            )
+        depths = [self.model.depth, self.target.depth or 0, self.base_depth or 0]
+        if max(depths) > _limits(info).max_depth:
+            raise ValueError(f"depth {max(depths)} exceeds the limit of {_limits(info).max_depth}")
+        if self.base_width > _limits(info).max_width:
+            raise ValueError(f"base_width {self.base_width} exceeds the limit of {_limits(info).max_width}")
+        target_steps = self.target.steps or 0
+        if self.target.tokens is not None:
+            target_steps = math.ceil(self.target.tokens / (self.proxy.batch_size * self.model.context_length))
+        if target_steps > _limits(info).max_steps:
+            raise ValueError(f"target: {target_steps} steps exceeds the limit of {_limits(info).max_steps}")
         if self.search.budget is not None and self.search.budget > _limits(info).max_trials:
-            raise ValueError(f"search.budget {self.search.budget} exceeds the limit of {_limits(info).max_trials}")
+            raise ValueError(
+                f"search.budget {self.search.budget} exceeds the limit of {_limits(info).max_trials}"
+            )
         if self.total_trials() > _limits(info).max_trials:
-            raise ValueError(f"this sweep would run {self.total_trials()} trials; the limit is {_limits(info).max_trials}")
+            raise ValueError(
+                f"this sweep would run {self.total_trials()} trials; the limit is {_limits(info).max_trials}"
+            )
         return self
 
     def depths(self) -> list[int]:
@@ -391,3 +439,18 @@ class SweepSpec(StrictModel):
 def parse_spec(data: Any, limits: Limits | None = None) -> SweepSpec:
     """Validate a spec dict (from YAML or JSON) under the given limits."""
     return SweepSpec.model_validate(data, context={"limits": limits or Limits()})
+
+
+def validation_messages(exc: ValidationError) -> list[str]:
+    """One line per problem, as `field.path: what is wrong` (pydantic's "Value error, " prefix dropped,
+    unknown fields named as such), for the CLI and the API's 422 responses."""
+    messages = []
+    for error in exc.errors(include_url=False):
+        loc = ".".join(str(part) for part in error["loc"]) or "spec"
+        msg = str(error["msg"]).removeprefix("Value error, ").removeprefix("Assertion failed, ")
+        if error["type"] == "extra_forbidden":
+            msg = "unknown field (check the spelling; unknown fields are not allowed)"
+        elif error["type"] == "missing":
+            msg = "required field is missing"
+        messages.append(f"{loc}: {msg}")
+    return messages

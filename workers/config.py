@@ -30,6 +30,8 @@ class TrialConfig:
     alpha_in: float = 1.0
     alpha_out: float = 1.0
     alpha_attn: float = 1.0
+    readout_zero_init: bool = False  # μP option (TP5 §D.2): readout starts at 0, logits exactly 0 at init
+    query_zero_init: bool = False  # μP option (TP5 §D.2): attention starts uniform
     weight_decay: float = 0.0
     warmup: float = 0.0  # fraction of steps
     # optimizer and schedule

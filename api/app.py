@@ -1,0 +1,69 @@
+"""The FastAPI application: `create_app(settings)` wires the service, routes, limits and error handlers.
+
+The app's lifespan starts the `Service` (schema upgrade, sweep runner) and stops it on shutdown, so
+`uvicorn`, the CLI's `serve`/`demo` and tests all run the same start-up path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+
+from api.errors import install_error_handlers
+from api.limits import BodySizeLimitMiddleware
+from api.routes import health, outputs, sweeps, trials
+from api.ui import mount_ui
+from orchestrator.service import Service
+from orchestrator.settings import Settings
+from orchestrator.spec import SweepSpec
+
+API_PREFIX = "/api/v1"
+
+
+def create_app(settings: Settings | None = None, service: Service | None = None) -> FastAPI:
+    """An app over `service` (default: a new `Service(settings)`), which the app starts and stops."""
+    settings = settings or Settings.load()
+    service = service or Service(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        service.start()
+        try:
+            yield
+        finally:
+            service.stop()
+
+    app = FastAPI(
+        title="mutransfer",
+        summary="Push-button μP hyperparameter transfer: sweep proxies on Ray, fit, launch the target run.",
+        version="1",
+        lifespan=lifespan,
+        docs_url="/docs",
+        openapi_url=f"{API_PREFIX}/openapi.json",
+    )
+    app.state.service = service
+    app.state.settings = settings
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    install_error_handlers(app)
+    for module in (health, sweeps, trials, outputs):
+        app.include_router(module.router, prefix=API_PREFIX)
+    mount_ui(app)
+    app.openapi = lambda: _openapi_with_spec_schema(app)  # type: ignore[method-assign]
+    return app
+
+
+def _openapi_with_spec_schema(app: FastAPI) -> dict[str, Any]:
+    """The OpenAPI document, with `SweepSpec` (the POST /sweeps body, validated in the route under the
+    service's configurable limits rather than by FastAPI) added to the components it references."""
+    if app.openapi_schema is None:
+        schema = get_openapi(title=app.title, version=app.version, summary=app.summary, routes=app.routes)
+        spec_schema = SweepSpec.model_json_schema(ref_template="#/components/schemas/{model}")
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        components.update(spec_schema.pop("$defs", {}))
+        components["SweepSpec"] = spec_schema
+        app.openapi_schema = schema
+    return app.openapi_schema

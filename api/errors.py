@@ -1,0 +1,101 @@
+"""Every error leaves the API as JSON `{"detail": "..."}` with a message that says what to fix.
+
+Bad input is a 4xx (422 names each invalid field), a missing or foreign resource a 404, a state
+conflict a 409, an unreachable database a 503 (retry later, nothing was lost), and only a bug a 500.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from api.schemas import ErrorOut
+from orchestrator.store.repository import Conflict, NotFound, StoreError
+
+log = logging.getLogger(__name__)
+
+# Documented on every route so that clients (and the schema fuzzer of issue 6) know the error shape.
+ERROR_RESPONSES: dict[int | str, dict] = {
+    code: {"model": ErrorOut, "description": text}
+    for code, text in {
+        400: "malformed request",
+        403: "read-only credentials",
+        404: "no such resource (or not in your project)",
+        409: "the resource is in a state that does not allow this",
+        413: "request body too large",
+        415: "unsupported content type",
+        422: "invalid input: `errors` lists each field and what to fix",
+        503: "database unavailable: retry shortly",
+    }.items()
+}
+
+
+class ApiError(Exception):
+    """An error with its HTTP status, raised by routes for conditions the store does not know about."""
+
+    def __init__(self, status_code: int, detail: str, errors: list[str] | None = None):
+        super().__init__(detail)
+        self.status_code = status_code
+        self.detail = detail
+        self.errors = errors
+
+
+def error_response(status_code: int, detail: str, errors: list[str] | None = None) -> JSONResponse:
+    body = ErrorOut(detail=detail, errors=errors).model_dump(exclude_none=True)
+    return JSONResponse(status_code=status_code, content=body)
+
+
+def _location(loc: tuple) -> str:
+    return ".".join(str(part) for part in loc if part != "body") or "request"
+
+
+async def _request_validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+    errors = [f"{_location(tuple(e['loc']))}: {e['msg']}" for e in exc.errors()]
+    return error_response(422, "invalid request: " + "; ".join(errors), errors)
+
+
+async def _http_exception(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    response = error_response(exc.status_code, str(exc.detail))
+    for name, value in (exc.headers or {}).items():
+        response.headers[name] = value
+    return response
+
+
+async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
+    return error_response(exc.status_code, exc.detail, exc.errors)
+
+
+async def _store_error(_: Request, exc: StoreError) -> JSONResponse:
+    status = 404 if isinstance(exc, NotFound) else 409 if isinstance(exc, Conflict) else 400
+    return error_response(status, str(exc))
+
+
+async def _database_unavailable(_: Request, exc: Exception) -> JSONResponse:
+    if isinstance(exc, DBAPIError) and not isinstance(exc, OperationalError | InterfaceError):
+        if not exc.connection_invalidated:
+            return await _unexpected(_, exc)
+    log.warning("database unavailable: %s", exc.__class__.__name__)
+    response = error_response(503, "database unavailable; retry in a few seconds (nothing was lost)")
+    response.headers["Retry-After"] = "5"
+    return response
+
+
+async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+    log.exception("unhandled error", exc_info=exc)
+    return error_response(500, f"internal error ({exc.__class__.__name__}); it has been logged")
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(RequestValidationError, _request_validation)
+    app.add_exception_handler(StarletteHTTPException, _http_exception)
+    app.add_exception_handler(ApiError, _api_error)
+    app.add_exception_handler(StoreError, _store_error)
+    for db_error in (OperationalError, InterfaceError, DisconnectionError, PoolTimeoutError, DBAPIError):
+        app.add_exception_handler(db_error, _database_unavailable)
+    app.add_exception_handler(Exception, _unexpected)

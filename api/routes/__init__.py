@@ -1,0 +1,1 @@
+"""Routes, one module per resource, all mounted under `/api/v1`."""

@@ -1,0 +1,321 @@
+// Every plot of the UI as a pure function: normalized data in, a plotly figure ({data, layout}) out.
+// Each trace carries `meta.role` (width, diverged, optimum, module, observed, fit, band, prediction,
+// loss, ...) so that tests and readers can tell series apart without parsing labels.
+
+import { isNum } from "./format.js";
+
+/* Viridis anchors (matplotlib); a sequential scale: narrow widths dark, wide widths bright. */
+const VIRIDIS = [[68, 1, 84], [72, 40, 120], [62, 74, 137], [49, 104, 142], [38, 130, 142], [31, 158, 137],
+  [53, 183, 121], [109, 205, 89], [180, 222, 44], [253, 231, 37]];
+
+/** Colour i of n on the sequential scale (stopping short of the palest yellow, which vanishes on white). */
+export function sequentialColor(i, n) {
+  const t = n <= 1 ? 0.5 : (i / (n - 1)) * 0.88;
+  const pos = t * (VIRIDIS.length - 1);
+  const lo = Math.floor(pos);
+  const hi = Math.min(lo + 1, VIRIDIS.length - 1);
+  const f = pos - lo;
+  const c = VIRIDIS[lo].map((v, k) => Math.round(v + f * (VIRIDIS[hi][k] - v)));
+  return `rgb(${c[0]},${c[1]},${c[2]})`;
+}
+
+/** Categorical colours for parametrizations and modules. */
+const CATEGORICAL = ["#3a5bd9", "#d9593a", "#1f8a4c", "#8e44ad", "#b26a00", "#2c8fa3", "#c2407a", "#5d6678",
+  "#7a9c1e", "#a0522d", "#4b6584", "#e17055"];
+export const categoricalColor = (i) => CATEGORICAL[i % CATEGORICAL.length];
+
+const PARAM_LABELS = { sp: "SP", mup: "μP", "sp-embedding-lr": "SP + embedding LR", "u-mup": "u-μP", completep: "CompleteP" };
+export const paramLabel = (p) => PARAM_LABELS[p] || p;
+
+const FONT = { family: "system-ui, -apple-system, 'Segoe UI', 'DejaVu Sans', sans-serif", size: 12, color: "#1d2330" };
+const GRID = "#eceef3";
+
+function baseLayout(extra = {}) {
+  return {
+    font: FONT,
+    margin: { l: 60, r: 16, t: 36, b: 48 },
+    paper_bgcolor: "#fff",
+    plot_bgcolor: "#fff",
+    hovermode: "closest",
+    legend: { orientation: "h", y: -0.22, x: 0, font: { size: 11 } },
+    ...extra,
+  };
+}
+
+function axis(title, extra = {}) {
+  return { title: { text: title, standoff: 6 }, gridcolor: GRID, zeroline: false, linecolor: "#c9ced8", ticks: "outside",
+    tickcolor: "#c9ced8", automargin: true, ...extra };
+}
+
+/** Side-by-side panel domains with a small gap. */
+function panelDomains(n, gap = 0.06) {
+  const w = (1 - gap * (n - 1)) / n;
+  return Array.from({ length: n }, (_, i) => [i * (w + gap), i * (w + gap) + w]);
+}
+
+/** Plotly's axis ids for panel i: "x", "x2", ... and the layout keys "xaxis", "xaxis2", .... */
+const axId = (letter, i) => (i === 0 ? letter : `${letter}${i + 1}`);
+const axKey = (letter, i) => (i === 0 ? `${letter}axis` : `${letter}axis${i + 1}`);
+
+function panelTitles(titles, domains, y = 1.0) {
+  return titles.map((text, i) => ({ text: `<b>${text}</b>`, x: (domains[i][0] + domains[i][1]) / 2, y, xref: "paper",
+    yref: "paper", yanchor: "bottom", showarrow: false, font: { size: 13 } }));
+}
+
+const log2 = (x) => Math.log2(x);
+
+/** Points at the same x (one per seed) merged into their mean, so a curve does not zigzag between seeds. */
+function meanPerX(points) {
+  const groups = new Map();
+  for (const q of points) {
+    const key = q.x.toPrecision(10);
+    const g = groups.get(key);
+    if (g) {
+      g.sum += q.y;
+      g.ids.push(...q.ids);
+    } else {
+      groups.set(key, { x: q.x, v: q.v, sum: q.y, ids: [...q.ids] });
+    }
+  }
+  return [...groups.values()].map((g) => ({ x: g.x, v: g.v, y: g.sum / g.ids.length, ids: g.ids }));
+}
+const sortUnique = (xs) => [...new Set(xs)].sort((a, b) => a - b);
+
+/**
+ * The μTransfer plot: final loss against log2(hp), one panel per parametrization (side by side, shared
+ * loss axis), one curve per width on a sequential scale. `optima`: [{parametrization, width, x, loss,
+ * xLow, xHigh, fitted}] with x on the plot's axis (log2 when `logX`); diverged trials sit on a marked ceiling row.
+ */
+export function transferFigure(trials, { hp = "lr", logX = true, parametrizations, widths, optima = [], connect = true } = {}) {
+  const toX = logX ? log2 : (v) => v;
+  const valid = (t) => isNum(t.hparams?.[hp]) && (!logX || t.hparams[hp] > 0);
+  const xTitle = logX ? `log<sub>2</sub> ${hp}` : hp;
+  const params = parametrizations?.length ? parametrizations : sortUnique(trials.map((t) => t.parametrization));
+  const allWidths = widths?.length ? widths : sortUnique(trials.map((t) => t.width));
+  const domains = panelDomains(Math.max(params.length, 1));
+  const finite = trials.filter((t) => !t.diverged && isNum(t.final_loss) && valid(t) && t.status !== "pruned");
+  const losses = finite.map((t) => t.final_loss);
+  const lo = losses.length ? Math.min(...losses) : 0;
+  const hi = losses.length ? Math.max(...losses) : 1;
+  const ceiling = hi + 0.08 * Math.max(hi - lo, 1e-3);
+  const data = [];
+  const layout = baseLayout({ annotations: panelTitles(params.map(paramLabel), domains), shapes: [] });
+
+  params.forEach((p, pi) => {
+    const xa = axId("x", pi);
+    const ya = axId("y", pi);
+    layout[axKey("x", pi)] = axis(xTitle, { domain: domains[pi], anchor: ya });
+    layout[axKey("y", pi)] = axis(pi === 0 ? "final loss" : "", { anchor: xa, ...(pi > 0 ? { matches: "y" } : {}) });
+    allWidths.forEach((w, wi) => {
+      const raw = finite.filter((t) => t.parametrization === p && t.width === w)
+        .map((t) => ({ x: toX(t.hparams[hp]), y: t.final_loss, v: t.hparams[hp], ids: [t.id] }));
+      const pts = (connect ? meanPerX(raw) : raw).sort((a, b) => a.x - b.x);
+      const color = sequentialColor(wi, allWidths.length);
+      data.push({
+        type: "scatter", mode: connect ? "lines+markers" : "markers", xaxis: xa, yaxis: ya,
+        x: pts.map((q) => q.x), y: pts.map((q) => q.y), customdata: pts.map((q) => q.v),
+        text: pts.map((q) => (q.ids.length > 1 ? `mean of ${q.ids.length} seeds` : `trial ${q.ids[0]}`)),
+        name: `width ${w}`, legendgroup: `w${w}`, showlegend: pi === 0,
+        line: { color, width: 1.6 }, marker: { color, size: 6 },
+        hovertemplate: `width ${w}<br>${hp} %{customdata:.3g}<br>loss %{y:.4f}<br>%{text}<extra>${paramLabel(p)}</extra>`,
+        meta: { role: "width", parametrization: p, width: w },
+      });
+    });
+    const div = trials.filter((t) => t.parametrization === p && t.diverged && valid(t));
+    if (div.length) {
+      data.push({
+        type: "scatter", mode: "markers", xaxis: xa, yaxis: ya,
+        x: div.map((t) => toX(t.hparams[hp])), y: div.map(() => ceiling), customdata: div.map((t) => t.hparams[hp]),
+        text: div.map((t) => `trial ${t.id}, width ${t.width}`),
+        name: "diverged", legendgroup: "diverged", showlegend: !data.some((d) => d.meta.role === "diverged"),
+        marker: { symbol: "x-thin-open", size: 10, line: { width: 2 },
+          color: div.map((t) => sequentialColor(Math.max(allWidths.indexOf(t.width), 0), allWidths.length)) },
+        hovertemplate: `diverged<br>${hp} %{customdata:.3g}<br>%{text}<extra>${paramLabel(p)}</extra>`,
+        meta: { role: "diverged", parametrization: p },
+      });
+    }
+    const opt = optima.filter((o) => o.parametrization === p && isNum(o.x) && isNum(o.loss));
+    if (opt.length) {
+      const hasCi = opt.some((o) => isNum(o.xLow) && isNum(o.xHigh));
+      data.push({
+        type: "scatter", mode: "markers", xaxis: xa, yaxis: ya,
+        x: opt.map((o) => o.x), y: opt.map((o) => o.loss),
+        text: opt.map((o) => `width ${o.width}${o.fitted ? "" : " (best point, no parabola)"}`),
+        name: "fitted optimum", legendgroup: "optimum", showlegend: !data.some((d) => d.meta.role === "optimum"),
+        marker: { symbol: "star", size: 13, line: { color: "#1d2330", width: 1 },
+          color: opt.map((o) => sequentialColor(Math.max(allWidths.indexOf(o.width), 0), allWidths.length)) },
+        ...(hasCi ? { error_x: { type: "data", symmetric: false, color: "#1d2330", thickness: 1, width: 3,
+          array: opt.map((o) => (isNum(o.xHigh) ? o.xHigh - o.x : 0)),
+          arrayminus: opt.map((o) => (isNum(o.xLow) ? o.x - o.xLow : 0)) } } : {}),
+        hovertemplate: `optimum<br>x %{x:.3f}<br>loss %{y:.4f}<br>%{text}<extra>${paramLabel(p)}</extra>`,
+        meta: { role: "optimum", parametrization: p },
+      });
+    }
+    if (div.length) {
+      layout.shapes.push({ type: "line", xref: `${xa} domain`, yref: ya, x0: 0, x1: 1, y0: ceiling, y1: ceiling,
+        line: { color: "#c23b3b", width: 1, dash: "dot" } });
+    }
+  });
+  return { data, layout };
+}
+
+/**
+ * The coordinate check: log2(activation size) against log2(width), one panel per step, one line per
+ * module. `check`: {widths, steps, modules: {name: stat[step][width]}, stat}.
+ */
+export function coordFigure(check) {
+  const steps = check.steps;
+  const domains = panelDomains(Math.max(steps.length, 1), 0.04);
+  const names = Object.keys(check.modules);
+  const layout = baseLayout({ annotations: panelTitles(steps.map((s) => `step ${s}`), domains), showlegend: true,
+    legend: { orientation: "v", x: 1.01, y: 1, font: { size: 10 } }, margin: { l: 56, r: 8, t: 30, b: 44 } });
+  const data = [];
+  const x = check.widths.map(log2);
+  steps.forEach((step, si) => {
+    const xa = axId("x", si);
+    const ya = axId("y", si);
+    layout[axKey("x", si)] = axis("log<sub>2</sub> width", { domain: domains[si], anchor: ya, dtick: 1 });
+    layout[axKey("y", si)] = axis(si === 0 ? `log<sub>2</sub> ${check.stat || "mean |x|"}` : "",
+      { anchor: xa, ...(si > 0 ? { matches: "y" } : {}) });
+    names.forEach((name, mi) => {
+      const row = check.modules[name][si] || [];
+      data.push({
+        type: "scatter", mode: "lines+markers", xaxis: xa, yaxis: ya, x,
+        y: row.map((v) => (isNum(v) && v > 0 ? log2(v) : null)),
+        name, legendgroup: name, showlegend: si === 0,
+        line: { color: categoricalColor(mi), width: 1.5 }, marker: { size: 5, color: categoricalColor(mi) },
+        hovertemplate: `${name}<br>log2 width %{x}<br>log2 size %{y:.2f}<extra>step ${step}</extra>`,
+        meta: { role: "module", module: name, step },
+      });
+    });
+  });
+  return { data, layout };
+}
+
+/**
+ * Loss against scale: the best loss per width, the fitted law extended to the target, its band and the
+ * predicted target loss. `fits`: [{parametrization, observed: [{x, loss}], curve: [{x, loss, low, high}],
+ * prediction: {x, loss, low, high}}] with x the scale variable named by `xTitle` (log axis).
+ */
+export function scalingFigure(fits, { xTitle = "non-embedding parameters N" } = {}) {
+  const data = [];
+  fits.forEach((f, i) => {
+    const color = categoricalColor(i);
+    const label = paramLabel(f.parametrization);
+    const curve = f.curve || [];
+    if (curve.some((c) => isNum(c.low) && isNum(c.high))) {
+      data.push({ type: "scatter", mode: "lines", x: curve.map((c) => c.x), y: curve.map((c) => c.high),
+        line: { width: 0 }, hoverinfo: "skip", showlegend: false, legendgroup: label,
+        meta: { role: "band", parametrization: f.parametrization } });
+      data.push({ type: "scatter", mode: "lines", x: curve.map((c) => c.x), y: curve.map((c) => c.low),
+        fill: "tonexty", fillcolor: hexAlpha(color, 0.15), line: { width: 0 }, name: `${label} band`,
+        legendgroup: label, showlegend: false, hoverinfo: "skip", meta: { role: "band", parametrization: f.parametrization } });
+    }
+    if (curve.length) {
+      data.push({ type: "scatter", mode: "lines", x: curve.map((c) => c.x), y: curve.map((c) => c.loss),
+        name: `${label} fit${f.label ? ` (${f.label})` : ""}`, legendgroup: label, line: { color, width: 2, dash: "dash" },
+        hovertemplate: `${label} fit<br>%{x:.3s}<br>loss %{y:.4f}<extra></extra>`, meta: { role: "fit", parametrization: f.parametrization } });
+    }
+    data.push({ type: "scatter", mode: "markers", x: f.observed.map((o) => o.x), y: f.observed.map((o) => o.loss),
+      name: `${label} best loss per width`, legendgroup: label, marker: { color, size: 8 },
+      text: f.observed.map((o) => (o.width ? `width ${o.width}` : "")),
+      hovertemplate: `${label}<br>%{text}<br>%{x:.3s}<br>loss %{y:.4f}<extra></extra>`,
+      meta: { role: "observed", parametrization: f.parametrization } });
+    const pr = f.prediction;
+    if (pr && isNum(pr.x) && isNum(pr.loss)) {
+      const ci = isNum(pr.low) && isNum(pr.high);
+      data.push({ type: "scatter", mode: "markers", x: [pr.x], y: [pr.loss], name: `${label} predicted target`,
+        legendgroup: label, marker: { symbol: "diamond", size: 12, color, line: { color: "#1d2330", width: 1 } },
+        ...(ci ? { error_y: { type: "data", symmetric: false, array: [pr.high - pr.loss], arrayminus: [pr.loss - pr.low],
+          color, thickness: 1.5, width: 6 } } : {}),
+        hovertemplate: `${label} target<br>%{x:.3s}<br>predicted loss %{y:.4f}<extra></extra>`,
+        meta: { role: "prediction", parametrization: f.parametrization } });
+    }
+  });
+  const layout = baseLayout({ xaxis: axis(xTitle, { type: "log" }), yaxis: axis("loss") });
+  return { data, layout };
+}
+
+/**
+ * The optimum against width: per parametrization the fitted optimum per width (with its interval), the
+ * fitted power law η* ∝ w^γ extended to the target width (γ in the legend), and the transferred value.
+ * `fits`: [{parametrization, hp, points: [{width, value, low, high}], gamma, gammaLow, gammaHigh,
+ * line: [{width, value}], target: {width, value, low, high}}].
+ */
+export function optimumFigure(fits, { hp = "lr" } = {}) {
+  const data = [];
+  fits.forEach((f, i) => {
+    const color = categoricalColor(i);
+    const label = paramLabel(f.parametrization);
+    const pts = f.points.filter((p) => isNum(p.value) && p.value > 0);
+    const ci = pts.some((p) => isNum(p.low) && isNum(p.high));
+    data.push({ type: "scatter", mode: "markers", x: pts.map((p) => p.width), y: pts.map((p) => p.value),
+      name: `${label} optimum per width`, legendgroup: label, marker: { color, size: 8 },
+      ...(ci ? { error_y: { type: "data", symmetric: false, color, thickness: 1.2, width: 4,
+        array: pts.map((p) => (isNum(p.high) ? p.high - p.value : 0)),
+        arrayminus: pts.map((p) => (isNum(p.low) ? p.value - p.low : 0)) } } : {}),
+      hovertemplate: `${label}<br>width %{x}<br>${hp}* %{y:.3g}<extra></extra>`,
+      meta: { role: "observed", parametrization: f.parametrization } });
+    if (f.line?.length) {
+      const g = isNum(f.gamma) ? `γ = ${f.gamma.toFixed(2)}${isNum(f.gammaLow) && isNum(f.gammaHigh)
+        ? ` [${f.gammaLow.toFixed(2)}, ${f.gammaHigh.toFixed(2)}]` : ""}` : "fit";
+      data.push({ type: "scatter", mode: "lines", x: f.line.map((p) => p.width), y: f.line.map((p) => p.value),
+        name: `${label}: ${g}`, legendgroup: label, line: { color, width: 2, dash: "dash" },
+        hovertemplate: `${label} fit<br>width %{x}<br>${hp}* %{y:.3g}<extra></extra>`,
+        meta: { role: "fit", parametrization: f.parametrization, gamma: f.gamma } });
+    }
+    const t = f.target;
+    if (t && isNum(t.value) && t.value > 0) {
+      const tci = isNum(t.low) && isNum(t.high);
+      data.push({ type: "scatter", mode: "markers", x: [t.width], y: [t.value], name: `${label} transferred to target`,
+        legendgroup: label, marker: { symbol: "diamond", size: 12, color, line: { color: "#1d2330", width: 1 } },
+        ...(tci ? { error_y: { type: "data", symmetric: false, array: [t.high - t.value], arrayminus: [t.value - t.low],
+          color, thickness: 1.5, width: 6 } } : {}),
+        hovertemplate: `${label} target<br>width %{x}<br>${hp} %{y:.3g}<extra></extra>`,
+        meta: { role: "prediction", parametrization: f.parametrization } });
+    }
+  });
+  const layout = baseLayout({ xaxis: axis("width", { type: "log", dtick: Math.LOG10E * Math.LN2 }),
+    yaxis: axis(`optimal ${hp}`, { type: "log" }) });
+  return { data, layout };
+}
+
+/** Per-step loss of one run on log-log axes; with `predicted` ({loss, low, high}) the target's forecast. */
+export function lossCurveFigure(metrics, { title = "", predicted = null } = {}) {
+  const rows = metrics.filter((m) => m.step > 0);
+  const data = [{ type: "scatter", mode: "lines", x: rows.map((m) => m.step), y: rows.map((m) => m.train_loss),
+    name: "train loss", line: { color: "#3a5bd9", width: 1.5 }, meta: { role: "loss", split: "train" } }];
+  const val = rows.filter((m) => isNum(m.val_loss));
+  if (val.length) {
+    data.push({ type: "scatter", mode: "lines+markers", x: val.map((m) => m.step), y: val.map((m) => m.val_loss),
+      name: "validation loss", line: { color: "#d9593a", width: 1.5 }, marker: { size: 5 }, meta: { role: "loss", split: "val" } });
+  }
+  const shapes = [];
+  if (predicted && isNum(predicted.loss)) {
+    const lastStep = Math.max(predicted.steps || 0, ...rows.map((m) => m.step), 2);
+    const xs = [1, lastStep];
+    if (isNum(predicted.low) && isNum(predicted.high)) {
+      data.push({ type: "scatter", mode: "lines", x: xs, y: [predicted.high, predicted.high], line: { width: 0 },
+        hoverinfo: "skip", showlegend: false, meta: { role: "band" } });
+      data.push({ type: "scatter", mode: "lines", x: xs, y: [predicted.low, predicted.low], fill: "tonexty",
+        fillcolor: "rgba(31,138,76,0.14)", line: { width: 0 }, name: "predicted interval", meta: { role: "band" } });
+    }
+    data.push({ type: "scatter", mode: "lines", x: xs, y: [predicted.loss, predicted.loss], name: "predicted final loss",
+      line: { color: "#1f8a4c", width: 2, dash: "dash" }, meta: { role: "prediction" } });
+  }
+  const layout = baseLayout({ title: title ? { text: title, font: { size: 13 } } : undefined, shapes,
+    xaxis: axis("step", { type: "log" }), yaxis: axis("loss", { type: "log" }) });
+  return { data, layout };
+}
+
+function hexAlpha(hex, alpha) {
+  const n = parseInt(hex.slice(1), 16);
+  return `rgba(${(n >> 16) & 255},${(n >> 8) & 255},${n & 255},${alpha})`;
+}
+
+const CONFIG = { displaylogo: false, responsive: true, modeBarButtonsToRemove: ["lasso2d", "select2d"] };
+
+/** Draw or update a figure in place (Plotly.react keeps zoom and avoids a full redraw on polls). */
+export function draw(el, fig) {
+  return window.Plotly.react(el, fig.data, { ...fig.layout, uirevision: el.id || "keep" }, CONFIG);
+}

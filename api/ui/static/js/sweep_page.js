@@ -1,0 +1,436 @@
+// The sweep page: polls the API every 2 s (no reload) and redraws what changed: the header (status,
+// progress, ETA, cancel), the μTransfer plot and the trial table (when trial counts move), the
+// coordinate check, plan, scaling-law and optimum plots (when the sweep reaches a new stage), and the
+// target run's loss curve (while it runs).
+
+import { ApiError, get, getAll, itemsOf, post } from "./api.js";
+import { $, badge, esc, fmtDuration, fmtNum, fmtTime, showState } from "./format.js";
+import { coordView, optimumFits, planCardHtml, scalingFits, targetPrediction, transferOptima } from "./plan_view.js";
+import { coordFigure, draw, lossCurveFigure, optimumFigure, paramLabel, scalingFigure, transferFigure } from "./plots.js";
+import { renderShell } from "./shell.js";
+import { TrialTable } from "./trial_table.js";
+
+const POLL_MS = 2000;
+const TERMINAL = new Set(["completed", "failed", "cancelled", "preflight_failed"]);
+const TARGET_ACTIVE = new Set(["pending", "running"]);
+
+const match = window.location.pathname.match(/\/sweeps\/([^/]+)/);
+const sweepId = match ? decodeURIComponent(match[1]) : "";
+const base = `sweeps/${encodeURIComponent(sweepId)}`;
+
+const state = {
+  sweep: null,
+  trials: [],
+  trialsKey: "",
+  plan: null,
+  coord: null,
+  target: null,
+  targetMetrics: [],
+  outputsKey: "",
+  lastEventId: null,
+  timer: null,
+  polls: 0,
+  hp: null,
+  cancelArmed: false,
+};
+
+let table;
+
+/** Page-level error (e.g. the server went away): shown once, cleared when a poll succeeds. */
+function pageError(message) {
+  const el = $("#page-error");
+  el.textContent = message;
+  el.classList.toggle("hidden", !message);
+}
+
+function spec() {
+  return state.sweep?.spec || {};
+}
+
+function sweptHps() {
+  const space = spec().search?.space || {};
+  const keys = Object.keys(space);
+  return keys.length ? keys : ["lr"];
+}
+
+// header ------------------------------------------------------------------------------------------
+function renderHeader() {
+  const s = state.sweep;
+  const p = s.progress || {};
+  const done = p.done ?? 0;
+  const total = p.total ?? s.total_trials ?? 0;
+  document.title = `${s.name} · mutransfer`;
+  $("#sweep-name").textContent = `${s.name}`;
+  $("#sweep-status").innerHTML = badge(s.status);
+  const counts = p.counts || {};
+  const countText = Object.entries(counts).filter(([, n]) => n > 0).map(([k, n]) => `${n} ${k}`).join(", ");
+  const eta = TERMINAL.has(s.status) ? "" : p.eta_s !== undefined && p.eta_s !== null ? fmtDuration(p.eta_s) : "estimating…";
+  const sp = spec();
+  $("#sweep-meta").innerHTML = [
+    `<span>sweep <b>#${esc(s.id)}</b></span>`,
+    `<span>parametrizations <b>${esc((sp.parametrizations || []).map(paramLabel).join(", "))}</b></span>`,
+    `<span>widths <b>${esc((sp.proxy?.widths || []).join(", "))}</b> → target <b>${esc(sp.target?.width ?? "—")}</b></span>`,
+    `<span>created <b>${esc(fmtTime(s.created_at))}</b></span>`,
+    s.finished_at ? `<span>finished <b>${esc(fmtTime(s.finished_at))}</b></span>` : "",
+  ].join("");
+  const bar = $("#sweep-progress");
+  bar.classList.toggle("done", total > 0 && done >= total);
+  bar.setAttribute("role", "progressbar");
+  bar.setAttribute("aria-valuenow", String(done));
+  bar.setAttribute("aria-valuemax", String(total));
+  bar.querySelector(".fill").style.width = `${total ? (100 * Math.min(done, total)) / total : 0}%`;
+  $("#progress-label").textContent = `${done} / ${total} trials${countText ? ` (${countText})` : ""}${eta ? ` · ETA ${eta}` : ""}`;
+  const cancel = $("#cancel-button");
+  cancel.classList.toggle("hidden", TERMINAL.has(s.status));
+  if (!state.cancelArmed) cancel.textContent = s.cancel_requested ? "Cancelling…" : "Cancel sweep";
+  cancel.disabled = Boolean(s.cancel_requested);
+  const err = $("#sweep-error");
+  err.textContent = s.error ? `Error: ${s.error}` : "";
+  err.classList.toggle("hidden", !s.error);
+}
+
+// μTransfer plot and trials -------------------------------------------------------------------------
+function renderTransfer() {
+  const el = $("#plot-transfer");
+  const sp = spec();
+  const hp = state.hp || sweptHps()[0];
+  const withLoss = state.trials.some((t) => t.diverged || Number.isFinite(t.final_loss));
+  if (!withLoss) {
+    if (el.dataset.drawn) window.Plotly.purge(el);
+    delete el.dataset.drawn;
+    showState(el, TERMINAL.has(state.sweep.status) ? "" : "loading",
+      state.trials.length ? "Waiting for the first trials to finish…" : "No trials yet: the sweep has not started its proxies.");
+    return;
+  }
+  if (!el.dataset.drawn) el.innerHTML = "";
+  const single = sweptHps().length === 1 || sp.search?.algorithm === "grid";
+  draw(el, transferFigure(state.trials, {
+    hp, parametrizations: sp.parametrizations, widths: sp.proxy?.widths,
+    optima: transferOptima(state.plan, hp), connect: single,
+  }));
+  el.dataset.drawn = "1";
+}
+
+async function refreshTrials() {
+  const trials = await getAll(`${base}/trials`, { key: "trials", pageSize: 1000 });
+  state.trials = trials;
+  table.setTrials(trials);
+  renderTransfer();
+}
+
+// loss curve of one trial (modal) -------------------------------------------------------------------
+const curve = { trial: null, metrics: [], timer: null };
+
+/** Every metric row after step `since` (null: from the start), following the API's `has_more` pages. */
+async function fetchMetrics(path, since) {
+  const rows = [];
+  let last = since;
+  for (let guard = 0; guard < 1000; guard += 1) {
+    const page = await get(last === null || last === undefined ? path : `${path}?since_step=${last}`);
+    const items = itemsOf(page, "metrics");
+    rows.push(...items);
+    if (!items.length || !page.has_more) break;
+    last = page.next_since_step ?? items[items.length - 1].step;
+  }
+  return rows;
+}
+
+async function openCurve(trial) {
+  clearTimeout(curve.timer);
+  curve.trial = trial;
+  curve.metrics = [];
+  $("#curve-title").textContent = `Trial ${trial.id}: ${paramLabel(trial.parametrization)}, width ${trial.width}`
+    + ` (${trial.trial_key || ""})`;
+  $("#curve-modal").classList.remove("hidden");
+  const el = $("#plot-curve");
+  window.Plotly.purge(el);
+  showState(el, "loading", "Loading the loss curve…");
+  await pollCurve();
+}
+
+async function pollCurve() {
+  const trial = curve.trial;
+  if (!trial) return;
+  const el = $("#plot-curve");
+  try {
+    const last = curve.metrics.length ? curve.metrics[curve.metrics.length - 1].step : null;
+    curve.metrics.push(...(await fetchMetrics(`${base}/trials/${trial.id}/metrics`, last)));
+  } catch (err) {
+    showState(el, "error", `Could not load the loss curve: ${err.message}`);
+    return;
+  }
+  if (curve.trial !== trial) return;
+  if (!curve.metrics.length) {
+    showState(el, "", "This trial has reported no steps yet.");
+  } else {
+    if (el.querySelector(".state")) el.innerHTML = "";
+    draw(el, lossCurveFigure(curve.metrics));
+  }
+  const current = state.trials.find((t) => t.id === trial.id);
+  if (current && ["running", "pending"].includes(current.status)) curve.timer = setTimeout(pollCurve, POLL_MS);
+}
+
+function closeCurve() {
+  clearTimeout(curve.timer);
+  curve.trial = null;
+  $("#curve-modal").classList.add("hidden");
+}
+
+// stage data: coordinate check, plan, target run ----------------------------------------------------
+function renderCoord() {
+  const el = $("#plot-coord");
+  const view = coordView(state.coord, $("#coord-stat").value || null);
+  const verdict = $("#coord-verdict");
+  const box = $("#coord-select-box");
+  if (!view.length) {
+    box.classList.add("hidden");
+    verdict.innerHTML = "";
+    const skipped = (spec().parametrizations || []).every((p) => p === "sp") || spec().preflight === "off";
+    const message = skipped ? "No coordinate check for this sweep (SP only, or preflight off)."
+      : ["queued", "preflight"].includes(state.sweep.status) ? "The coordinate check runs before the proxies…"
+        : "No coordinate check result is stored for this sweep.";
+    if (el.dataset.drawn) window.Plotly.purge(el);
+    delete el.dataset.drawn;
+    showState(el, state.sweep.status === "preflight" ? "loading" : "", message);
+    return;
+  }
+  const select = $("#coord-select");
+  const names = view.map((v) => v.parametrization);
+  if (select.dataset.values !== names.join("|")) {
+    select.dataset.values = names.join("|");
+    select.innerHTML = names.map((n) => `<option value="${esc(n)}">${esc(paramLabel(n))}</option>`).join("");
+  }
+  const chosen = view.find((v) => v.parametrization === select.value) || view[0];
+  const statSelect = $("#coord-stat");
+  if (statSelect.dataset.values !== chosen.stats.join("|")) {
+    statSelect.dataset.values = chosen.stats.join("|");
+    statSelect.innerHTML = chosen.stats.map((n) => `<option>${esc(n)}</option>`).join("");
+  }
+  statSelect.value = chosen.check.stat;
+  box.classList.remove("hidden");
+  verdict.innerHTML = `${badge(chosen.passed ? "passed" : "failed")} ${esc(paramLabel(chosen.parametrization))}`
+    + (chosen.failing.length ? ` <span class="muted">not flat: ${esc(chosen.failing.join(", "))}</span>` : "");
+  if (!el.dataset.drawn) el.innerHTML = "";
+  draw(el, coordFigure(chosen.check));
+  el.dataset.drawn = "1";
+}
+
+function renderPlan() {
+  const card = $("#plan-card");
+  const sp = spec();
+  const status = state.sweep.status;
+  $("#plan-version").textContent = state.plan?.version ? `version ${state.plan.version}` : "";
+  if (!state.plan) {
+    const msg = status === "planning" ? "Fitting the optima and the scaling law…"
+      : TERMINAL.has(status) ? "No plan was made for this sweep." : "The plan is made once the proxies finish.";
+    showState(card, status === "planning" ? "loading" : "", msg);
+  } else {
+    card.innerHTML = planCardHtml(state.plan, state.trials, sp);
+  }
+  const launchable = state.plan && sp.target && sp.target.auto_launch === false
+    && (!state.target || !TARGET_ACTIVE.has(state.target.status)) && !["cancelled"].includes(status);
+  const button = $("#launch-button");
+  button.classList.toggle("hidden", !launchable);
+  button.textContent = state.target ? "Relaunch target run" : "Launch target run";
+  for (const [id, fits, figure, empty] of [
+    ["#plot-scaling", scalingFits(state.plan), scalingFigure, "The scaling-law fit appears with the plan."],
+    ["#plot-optimum", optimumFits(state.plan, state.hp || sweptHps()[0]), optimumFigure, "The optimum-vs-width fit appears with the plan."],
+  ]) {
+    const el = $(id);
+    if (!fits.length) {
+      if (el.dataset.drawn) window.Plotly.purge(el);
+      delete el.dataset.drawn;
+      showState(el, status === "planning" ? "loading" : "", empty);
+    } else {
+      if (!el.dataset.drawn) el.innerHTML = "";
+      draw(el, figure(fits, { hp: state.hp || sweptHps()[0] }));
+      el.dataset.drawn = "1";
+    }
+  }
+}
+
+function renderTarget() {
+  const el = $("#plot-target");
+  const t = state.target;
+  $("#target-status").innerHTML = t ? badge(t.status) : "";
+  if (!t) {
+    $("#target-note").textContent = "";
+    const auto = spec().target?.auto_launch !== false;
+    const msg = state.plan ? (auto ? "The target run starts automatically from the plan…" : "Waiting for approval: press “Launch target run”.")
+      : "The target run is trained with the plan's values once the plan exists.";
+    if (el.dataset.drawn) window.Plotly.purge(el);
+    delete el.dataset.drawn;
+    showState(el, "", msg);
+    return;
+  }
+  const pred = targetPrediction(t, state.plan);
+  const parts = [`width ${spec().target?.width ?? "—"}`, `predicted ${fmtNum(pred.loss)}`
+    + (Number.isFinite(pred.low) ? ` [${fmtNum(pred.low)}, ${fmtNum(pred.high)}]` : "")];
+  if (Number.isFinite(t.realized_loss)) {
+    parts.push(`realized ${fmtNum(t.realized_loss)}${t.within_interval === true ? " (inside the interval)"
+      : t.within_interval === false ? " (outside the interval)" : ""}`);
+  }
+  if (t.error) parts.push(`error: ${t.error}`);
+  $("#target-note").textContent = parts.join(" · ");
+  if (!state.targetMetrics.length) {
+    if (el.dataset.drawn) window.Plotly.purge(el);
+    delete el.dataset.drawn;
+    showState(el, TARGET_ACTIVE.has(t.status) ? "loading" : "", TARGET_ACTIVE.has(t.status)
+      ? "The target run is starting; its loss appears here as it trains…" : "The target run reported no steps.");
+    return;
+  }
+  if (!el.dataset.drawn) el.innerHTML = "";
+  draw(el, lossCurveFigure(state.targetMetrics, { predicted: pred }));
+  el.dataset.drawn = "1";
+}
+
+/** Fetch the later-stage documents that exist (per `outputs`), only when they changed since last time. */
+async function refreshStage() {
+  const out = await get(`${base}/outputs`);
+  const key = JSON.stringify(out);
+  if (key === state.outputsKey) return;
+  const [coord, plan, target] = await Promise.all([
+    out.coord_checks ? get(`${base}/coord-check`) : null,
+    out.plan_version ? get(`${base}/plan`) : null,
+    out.target_run ? get(`${base}/target-run`) : null,
+  ]);
+  if (target?.id !== state.target?.id) state.targetMetrics = [];
+  Object.assign(state, { coord, plan, target, outputsKey: key });
+  renderCoord();
+  renderPlan();
+  renderTransfer();
+}
+
+async function refreshTarget() {
+  const finished = !TARGET_ACTIVE.has(state.target.status);
+  if (finished && state.targetMetrics.length && state.targetMetricsDone === state.target.id) return;
+  const last = state.targetMetrics.length ? state.targetMetrics[state.targetMetrics.length - 1].step : null;
+  const rows = await fetchMetrics(`${base}/target-run/metrics`, last);
+  state.targetMetrics.push(...rows);
+  if (finished) state.targetMetricsDone = state.target.id;
+  renderTarget();
+}
+
+// events ------------------------------------------------------------------------------------------------
+async function refreshEvents() {
+  const query = state.lastEventId === null ? "" : `?after_id=${state.lastEventId}`;
+  const page = await get(`${base}/events${query}`);
+  const events = itemsOf(page, "events");
+  if (!events.length) {
+    if (state.lastEventId === null) $("#events").innerHTML = '<li class="muted">No events yet.</li>';
+    return;
+  }
+  const list = $("#events");
+  if (state.lastEventId === null) list.innerHTML = "";
+  list.insertAdjacentHTML("beforeend", events.map((e) => `<li><span class="muted">${esc(fmtTime(e.ts, { seconds: true }))}</span>
+    <span class="lvl-${esc(e.level)}">${esc(e.level)}</span><span>${esc(e.message)}</span></li>`).join(""));
+  state.lastEventId = page.next_after_id ?? events[events.length - 1].id;
+  list.scrollTop = list.scrollHeight;
+}
+
+// the poll loop -----------------------------------------------------------------------------------------
+async function tick() {
+  clearTimeout(state.timer);
+  try {
+    state.sweep = await get(base);
+  } catch (err) {
+    if (err instanceof ApiError && err.status === 404) {
+      $("#sweep-name").textContent = `Sweep ${sweepId} not found`;
+      pageError(`There is no sweep ${sweepId} (or it belongs to another project). Go back to the sweeps list.`);
+      return;
+    }
+    pageError(err.message);
+    state.timer = setTimeout(tick, POLL_MS);
+    return;
+  }
+  pageError("");
+  renderHeader();
+  const s = state.sweep;
+  const p = s.progress || {};
+  const jobs = [];
+  const trialsKey = JSON.stringify([s.status, p.counts, p.done]);
+  // Trials change when counts move; while some run, refresh them every few polls for their step counts.
+  if (trialsKey !== state.trialsKey || ((p.counts?.running ?? 0) > 0 && state.polls % 3 === 0)) {
+    jobs.push(refreshTrials().then(() => { state.trialsKey = trialsKey; }));
+  }
+  // Outputs appear while the sweep is active (and after a re-plan or relaunch): one cheap index per poll.
+  jobs.push(refreshStage().then(() => (state.target ? refreshTarget() : renderTarget())));
+  jobs.push(refreshEvents());
+  const results = await Promise.allSettled(jobs);
+  const failed = results.find((r) => r.status === "rejected");
+  if (failed) pageError(`Some parts could not be refreshed: ${failed.reason?.message || failed.reason}`);
+  state.polls += 1;
+  document.body.dataset.rendered = "1";
+  const idle = TERMINAL.has(s.status) && !(state.target && TARGET_ACTIVE.has(state.target.status));
+  // A finished sweep changes only when someone re-plans or relaunches: poll slowly then.
+  state.timer = setTimeout(tick, idle ? 5 * POLL_MS : POLL_MS);
+}
+
+async function cancelSweep() {
+  const button = $("#cancel-button");
+  if (!state.cancelArmed) {
+    state.cancelArmed = true;
+    button.textContent = "Click again to cancel";
+    setTimeout(() => { state.cancelArmed = false; if (state.sweep) renderHeader(); }, 4000);
+    return;
+  }
+  state.cancelArmed = false;
+  button.disabled = true;
+  button.textContent = "Cancelling…";
+  try {
+    await post(`${base}/cancel`);
+  } catch (err) {
+    pageError(`Cancel failed: ${err.message}`);
+    button.disabled = false;
+  }
+  tick();
+}
+
+async function launchTarget() {
+  const button = $("#launch-button");
+  button.disabled = true;
+  try {
+    state.target = await post(`${base}/target-run`);
+    state.targetMetrics = [];
+    state.outputsKey = "";
+  } catch (err) {
+    pageError(`Launching the target run failed: ${err.message}`);
+  } finally {
+    button.disabled = false;
+  }
+  tick();
+}
+
+function init() {
+  renderShell(tick);
+  if (!sweepId) {
+    pageError("No sweep id in the address: open a sweep from the sweeps list.");
+    return;
+  }
+  for (const id of ["#plot-transfer", "#plot-coord", "#plot-scaling", "#plot-optimum", "#plot-target"]) {
+    showState($(id), "loading", "Loading…");
+  }
+  table = new TrialTable($("#trial-table-root"), { hps: [], onCurve: openCurve });
+  $("#cancel-button").addEventListener("click", cancelSweep);
+  $("#launch-button").addEventListener("click", launchTarget);
+  $("#curve-close").addEventListener("click", closeCurve);
+  $("#curve-modal").addEventListener("click", (ev) => { if (ev.target.id === "curve-modal") closeCurve(); });
+  document.addEventListener("keydown", (ev) => { if (ev.key === "Escape") closeCurve(); });
+  $("#coord-select").addEventListener("change", renderCoord);
+  $("#coord-stat").addEventListener("change", renderCoord);
+  $("#hp-select").addEventListener("change", () => {
+    state.hp = $("#hp-select").value;
+    renderTransfer();
+    renderPlan();
+  });
+  get(base).then((sweep) => {
+    state.sweep = sweep;
+    const hps = sweptHps();
+    table.setHps(hps);
+    const select = $("#hp-select");
+    select.innerHTML = hps.map((h) => `<option>${esc(h)}</option>`).join("");
+    $("#hp-select-box").classList.toggle("hidden", hps.length < 2);
+  }).catch(() => {}).finally(tick);
+}
+
+init();

@@ -1,0 +1,377 @@
+"""`mutransfer serve | submit | status | demo`: run the service, and use it over its REST API.
+
+`submit` and `status` are plain HTTP clients of a running service (the same API the UI uses); `demo`
+starts a service in-process on SQLite, submits the example study over HTTP and watches it. Options
+fall back to the environment, then to defaults, through `Settings.load`.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import httpx
+import typer
+import uvicorn
+import yaml
+from pydantic import ValidationError
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from orchestrator.cli import app
+from orchestrator.settings import Settings, SettingsError
+from orchestrator.spec import parse_spec, validation_messages
+from orchestrator.store.models import SweepStatus
+
+DEFAULT_SERVER = "http://127.0.0.1:8000"
+DEMO_DATA_DIR = "mutransfer-data"
+DEMO_SPEC = Path("examples") / "tiny-cpu.yaml"
+TERMINAL = {s.value for s in SweepStatus.terminal()}
+
+console = Console(highlight=False)
+err_console = Console(stderr=True, highlight=False)
+
+ServerOpt = Annotated[
+    str, typer.Option("--server", envvar="MUTRANSFER_SERVER", help="URL of a running mutransfer service")
+]
+
+
+def fail(message: str, code: int = 1) -> typer.Exit:
+    err_console.print(f"[red]error:[/red] {message}")
+    return typer.Exit(code)
+
+
+def load_settings(**overrides: Any) -> Settings:
+    try:
+        return Settings.load(overrides)
+    except SettingsError as exc:
+        raise fail(str(exc), 2) from None
+
+
+# HTTP client -------------------------------------------------------------------------------------
+class ApiClient:
+    """A thin client of `/api/v1`; every failure becomes one readable line (and exit code 1)."""
+
+    def __init__(self, server: str, timeout: float = 30.0):
+        token = os.environ.get("MUTRANSFER_TOKEN")
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self.server = server.rstrip("/")
+        self.http = httpx.Client(base_url=f"{self.server}/api/v1", headers=headers, timeout=timeout)
+
+    def request(self, method: str, path: str, **kwargs: Any) -> Any:
+        try:
+            response = self.http.request(method, path, **kwargs)
+        except httpx.HTTPError as exc:
+            raise fail(f"cannot reach {self.server} ({exc}); is `mutransfer serve` running there?") from None
+        if response.status_code >= 400:
+            try:
+                body = response.json()
+                lines = body.get("errors") or [body.get("detail", response.text)]
+            except ValueError:
+                lines = [response.text or response.reason_phrase]
+            for line in lines:
+                err_console.print(f"[red]{response.status_code}:[/red] {line}")
+            raise typer.Exit(1)
+        return response.json() if response.content else None
+
+
+# serve -------------------------------------------------------------------------------------------
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="bind address [env MUTRANSFER_HOST; 127.0.0.1]")] = None,
+    port: Annotated[int | None, typer.Option(help="port [env MUTRANSFER_PORT; 8000]")] = None,
+    database_url: Annotated[
+        str | None,
+        typer.Option(help="SQLAlchemy URL [env MUTRANSFER_DATABASE_URL; sqlite:///./mutransfer.db]"),
+    ] = None,
+    ray_address: Annotated[
+        str | None, typer.Option(help="Ray cluster [env RAY_ADDRESS; a local Ray]")
+    ] = None,
+    data_dir: Annotated[Path | None, typer.Option(help="working files [env MUTRANSFER_DATA_DIR]")] = None,
+    runner: Annotated[
+        bool | None,
+        typer.Option("--runner/--no-runner", help="execute queued sweeps (off: store and serve only)"),
+    ] = None,
+    log_level: Annotated[str | None, typer.Option(help="critical|error|warning|info|debug")] = None,
+) -> None:
+    """Start the service: REST API under /api/v1, docs at /docs, sweep runner in the background."""
+    settings = load_settings(
+        host=host,
+        port=port,
+        database_url=database_url,
+        ray_address=ray_address,
+        data_dir=data_dir,
+        run_sweeps=runner,
+        log_level=log_level,
+    )
+    from api.app import create_app
+
+    console.print(
+        f"mutransfer serving on http://{settings.host}:{settings.port} (database {_safe_url(settings)})"
+    )
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level=settings.log_level)
+
+
+def _safe_url(settings: Settings) -> str:
+    """The database URL without its password, for printing."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(settings.database_url).render_as_string(hide_password=True)
+    except Exception:  # an unparsable URL is reported by the service at start; print nothing secret
+        return "(unparsable URL)"
+
+
+# submit ------------------------------------------------------------------------------------------
+def read_spec_file(path: Path) -> dict[str, Any]:
+    """Load and locally validate a spec file; print every problem and exit 1 if it is invalid."""
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise fail(f"cannot read {path}: {exc.strerror}") from None
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise fail(f"{path} is not valid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise fail(f"{path} must hold a mapping (a sweep spec), got {type(data).__name__}")
+    try:
+        spec = parse_spec(data)
+    except ValidationError as exc:
+        err_console.print(f"[red]{path} is not a valid sweep spec:[/red]")
+        for line in validation_messages(exc):
+            err_console.print(f"  - {line}")
+        raise typer.Exit(1) from None
+    return spec.model_dump(mode="json")
+
+
+@app.command()
+def submit(
+    file: Annotated[Path, typer.Argument(help="sweep spec (YAML), e.g. examples/tiny-cpu.yaml")],
+    server: ServerOpt = DEFAULT_SERVER,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="print only the sweep id")] = False,
+) -> None:
+    """Validate a sweep spec locally, submit it, and print the new sweep's id."""
+    spec = read_spec_file(file)
+    created = ApiClient(server).request("POST", "/sweeps", json=spec)
+    if quiet:
+        console.print(created["id"])
+        return
+    console.print(f"queued sweep '{created['name']}' with {created['total_trials']} proxy trials")
+    console.print(f"watch it: mutransfer status {created['id']} --server {server}")
+    console.print(f"sweep id: {created['id']}")
+
+
+# status ------------------------------------------------------------------------------------------
+@app.command()
+def status(
+    sweep_id: Annotated[int | None, typer.Argument(help="one sweep's details; omit to list sweeps")] = None,
+    server: ServerOpt = DEFAULT_SERVER,
+    watch: Annotated[
+        bool, typer.Option("--watch", "-w", help="follow progress until the sweep ends")
+    ] = False,
+    limit: Annotated[int, typer.Option(help="sweeps to list", min=1, max=1000)] = 20,
+) -> None:
+    """List sweeps, or show one sweep's progress (with --watch, until it finishes)."""
+    client = ApiClient(server)
+    if sweep_id is None:
+        page = client.request("GET", "/sweeps", params={"limit": limit})
+        console.print(sweeps_table(page))
+        return
+    if watch:
+        detail = watch_sweep(client, sweep_id)
+    else:
+        detail = client.request("GET", f"/sweeps/{sweep_id}")
+        console.print(progress_snapshot(detail))
+    console.print(counts_line(detail))
+    if detail.get("error"):
+        console.print(f"[red]error:[/red] {detail['error']}")
+
+
+def sweeps_table(page: dict[str, Any]) -> Table:
+    table = Table(title=f"sweeps ({len(page['items'])} of {page['total']})")
+    for column in ("id", "name", "status", "done/total", "created"):
+        table.add_column(column)
+    for sweep in page["items"]:
+        progress = sweep["progress"]
+        table.add_row(
+            str(sweep["id"]),
+            sweep["name"],
+            sweep["status"],
+            f"{progress['done']}/{progress['total']}",
+            sweep["created_at"][:19].replace("T", " "),
+        )
+    return table
+
+
+def _progress_bar(live: bool) -> Progress:
+    """done/total trials as a bar; a live bar (--watch) also shows the time it has been watching."""
+    columns = [
+        TextColumn("{task.description}", markup=False),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("trials"),
+    ]
+    if live:
+        columns.append(TimeElapsedColumn())
+    return Progress(*columns, TextColumn("{task.fields[eta]}"), console=console)
+
+
+def _describe(detail: dict[str, Any]) -> str:
+    return f"sweep {detail['id']} {detail['name']} ({detail['status']})"
+
+
+def _eta(detail: dict[str, Any]) -> str:
+    eta = detail["progress"].get("eta_s")
+    return f"ETA {eta:.0f}s" if eta is not None else ""
+
+
+def progress_snapshot(detail: dict[str, Any]) -> Progress:
+    bar = _progress_bar(live=False)
+    bar.add_task(
+        _describe(detail),
+        total=max(detail["progress"]["total"], 1),
+        completed=detail["progress"]["done"],
+        eta=_eta(detail),
+    )
+    return bar
+
+
+def counts_line(detail: dict[str, Any]) -> str:
+    counts = detail["progress"]["counts"]
+    return "  ".join(f"{name}: {n}" for name, n in counts.items() if n) or "no trials yet"
+
+
+def watch_sweep(client: ApiClient, sweep_id: int, interval: float = 1.0) -> dict[str, Any]:
+    """Poll one sweep and draw its progress until its status is terminal; return the last detail."""
+    detail = client.request("GET", f"/sweeps/{sweep_id}")
+    with _progress_bar(live=True) as bar:
+        task = bar.add_task("", total=1, eta="")
+        while True:
+            progress = detail["progress"]
+            bar.update(
+                task,
+                description=_describe(detail),
+                total=max(progress["total"], 1),
+                completed=progress["done"],
+                eta=_eta(detail),
+            )
+            if detail["status"] in TERMINAL:
+                return detail
+            time.sleep(interval)
+            detail = client.request("GET", f"/sweeps/{sweep_id}")
+
+
+# demo --------------------------------------------------------------------------------------------
+def _port_free(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def _pick_port(host: str, preferred: int) -> int:
+    if preferred and _port_free(host, preferred):
+        return preferred
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def _default_demo_spec() -> Path:
+    """examples/tiny-cpu.yaml from the working directory, else from the source tree of this install."""
+    for root in (Path.cwd(), Path(__file__).resolve().parents[2]):
+        if (root / DEMO_SPEC).is_file():
+            return root / DEMO_SPEC
+    raise fail(f"cannot find {DEMO_SPEC}; run from the repository root or pass --spec FILE")
+
+
+class BackgroundServer:
+    """uvicorn in a thread of this process (signals stay with the main thread, so Ctrl-C stops cleanly)."""
+
+    def __init__(self, settings: Settings):
+        from api.app import create_app
+
+        self.app = create_app(settings)
+        config = uvicorn.Config(self.app, host=settings.host, port=settings.port, log_level="warning")
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, name="mutransfer-api", daemon=True)
+
+    def start(self, timeout: float = 120.0) -> None:
+        self.thread.start()
+        deadline = time.monotonic() + timeout
+        while not self.server.started:
+            if not self.thread.is_alive() or time.monotonic() > deadline:
+                raise fail("the service did not start; see the messages above")
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=60)
+
+    def wait(self) -> None:
+        while self.thread.is_alive():
+            self.thread.join(timeout=0.5)
+
+
+@app.command()
+def demo(
+    exit_when_done: Annotated[
+        bool, typer.Option("--exit", help="stop the service when the sweep ends (for scripts)")
+    ] = False,
+    spec_file: Annotated[
+        Path | None, typer.Option("--spec", help="spec to run [examples/tiny-cpu.yaml]")
+    ] = None,
+    port: Annotated[int | None, typer.Option(help="port [env MUTRANSFER_PORT; 8000, or a free one]")] = None,
+    data_dir: Annotated[
+        Path | None, typer.Option(help=f"working files [env MUTRANSFER_DATA_DIR; ./{DEMO_DATA_DIR}]")
+    ] = None,
+    database_url: Annotated[
+        str | None, typer.Option(help="[env MUTRANSFER_DATABASE_URL; SQLite in data dir]")
+    ] = None,
+) -> None:
+    """The main job: start the service (SQLite, local Ray), run the example study, show where to watch it."""
+    spec_path = spec_file or _default_demo_spec()
+    spec = read_spec_file(spec_path)
+    data = data_dir or Path(os.environ.get("MUTRANSFER_DATA_DIR") or DEMO_DATA_DIR)
+    if database_url is None and not os.environ.get("MUTRANSFER_DATABASE_URL"):
+        database_url = f"sqlite:///{data.resolve() / 'mutransfer.db'}"
+    settings = load_settings(data_dir=data, database_url=database_url, port=port)
+    settings = settings.model_copy(update={"port": _pick_port(settings.host, settings.port)})
+
+    server = BackgroundServer(settings)
+    console.print(f"starting mutransfer (database {_safe_url(settings)}, data in {settings.data_dir}) ...")
+    server.start()
+    url = f"http://{settings.host}:{settings.port}"
+    try:
+        client = ApiClient(url)
+        created = client.request("POST", "/sweeps", json=spec)
+        sweep_id = created["id"]
+        console.print(f"submitted {spec_path} as sweep {sweep_id}: {created['total_trials']} proxy trials")
+        console.print(
+            f"watch it: {url}/sweeps/{sweep_id}   (API: {url}/api/v1/sweeps/{sweep_id}, docs: {url}/docs)"
+        )
+        final_status = None
+        if server.app.state.service.runs_sweeps:
+            detail = watch_sweep(client, sweep_id)
+            final_status = detail["status"]
+            console.print(f"sweep {sweep_id} finished: {final_status}  ({counts_line(detail)})")
+        else:
+            console.print(
+                f"sweep {sweep_id} is stored and validated; no sweep runner is installed, so it stays queued"
+            )
+        if exit_when_done:
+            if final_status not in (None, SweepStatus.COMPLETED.value):
+                raise typer.Exit(1)
+            return
+        console.print(f"the service keeps running at {url}; press Ctrl-C to stop it")
+        server.wait()
+    except KeyboardInterrupt:
+        console.print("stopping ...")
+    finally:
+        server.stop()

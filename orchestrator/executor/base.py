@@ -1,0 +1,130 @@
+"""What the runner asks of an executor, and what an executor tells the store.
+
+The runner depends on these types only; Ray stays behind `RayExecutor`. An executor runs the trials
+of one sweep and reports every event to a `TrialEvents` sink (the store's ingest implements it),
+so the sink is the single place where results become rows and the executor never opens the DB.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from orchestrator.spec import SweepSpec
+
+# Objective that Optuna minimizes: the final validation loss (the train loss when no eval ran).
+OBJECTIVE = "objective"
+# The per-step metric ASHA compares at its rungs.
+STEP_LOSS = "loss"
+
+
+def search_key(parametrization: str, width: int, depth: int) -> str:
+    """One independent search of a sweep: (parametrization, width, depth)."""
+    return f"{parametrization}-w{width}-d{depth}"
+
+
+def trial_key(parametrization: str, width: int, depth: int, index: int, seed: int) -> str:
+    """Deterministic key of a trial (unique per sweep): the `index`-th sampled point of its search, run
+    with `seed`. The same trial always gets the same key, so a resumed sweep updates rows instead of
+    adding duplicates."""
+    return f"{search_key(parametrization, width, depth)}-i{index}-s{seed}"
+
+
+@dataclass(frozen=True)
+class TrialRequest:
+    """A trial the executor is about to run (its row is created `pending` from this)."""
+
+    key: str
+    parametrization: str
+    width: int
+    depth: int
+    index: int
+    seed: int
+    hparams: dict[str, float]
+
+
+@dataclass(frozen=True)
+class KnownTrial:
+    """A trial the store already holds, handed to the executor when a sweep resumes."""
+
+    request: TrialRequest
+    status: str
+    objective: float | None = None
+
+
+@dataclass
+class TrialOutcome:
+    """How a trial ended, as the sink records it."""
+
+    status: str  # completed | pruned | diverged | failed | cancelled
+    final_loss: float | None = None
+    best_loss: float | None = None
+    final_val_loss: float | None = None
+    objective: float | None = None
+    steps_done: int = 0
+    error: str | None = None
+
+
+@dataclass
+class PreflightOutcome:
+    """The coordinate check of one parametrization: pass/fail, the modules whose slope failed, and the
+    full report (stored as JSON for the UI)."""
+
+    parametrization: str
+    passed: bool
+    failing_modules: list[str] = field(default_factory=list)
+    report: dict[str, Any] = field(default_factory=dict)
+
+
+class TrialEvents(Protocol):
+    """Driver-side sink for everything that happens to trials (implemented by `store.ingest.Ingest`)."""
+
+    def trial_created(self, request: TrialRequest) -> None: ...
+
+    def trial_started(self, key: str, node: str | None) -> None: ...
+
+    def trial_metrics(self, key: str, record: Mapping[str, Any]) -> None: ...
+
+    def trial_node(self, key: str, node: str) -> None: ...
+
+    def trial_finished(self, key: str, outcome: TrialOutcome) -> None: ...
+
+    def event(
+        self, kind: str, message: str, level: str = "info", data: dict[str, Any] | None = None
+    ) -> None: ...
+
+    def flush(self) -> None: ...
+
+
+@dataclass
+class SweepRun:
+    """One sweep as the executor needs it. `known` lists trials from an earlier, interrupted run:
+    finished ones feed the sampler, unfinished ones are run again with their stored parameters."""
+
+    sweep_id: int
+    spec: SweepSpec
+    known: list[KnownTrial] = field(default_factory=list)
+
+
+# Asked by the executor between steps: None to go on, CANCEL when the user cancelled the sweep (running
+# trials become `cancelled`), SHUTDOWN when the service is stopping (running trials stay unfinished and
+# are run again when the sweep resumes).
+StopCheck = Callable[[], "str | None"]
+CANCEL = "cancel"
+SHUTDOWN = "shutdown"
+
+
+class Executor(Protocol):
+    """Runs a sweep's proxy trials somewhere (Ray Tune in production)."""
+
+    def preflight(self, spec: SweepSpec, parametrization: str) -> PreflightOutcome:
+        """The coordinate check of `parametrization` at the sweep's proxy widths."""
+        ...
+
+    def run(self, sweep: SweepRun, events: TrialEvents, should_stop: StopCheck) -> None:
+        """Run every trial not yet finished; return when all are done or `should_stop()` gave a reason
+        (the trials still running are then stopped within seconds)."""
+        ...
+
+    def shutdown(self) -> None: ...

@@ -1,0 +1,74 @@
+"""Preflight: the coordinate check of one parametrization, run as a Ray task before any proxy trial.
+
+It runs on a Ray worker (not in the API process) because it trains a few steps at several widths.
+The check itself is `workers.coord_check.coord_check`; this module only adapts the sweep spec to it
+and its result to a `PreflightOutcome`.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from orchestrator.executor.base import PreflightOutcome
+from orchestrator.spec import SweepSpec
+from orchestrator.trial_config import trial_config
+
+# A few steps at a large LR make a broken parametrization visible (science.md §6); tiny batch/context
+# keep it to seconds on a CPU.
+PREFLIGHT_STEPS = 4
+PREFLIGHT_BATCH = 8
+PREFLIGHT_CONTEXT = 32
+
+
+def _coord_check_task(config: dict[str, Any], parametrization: str, widths: list[int]) -> dict[str, Any]:
+    """Runs on a Ray worker: the coordinate check over `widths`, as its JSON-able report."""
+    from workers.config import TrialConfig
+    from workers.coord_check import coord_check
+
+    result = coord_check(
+        TrialConfig.from_dict(config), parametrization=parametrization, widths=widths, steps=PREFLIGHT_STEPS
+    )
+    return result.to_dict() if hasattr(result, "to_dict") else dict(result)
+
+
+def preflight_widths(spec: SweepSpec) -> list[int]:
+    """The proxy widths, padded to at least 3 (a slope needs spread), each a multiple of the head dim."""
+    widths = list(spec.proxy.widths)
+    step = spec.model.head_dim or 1
+    while len(widths) < 3:
+        widths.append(int(math.ceil(widths[-1] * 2 / step) * step))
+    return widths
+
+
+def run_preflight(spec: SweepSpec, parametrization: str) -> PreflightOutcome:
+    """The coordinate check of `parametrization` as a Ray task; the caller has started Ray."""
+    import ray
+
+    base = trial_config(
+        spec,
+        parametrization=parametrization,
+        width=spec.base_width,
+        depth=spec.depths()[0],
+        seed=spec.proxy.seeds[0],
+        hparams={},
+        threads=max(1, int(spec.resources.cpus_per_trial)),
+    )
+    base.batch_size = min(base.batch_size, PREFLIGHT_BATCH)
+    base.context_length = min(base.context_length, PREFLIGHT_CONTEXT)
+    task = ray.remote(num_cpus=spec.resources.cpus_per_trial)(_coord_check_task)
+    report = ray.get(task.remote(base.to_dict(), parametrization, preflight_widths(spec)))
+    passed = bool(report.get("passed", False))
+    failing = [str(m) for m in report.get("failing", [])]
+    return PreflightOutcome(parametrization, passed, failing, _json_safe(report))
+
+
+def _json_safe(value: Any) -> Any:
+    """NaN/inf become None so the report can be stored as JSON on every database."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    return value

@@ -1,0 +1,177 @@
+"""The executor on Ray Tune: one `Tuner` per sweep run, with the sweep's searcher, scheduler and sink.
+
+- sampling: `SweepSearcher` (an `OptunaSearch` per search, the spec's sampler);
+- early stopping: `PerSearchASHA` on the per-step loss when `search.early_stopping` is `asha`;
+- resources: `tune.with_resources` with the spec's CPUs/GPUs per trial (fractions allowed); GPUs are
+  requested only when the cluster has some, else trials run on CPU (and an event says so);
+- concurrency: `max_concurrent_trials` from the spec (with a custom searcher Tune would otherwise run
+  one trial at a time). On a 2-core machine one trial with 2 threads beats two trials with 1 each;
+- failures: `FailureConfig(max_failures)` retries a trial whose worker died; after that it is failed
+  with its error kept and the sweep goes on;
+- cancel: a `Stopper` whose `stop_all` follows `should_stop`, so Tune stops every trial within a
+  controller step.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+from ray import tune
+from ray.tune import Stopper
+
+from orchestrator.executor.base import (
+    CANCEL,
+    SHUTDOWN,
+    STEP_LOSS,
+    PreflightOutcome,
+    StopCheck,
+    SweepRun,
+    TrialEvents,
+    TrialOutcome,
+    TrialRequest,
+)
+from orchestrator.executor.callback import StoreCallback
+from orchestrator.executor.cluster import cluster_gpus, ensure_ray, shutdown_ray
+from orchestrator.executor.preflight import run_preflight
+from orchestrator.executor.scheduler import SEARCH_CONFIG_KEY, make_scheduler
+from orchestrator.executor.search import SweepSearcher
+from orchestrator.executor.trainable import DEFAULT_TRIAL_FN, run_trial
+from orchestrator.spec import SweepSpec
+from orchestrator.store.models import TrialStatus
+from orchestrator.trial_config import trial_config
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MAX_FAILURES = 2
+
+
+class _FollowFlag(Stopper):
+    """Stops the whole experiment once `should_stop()` is true (the sweep was cancelled)."""
+
+    def __init__(self, should_stop: StopCheck) -> None:
+        self._should_stop = should_stop
+
+    def __call__(self, trial_id: str, result: dict) -> bool:
+        return False
+
+    def stop_all(self) -> bool:
+        return self._should_stop() is not None
+
+
+class RayExecutor:
+    """`Executor` on Ray Tune (see module docstring). `trial_fn` names the training function run by
+    every trial (`workers.train:train`; benchmarks pass a trivial one)."""
+
+    def __init__(
+        self,
+        data_dir: Path,
+        address: str | None = None,
+        *,
+        num_cpus: int | None = None,
+        max_failures: int = DEFAULT_MAX_FAILURES,
+        trial_fn: str = DEFAULT_TRIAL_FN,
+    ) -> None:
+        self.data_dir = Path(data_dir)
+        self.address = address
+        self.num_cpus = num_cpus
+        self.max_failures = max_failures
+        self.trial_fn = trial_fn
+        self.cluster: str | None = None
+
+    def start(self) -> str:
+        if self.cluster is None:
+            self.cluster = ensure_ray(self.address, self.data_dir, self.num_cpus)
+        return self.cluster
+
+    def shutdown(self) -> None:
+        if self.cluster is not None:
+            shutdown_ray()
+            self.cluster = None
+
+    def preflight(self, spec: SweepSpec, parametrization: str) -> PreflightOutcome:
+        self.start()
+        return run_preflight(spec, parametrization)
+
+    def run(self, sweep: SweepRun, events: TrialEvents, should_stop: StopCheck) -> None:
+        self.start()
+        spec = sweep.spec
+        finished = {s.value for s in TrialStatus.finished()}
+        done_keys = {t.request.key for t in sweep.known if t.status in finished}
+        remaining = spec.total_trials() - len(done_keys)
+        if remaining <= 0:
+            return
+        resources = self._resources(spec, events)
+        threads = max(1, int(resources["cpu"]))
+        steps = spec.proxy.resolved_steps(spec.model.context_length)
+
+        def config_for(request: TrialRequest) -> dict[str, Any]:
+            config = trial_config(
+                spec,
+                parametrization=request.parametrization,
+                width=request.width,
+                depth=request.depth,
+                seed=request.seed,
+                hparams=request.hparams,
+                threads=threads,
+            )
+            return {
+                "trial_key": request.key,
+                SEARCH_CONFIG_KEY: request.key.rsplit("-i", 1)[0],
+                "trial": config.to_dict(),
+                "trial_fn": self.trial_fn,
+            }
+
+        searcher = SweepSearcher(spec, sweep.sweep_id, sweep.known, config_for, events.trial_created)
+        callback = StoreCallback(events, should_stop)
+        tuner = tune.Tuner(
+            tune.with_resources(run_trial, resources),
+            tune_config=tune.TuneConfig(
+                metric=STEP_LOSS,
+                mode="min",
+                search_alg=searcher,
+                scheduler=make_scheduler(spec.search.early_stopping, steps),
+                num_samples=remaining,
+                max_concurrent_trials=spec.resources.max_concurrent_trials,
+                trial_name_creator=lambda trial: str(trial.config.get("trial_key", trial.trial_id)),
+                trial_dirname_creator=lambda trial: trial.trial_id,
+            ),
+            run_config=tune.RunConfig(
+                name=f"sweep-{sweep.sweep_id}-{int(time.time())}",
+                storage_path=str((self.data_dir / "tune").resolve()),
+                failure_config=tune.FailureConfig(max_failures=self.max_failures),
+                stop=_FollowFlag(should_stop),
+                callbacks=[callback],
+                verbose=0,
+                log_to_file=False,
+            ),
+        )
+        tuner.fit()
+        # Trials Tune stopped without a completion event. On shutdown they stay unfinished (resume reruns
+        # them); on cancel they are cancelled; otherwise Tune ended them without saying why: failed.
+        reason = should_stop()
+        if reason != SHUTDOWN:
+            for key in sorted(callback.open):
+                if reason == CANCEL:
+                    outcome = TrialOutcome(status=TrialStatus.CANCELLED.value)
+                else:
+                    outcome = TrialOutcome(
+                        status=TrialStatus.FAILED.value, error="Tune ended the trial early"
+                    )
+                events.trial_finished(key, outcome)
+        events.flush()
+
+    def _resources(self, spec: SweepSpec, events: TrialEvents) -> dict[str, float]:
+        """Per-trial resources; GPUs only when the cluster has them (trials then pick CUDA themselves)."""
+        cpus = spec.resources.cpus_per_trial
+        gpus = spec.resources.gpus_per_trial
+        if gpus > 0 and cluster_gpus() == 0:
+            events.event(
+                "no_gpu",
+                f"the spec asks {gpus} GPU(s) per trial but the Ray cluster has none: running on CPU",
+                level="warning",
+            )
+            gpus = 0.0
+        return {"cpu": cpus, "gpu": gpus}

@@ -1,0 +1,79 @@
+"""The Tune function trainable: runs a trial function on a Ray worker and reports every record.
+
+It imports only `workers/` at run time (GPU nodes need neither the DB nor the API), and it is the only
+code that touches `ray.tune.report`. The trial function is named by an import path
+(`module:function`, default `workers.train:train`) so benchmarks can swap in a trivial one.
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+from collections.abc import Callable, Iterable
+from typing import Any
+
+DEFAULT_TRIAL_FN = "workers.train:train"
+# Loss charged to a diverged trial when it never produced a finite loss (a char-level LM starts near
+# ln(vocab) ~ 4-5; anything this large is "blew up" to every sampler).
+DIVERGED_FALLBACK_LOSS = 100.0
+
+
+def resolve_trial_fn(path: str) -> Callable[[Any], Iterable[Any]]:
+    """Import `module:function`; errors name the path so a typo in a setting is easy to find."""
+    module_name, _, attr = path.partition(":")
+    if not module_name or not attr:
+        raise ValueError(f"trial function {path!r} must look like 'package.module:function'")
+    try:
+        return getattr(importlib.import_module(module_name), attr)  # type: ignore[no-any-return]
+    except (ImportError, AttributeError) as exc:
+        raise ValueError(f"cannot import trial function {path!r}: {exc}") from exc
+
+
+def diverged_loss(initial_loss: float | None, factor: float) -> float:
+    """The objective of a diverged trial: the loss level that defines divergence (factor x the first
+    loss), so the sampler learns that this LR is too large without an infinite value."""
+    if initial_loss is None or not math.isfinite(initial_loss):
+        return DIVERGED_FALLBACK_LOSS
+    return factor * initial_loss
+
+
+def to_report(record: dict[str, Any], initial_loss: float | None, factor: float) -> dict[str, Any]:
+    """Add the two metrics the executor needs to a worker record: `loss` (per step, for ASHA; never
+    missing, Tune requires the scheduler's metric in every result) and, on the final record, `objective`
+    (what Optuna minimizes: final validation loss, else final train loss)."""
+    penalty = diverged_loss(initial_loss, factor)
+    loss = record.get("train_loss")
+    out = dict(record)
+    out["loss"] = float(loss) if loss is not None and math.isfinite(loss) else penalty
+    status = record.get("status")
+    if status == "diverged":
+        out["loss"] = max(out["loss"], penalty)
+        out["objective"] = penalty
+    elif status == "completed":
+        final = record.get("final_val_loss")
+        if final is None:
+            final = record.get("final_train_loss")
+        out["objective"] = float(final) if final is not None and math.isfinite(final) else penalty
+    return out
+
+
+def run_trial(config: dict[str, Any]) -> None:
+    """Tune entry point: `config` holds the serialized TrialConfig (`trial`), the trial function path
+    (`trial_fn`) and bookkeeping keys the driver reads back (`trial_key`, `search_key`)."""
+    import ray
+    from ray import tune
+
+    from workers.config import TrialConfig
+
+    trial_fn = resolve_trial_fn(config.get("trial_fn", DEFAULT_TRIAL_FN))
+    trial = TrialConfig.from_dict(config["trial"])
+    node_id = ray.get_runtime_context().get_node_id()
+    initial_loss: float | None = None
+    for item in trial_fn(trial):
+        record = item.to_dict() if hasattr(item, "to_dict") else dict(item)
+        loss = record.get("train_loss")
+        if initial_loss is None and loss is not None and math.isfinite(loss):
+            initial_loss = float(loss)
+        report = to_report(record, initial_loss, trial.divergence_factor)
+        report["node_id"] = node_id
+        tune.report(report)

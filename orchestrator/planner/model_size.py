@@ -1,0 +1,79 @@
+"""Model size and compute, for the loss-vs-scale law and the compute budget of a plan.
+
+N counts non-embedding parameters (Kaplan et al. 2020): the token/position embeddings and the vocabulary
+readout are left out, because they grow with the vocabulary rather than the width and would bend the law at
+small widths. Compute is C = 6·N·tokens (forward + backward, Kaplan's approximation).
+"""
+
+from __future__ import annotations
+
+from orchestrator.spec import ModelSpec, SweepSpec
+
+
+def non_embedding_params(
+    width: int,
+    depth: int,
+    *,
+    family: str = "gpt",
+    mlp_ratio: int = 4,
+    moe_top_k: int = 1,
+    moe_experts: int = 1,
+    d_expert: int | None = None,
+) -> int:
+    """Active non-embedding parameters of one model of the workers' families (workers/models).
+
+    gpt: per block q, k, v, o (width² each; heads × head_dim = width), the MLP (2·mlp_ratio·width²) and two
+    LayerNorms (weight and bias), plus the final LayerNorm. mlp: depth width×width layers. moe: attention as
+    gpt, `moe_top_k` active experts of hidden size `d_expert` and a width × n_experts router.
+    """
+    if width < 1 or depth < 1:
+        raise ValueError(f"width and depth must be positive, got width={width}, depth={depth}")
+    if family == "mlp":
+        return depth * width * width
+    norms = depth * 4 * width + 2 * width
+    if family == "moe":
+        hidden = d_expert if d_expert is not None else mlp_ratio * width // max(moe_top_k, 1)
+        ffn = moe_top_k * 2 * width * hidden + width * moe_experts
+        return depth * (4 * width * width + ffn) + norms
+    if family != "gpt":
+        raise ValueError(f"unknown model family {family!r}: choose gpt, mlp or moe")
+    return depth * (4 + 2 * mlp_ratio) * width * width + norms
+
+
+def params_for(model: ModelSpec, width: int, depth: int) -> int:
+    """`non_embedding_params` for a spec's model section."""
+    moe = model.moe
+    return non_embedding_params(
+        width,
+        depth,
+        family=model.family,
+        mlp_ratio=model.mlp_ratio,
+        moe_top_k=moe.top_k if moe else 1,
+        moe_experts=moe.n_experts if moe else 1,
+        d_expert=moe.d_expert if moe else None,
+    )
+
+
+def tokens_per_trial(spec: SweepSpec, steps: int | None = None) -> int:
+    """Tokens one proxy trial sees: its steps (the spec's budget unless given) × batch × context."""
+    steps = spec.proxy.resolved_steps(spec.model.context_length) if steps is None else steps
+    return steps * spec.proxy.batch_size * spec.model.context_length
+
+
+def target_tokens(spec: SweepSpec) -> int:
+    """The target's token budget: its own steps or tokens, else the proxies' budget."""
+    per_step = spec.proxy.batch_size * target_model(spec).context_length
+    if spec.target.tokens is not None:
+        return spec.target.tokens
+    if spec.target.steps is not None:
+        return spec.target.steps * per_step
+    return tokens_per_trial(spec)
+
+
+def target_model(spec: SweepSpec) -> ModelSpec:
+    return spec.target.model or spec.model
+
+
+def training_flops(params: int, tokens: int) -> float:
+    """C = 6·N·D (Kaplan et al. 2020, §2.1)."""
+    return 6.0 * float(params) * float(tokens)

@@ -1,0 +1,453 @@
+"""The plan: from proxy trials to the target run's hyperparameters, predicted loss and compute (issue 5).
+
+`build_plan(spec, trials)` is a pure function: the store glue loads the trials, calls it and stores
+`plan.to_dict()` (JSON, no NaN) as a new version. Per parametrization it fits each swept HP's optimum at every
+proxy width (optimum.py), the transfer law across width (transfer.py), the loss-vs-scale law (loss_law.py)
+and the transfer-quality metrics (quality.py), then recommends the parametrization with the best predicted
+target loss among those whose transfer holds.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from orchestrator.planner.axis import HPAxis
+from orchestrator.planner.loss_law import LossLaw, fit_loss_law
+from orchestrator.planner.model_size import (
+    params_for,
+    target_model,
+    target_tokens,
+    tokens_per_trial,
+    training_flops,
+)
+from orchestrator.planner.numeric import json_safe
+from orchestrator.planner.optimum import OptimumFit, fit_optimum
+from orchestrator.planner.profile import profile
+from orchestrator.planner.quality import (
+    Robustness,
+    asymptotic_penalties,
+    extrapolation_robustness,
+    fit_quality,
+)
+from orchestrator.planner.transfer import ScaleLaw, fit_scale_law
+from orchestrator.planner.types import Interval, PlanWarning, TrialResult
+from orchestrator.spec import SweepSpec
+
+# (parametrization, target width, target depth, base HP values) -> resolved rows (name, shape, role, init_std,
+# forward_multiplier, lr, weight_decay) of every parameter of the target model.
+MultiplierResolver = Callable[[str, int, int, dict[str, float]], list[dict[str, Any]]]
+
+MAX_ROBUSTNESS_PENALTY = 0.01  # relative loss penalty of the extrapolated optimum above which transfer fails
+PROFILE_METHOD = (
+    "each swept HP is fitted along the slice through the best configuration of the others (exact on a grid; "
+    "on a random/TPE search the slice widens until it holds 5 distinct values)"
+)
+
+
+@dataclass
+class ParametrizationPlan:
+    parametrization: str
+    hparams: dict[str, Interval]  # base values for the target (HP units)
+    multipliers: list[dict[str, Any]] | None
+    predicted_loss: Interval
+    optima: dict[str, list[OptimumFit]]
+    width_transfer: dict[str, ScaleLaw]
+    depth_transfer: dict[str, ScaleLaw]
+    loss_vs_params: LossLaw
+    loss_vs_compute: LossLaw
+    robustness: dict[str, Robustness]
+    gamma_compatible_with_zero: dict[str, bool | None]
+    transfer_holds: bool
+    transfer_notes: list[str]
+    proxy_flops: float
+    warnings: list[PlanWarning] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return json_safe(
+            {
+                "parametrization": self.parametrization,
+                "hparams": {k: v.__dict__ for k, v in self.hparams.items()},
+                "multipliers": self.multipliers,
+                "predicted_loss": self.predicted_loss.__dict__,
+                "optima": {k: [f.to_dict() for f in v] for k, v in self.optima.items()},
+                "width_transfer": {k: v.to_dict() for k, v in self.width_transfer.items()},
+                "depth_transfer": {k: v.to_dict() for k, v in self.depth_transfer.items()},
+                "loss_vs_params": self.loss_vs_params.to_dict(),
+                "loss_vs_compute": self.loss_vs_compute.to_dict(),
+                "quality": {
+                    "fit_quality": {k: fit_quality(v) for k, v in self.width_transfer.items()},
+                    "extrapolation": {k: v.to_dict() for k, v in self.robustness.items()},
+                },
+                "gamma_compatible_with_zero": self.gamma_compatible_with_zero,
+                "transfer_holds": self.transfer_holds,
+                "transfer_notes": self.transfer_notes,
+                "proxy_flops": self.proxy_flops,
+                "warnings": [w.to_dict() for w in self.warnings],
+            }
+        )
+
+
+@dataclass
+class Plan:
+    sweep_name: str
+    level: float
+    target: dict[str, Any]  # width, depth, params, tokens, flops
+    proxy: dict[str, Any]  # widths, fit depth, tokens per trial, flops, trial counts
+    compute_fraction: float | None  # proxy flops / target flops
+    parametrizations: dict[str, ParametrizationPlan]
+    recommended: str | None
+    recommendation: str
+    prediction_covers: str
+    profile_method: str
+    asymptotic_penalty: dict[str, dict[str, Any]]
+    warnings: list[PlanWarning]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The stored, versioned JSON form (every non-finite number is None)."""
+        return json_safe(
+            {
+                "sweep_name": self.sweep_name,
+                "level": self.level,
+                "target": self.target,
+                "proxy": self.proxy,
+                "compute_fraction": self.compute_fraction,
+                "recommended": self.recommended,
+                "recommendation": self.recommendation,
+                "prediction_covers": self.prediction_covers,
+                "profile_method": self.profile_method,
+                "asymptotic_penalty": self.asymptotic_penalty,
+                "parametrizations": {k: v.to_dict() for k, v in self.parametrizations.items()},
+                "warnings": [w.to_dict() for w in self.warnings],
+            }
+        )
+
+
+def default_multiplier_resolver(spec: SweepSpec, vocab_size: int = 256) -> MultiplierResolver:
+    """Resolve the target's per-parameter table with the workers' parametrization (helper H2a's table).
+
+    `vocab_size` only changes the shapes of the embedding and readout rows, not their multipliers.
+    """
+
+    def resolve(
+        parametrization: str, width: int, depth: int, hparams: dict[str, float]
+    ) -> list[dict[str, Any]]:
+        from orchestrator.trial_config import trial_config
+        from workers.parametrization import resolve_table
+
+        config = trial_config(
+            spec, parametrization=parametrization, width=width, depth=depth, seed=0, hparams=hparams
+        )
+        return [row.to_dict() for row in resolve_table(config, vocab_size)]
+
+    return resolve
+
+
+def build_plan(
+    spec: SweepSpec,
+    trials: list[TrialResult],
+    resolve_multipliers: MultiplierResolver | None = None,
+    *,
+    level: float = 0.9,
+    seed: int = 0,
+    vocab_size: int | None = None,
+) -> Plan:
+    """Fit everything the proxies allow and plan the target run (see the module docstring).
+
+    `resolve_multipliers` defaults to the workers' parametrization table; the plan never raises on bad
+    trial data (NaN/inf losses, missing HPs, failed runs): each problem becomes a warning.
+    """
+    resolver = resolve_multipliers or default_multiplier_resolver(
+        spec, vocab_size or spec.data.vocab_size or 256
+    )
+    axes = [HPAxis.from_search_param(name, param) for name, param in spec.search.space.items()]
+    depths = spec.depths()
+    t_model = target_model(spec)
+    t_depth = spec.target.depth or (depths[-1] if spec.proxy.depths else t_model.depth)
+    fit_depth = t_depth if t_depth in depths else depths[-1]
+    t_params = params_for(t_model, spec.target.width, t_depth)
+    t_tokens = target_tokens(spec)
+    t_flops = training_flops(t_params, t_tokens)
+    proxy_tokens = tokens_per_trial(spec)
+    warnings: list[PlanWarning] = []
+
+    known = set(spec.parametrizations)
+    strangers = sorted({t.parametrization for t in trials} - known)
+    if strangers:
+        warnings.append(
+            PlanWarning(
+                "unknown_parametrization",
+                f"trials of {strangers} are not in the spec's "
+                f"parametrizations {sorted(known)} and were ignored",
+            )
+        )
+    plans: dict[str, ParametrizationPlan] = {}
+    for i, p in enumerate(spec.parametrizations):
+        mine = [t for t in trials if t.parametrization == p]
+        plans[p] = _plan_one(
+            spec,
+            p,
+            mine,
+            axes,
+            fit_depth,
+            t_depth,
+            t_params,
+            t_tokens,
+            proxy_tokens,
+            resolver,
+            level,
+            seed + 1000 * i,
+        )
+    if fit_depth != t_depth:
+        warnings.append(
+            PlanWarning(
+                "depth_not_transferred",
+                f"width transfer was fitted at depth {fit_depth}; "
+                f"the target's depth {t_depth} is not in the proxies' depths {depths}",
+            )
+        )
+
+    recommended, why = _recommend(plans)
+    proxy_flops = sum(pp.proxy_flops for pp in plans.values())
+    covers = _coverage_text(proxy_tokens, t_tokens, spec)
+    if t_model is not spec.model:
+        warnings.append(
+            PlanWarning(
+                "target_model_differs",
+                "the target uses a different model section than "
+                "the proxies: its HPs and loss are extrapolated from the proxies' family",
+            )
+        )
+    return Plan(
+        sweep_name=spec.name,
+        level=level,
+        target={
+            "width": spec.target.width,
+            "depth": t_depth,
+            "params": t_params,
+            "tokens": t_tokens,
+            "flops": t_flops,
+        },
+        proxy={
+            "widths": spec.proxy.widths,
+            "depths": depths,
+            "fit_depth": fit_depth,
+            "tokens_per_trial": proxy_tokens,
+            "flops": proxy_flops,
+            "trials": len(trials),
+            "usable_trials": sum(t.is_usable for t in trials),
+        },
+        compute_fraction=proxy_flops / t_flops if t_flops > 0 else None,
+        parametrizations=plans,
+        recommended=recommended,
+        recommendation=why,
+        prediction_covers=covers,
+        profile_method=PROFILE_METHOD,
+        asymptotic_penalty=asymptotic_penalties({p: pp.loss_vs_params for p, pp in plans.items()}),
+        warnings=warnings + [w for pp in plans.values() for w in pp.warnings],
+    )
+
+
+def _plan_one(
+    spec: SweepSpec,
+    p: str,
+    trials: list[TrialResult],
+    axes: list[HPAxis],
+    fit_depth: int,
+    t_depth: int,
+    t_params: int,
+    t_tokens: int,
+    proxy_tokens: int,
+    resolver: MultiplierResolver,
+    level: float,
+    seed: int,
+) -> ParametrizationPlan:
+    """Everything the plan says about one parametrization."""
+    notes: list[str] = []
+    at_depth = [t for t in trials if t.depth == fit_depth]
+    widths = sorted({t.width for t in at_depth if t.width > 0})
+    optima = {
+        a.name: [_fit_at(a, axes, [t for t in at_depth if t.width == w], w, level, seed + w) for w in widths]
+        for a in axes
+    }
+    width_laws = {
+        a.name: fit_scale_law(a, optima[a.name], spec.target.width, level=level, seed=seed) for a in axes
+    }
+    depth_laws = _depth_laws(spec, trials, axes, t_depth, level, seed)
+    robustness = {a.name: extrapolation_robustness(a, optima[a.name], level=level, seed=seed) for a in axes}
+
+    best = [_best_loss([t for t in at_depth if t.width == w]) for w in widths]
+    ns = [params_for(spec.model, w, fit_depth) for w in widths]
+    losses = [b[0] for b in best]
+    sems = [b[1] for b in best]
+    by_params = fit_loss_law(ns, losses, t_params, sems=sems, variable="params", level=level, seed=seed)
+    flops = [training_flops(n, proxy_tokens) for n in ns]
+    by_compute = fit_loss_law(
+        flops,
+        losses,
+        training_flops(t_params, t_tokens),
+        sems=sems,
+        variable="compute",
+        level=level,
+        seed=seed,
+    )
+
+    hparams = {name: law.target for name, law in width_laws.items()}
+    values = {k: v.value for k, v in hparams.items() if v.value is not None}
+    warnings = [w for fits in optima.values() for f in fits for w in f.warnings]
+    warnings += [w for law in [*width_laws.values(), *depth_laws.values()] for w in law.warnings]
+    warnings += by_params.warnings + by_compute.warnings
+    multipliers = None
+    if len(values) == len(axes):
+        try:
+            multipliers = resolver(p, spec.target.width, t_depth, values)
+        except Exception as exc:  # a resolver failure must not lose the plan: report it instead
+            warnings.append(
+                PlanWarning(
+                    "multipliers_unresolved",
+                    f"could not resolve the target's per-layer values: {type(exc).__name__}: {exc}",
+                )
+            )
+    else:
+        warnings.append(
+            PlanWarning(
+                "hparams_unresolved",
+                f"some swept HPs have no transferred value: {sorted(set(hparams) - set(values))}",
+            )
+        )
+
+    holds = _transfer_holds(optima, width_laws, robustness, notes)
+    proxy_flops = sum(
+        training_flops(params_for(spec.model, t.width, t.depth), _trial_tokens(spec, t))
+        for t in trials
+        if t.status != "pending"
+    )
+    warnings = [PlanWarning(w.code, w.message, w.parametrization or p, w.hparam, w.scale) for w in warnings]
+    return ParametrizationPlan(
+        parametrization=p,
+        hparams=hparams,
+        multipliers=multipliers,
+        predicted_loss=by_params.prediction,
+        optima=optima,
+        width_transfer=width_laws,
+        depth_transfer=depth_laws,
+        loss_vs_params=by_params,
+        loss_vs_compute=by_compute,
+        robustness=robustness,
+        gamma_compatible_with_zero={k: v.gamma_compatible_with_zero for k, v in width_laws.items()},
+        transfer_holds=holds,
+        transfer_notes=notes,
+        proxy_flops=proxy_flops,
+        warnings=warnings,
+    )
+
+
+def _fit_at(
+    axis: HPAxis, axes: list[HPAxis], trials: list[TrialResult], scale: float, level: float, seed: int
+) -> OptimumFit:
+    others = [a for a in axes if a.name != axis.name]
+    prof = profile(trials, axis, others)
+    return fit_optimum(axis, prof.values, prof.losses, prof.diverged, scale=scale, level=level, seed=seed)
+
+
+def _depth_laws(
+    spec: SweepSpec, trials: list[TrialResult], axes: list[HPAxis], t_depth: int, level: float, seed: int
+) -> dict[str, ScaleLaw]:
+    """Issue 7's depth transfer: the same fit over depth at the widest proxy width that has ≥ 2 depths."""
+    if len(spec.depths()) < 2:
+        return {}
+    for width in sorted({t.width for t in trials}, reverse=True):
+        at_width = [t for t in trials if t.width == width]
+        depths = sorted({t.depth for t in at_width})
+        if len(depths) >= 2:
+            return {
+                a.name: fit_scale_law(
+                    a,
+                    [
+                        _fit_at(a, axes, [t for t in at_width if t.depth == d], d, level, seed + d)
+                        for d in depths
+                    ],
+                    t_depth,
+                    scale_name="depth",
+                    level=level,
+                    seed=seed,
+                )
+                for a in axes
+            }
+    return {}
+
+
+def _best_loss(trials: list[TrialResult]) -> tuple[float, float]:
+    """The lowest mean final loss over a configuration's seeds, and its standard error (NaN with one seed)."""
+    groups: dict[tuple[tuple[str, float], ...], list[float]] = {}
+    for t in trials:
+        if t.is_diverged or t.status != "completed" or t.final_loss is None:
+            continue
+        groups.setdefault(tuple(sorted(t.hparams.items())), []).append(float(t.final_loss))
+    if not groups:
+        return math.nan, math.nan
+    losses = min(groups.values(), key=lambda v: float(np.mean(v)))
+    sem = float(np.std(losses, ddof=1) / math.sqrt(len(losses))) if len(losses) > 1 else math.nan
+    return float(np.mean(losses)), sem
+
+
+def _trial_tokens(spec: SweepSpec, trial: TrialResult) -> int:
+    return tokens_per_trial(spec, trial.steps)
+
+
+def _transfer_holds(
+    optima: dict[str, list[OptimumFit]],
+    laws: dict[str, ScaleLaw],
+    robustness: dict[str, Robustness],
+    notes: list[str],
+) -> bool:
+    """Transfer holds when every HP's law rests on interior optima at ≥ 2 widths with a finite interval and,
+    where measurable, extrapolating to the widest proxy costs ≤ 1 % loss."""
+    for name, law in laws.items():
+        if len(law.scales) < 2 or law.target.low is None or law.target.high is None:
+            notes.append(f"{name}: no transfer law (optima at {len(law.scales)} width(s))")
+        edges = [f.scale for f in optima[name] if any(w.code == "edge_of_range" for w in f.warnings)]
+        if edges:
+            notes.append(f"{name}: optimum at the edge of the searched range at width(s) {edges}")
+        penalty = robustness[name].relative_penalty
+        if penalty is not None and penalty > MAX_ROBUSTNESS_PENALTY:
+            notes.append(
+                f"{name}: the law fitted without the widest proxy misses its optimum by a "
+                f"{100 * penalty:.2f} % loss penalty (limit {100 * MAX_ROBUSTNESS_PENALTY:g} %)"
+            )
+    return not notes
+
+
+def _recommend(plans: dict[str, ParametrizationPlan]) -> tuple[str | None, str]:
+    candidates = {
+        p: pp.predicted_loss.value
+        for p, pp in plans.items()
+        if pp.transfer_holds and pp.predicted_loss.value is not None
+    }
+    if not candidates:
+        return None, "no parametrization's transfer holds (see transfer_notes): fix the flagged sweeps first"
+    best = min(candidates, key=lambda p: candidates[p])  # type: ignore[arg-type,return-value]
+    return best, (
+        f"{best}: the lowest predicted target loss ({candidates[best]:.4g}) among the "
+        f"parametrizations whose transfer holds ({sorted(candidates)})"
+    )
+
+
+def _coverage_text(proxy_tokens: int, t_tokens: int, spec: SweepSpec) -> str:
+    base = (
+        f"predicted_loss is L(N) at the proxies' budget of {proxy_tokens:,} tokens per run, extrapolated to "
+        f"the target's size (width {spec.target.width})"
+    )
+    if t_tokens == proxy_tokens:
+        return base + "; the target trains on the same budget"
+    direction = "more" if t_tokens > proxy_tokens else "fewer"
+    return (
+        base + f". The target trains on {t_tokens:,} tokens ({direction}): the proxies do not vary their "
+        "token budget, so L(N, D) cannot be fitted; expect the realized loss to be "
+        f"{'lower' if direction == 'more' else 'higher'} than predicted. loss_vs_compute extrapolates along "
+        "the proxies' compute, which is not the same as more data"
+    )

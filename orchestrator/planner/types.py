@@ -1,0 +1,84 @@
+"""The planner's inputs and shared result pieces: plain dataclasses, so the planner needs no store or Ray.
+
+The store glue converts each trial row into a `TrialResult`; every fit reads only these.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class TrialResult:
+    """One finished proxy trial, as the planner sees it.
+
+    `hparams` holds the swept values (base values, before the parametrization resolves them per layer).
+    A trial counts as diverged when `diverged` is set, its status is "diverged", or its loss is NaN/inf.
+    `steps` is how many steps it actually ran (None: the spec's budget), used only to count proxy compute.
+    """
+
+    parametrization: str
+    width: int
+    depth: int
+    seed: int
+    hparams: dict[str, float]
+    final_loss: float | None
+    diverged: bool = False
+    status: str = "completed"
+    steps: int | None = None
+
+    @property
+    def is_diverged(self) -> bool:
+        loss = self.final_loss
+        return self.diverged or self.status == "diverged" or (loss is not None and not math.isfinite(loss))
+
+    @property
+    def is_usable(self) -> bool:
+        """Completed with a finite loss, or diverged (diverged trials bound the range)."""
+        if self.is_diverged:
+            return True
+        return self.status == "completed" and self.final_loss is not None
+
+
+@dataclass(frozen=True)
+class PlanWarning:
+    """Something a user must know about a fit: a stable `code` for programs and a sentence for people."""
+
+    code: str
+    message: str
+    parametrization: str | None = None
+    hparam: str | None = None
+    scale: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if v is not None}
+
+
+@dataclass(frozen=True)
+class Interval:
+    """A point estimate with a two-sided interval (`level`, e.g. 0.9); bounds may be None when unknown."""
+
+    value: float | None
+    low: float | None
+    high: float | None
+    level: float
+
+    def contains(self, x: float) -> bool:
+        lo = -math.inf if self.low is None else self.low
+        hi = math.inf if self.high is None else self.high
+        return lo <= x <= hi
+
+
+@dataclass
+class Warnings:
+    """Collects warnings with a fixed context, so each fit does not repeat who it is about."""
+
+    items: list[PlanWarning] = field(default_factory=list)
+
+    def add(self, code: str, message: str, **context: Any) -> None:
+        self.items.append(PlanWarning(code, message, **context))
+
+    def codes(self) -> list[str]:
+        return [w.code for w in self.items]

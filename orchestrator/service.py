@@ -1,0 +1,97 @@
+"""The service: settings, database and (optionally) the sweep runner, started and stopped together.
+
+The API's lifespan and the CLI's `demo` both drive one `Service`. It upgrades the schema at start
+(so a fresh SQLite file or an empty PostgreSQL database just works) and then starts the sweep runner
+that executes queued sweeps. The runner is a seam: anything with `start()`, `stop()` and `wake()`,
+built by a `RunnerFactory` from the service. `default_runner_factory` is where the Ray runner
+(issue 4) plugs in; with no runner, sweeps are validated, stored and served, and stay queued.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from orchestrator.settings import Settings
+from orchestrator.spec import SweepSpec, parse_spec
+from orchestrator.store.db import make_engine, upgrade_database
+from orchestrator.store.models import DEFAULT_PROJECT, Sweep
+from orchestrator.store.repository import SweepStore
+
+log = logging.getLogger(__name__)
+
+
+class Runner(Protocol):
+    """Executes queued sweeps in the background (its own thread/process: the API must stay responsive)."""
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+    def wake(self) -> None:
+        """A sweep was queued or a cancel requested: look now rather than at the next poll."""
+        ...
+
+
+RunnerFactory = Callable[["Service"], Runner]
+
+
+def default_runner_factory() -> RunnerFactory | None:
+    """The sweep runner used when none is given. The Ray executor (issue 4) returns its factory here."""
+    return None
+
+
+class Service:
+    def __init__(self, settings: Settings, runner_factory: RunnerFactory | None = None):
+        self.settings = settings
+        self.engine = make_engine(settings.database_url)
+        self.store = SweepStore.from_engine(self.engine)
+        self.runner_factory = runner_factory if runner_factory is not None else default_runner_factory()
+        self.runner: Runner | None = None
+        self.started = False
+
+    def start(self) -> None:
+        """Upgrade the schema, make sure the default project exists, start the runner if enabled."""
+        if self.started:
+            return
+        self.settings.data_dir.mkdir(parents=True, exist_ok=True)
+        upgrade_database(self.engine)
+        self.store.ensure_project(DEFAULT_PROJECT)
+        if self.settings.run_sweeps and self.runner_factory is not None:
+            self.runner = self.runner_factory(self)
+            self.runner.start()
+        elif self.settings.run_sweeps:
+            log.warning("no sweep runner is installed: sweeps are stored and validated but not executed")
+        self.started = True
+
+    def stop(self) -> None:
+        if self.runner is not None:
+            self.runner.stop()
+            self.runner = None
+        self.engine.dispose()
+        self.started = False
+
+    @property
+    def runs_sweeps(self) -> bool:
+        """True when queued sweeps will be executed (the CLI waits for a terminal status only then)."""
+        return self.runner is not None
+
+    def validate(self, data: Any) -> SweepSpec:
+        """Validate a spec dict under this service's limits (raises pydantic's ValidationError)."""
+        return parse_spec(data, self.settings.limits)
+
+    def submit(self, data: Any, project: str = DEFAULT_PROJECT) -> Sweep:
+        """Validate and store a sweep as queued, then wake the runner."""
+        sweep = self.store.create_sweep(self.validate(data), project)
+        self._wake()
+        return sweep
+
+    def cancel(self, sweep_id: int, project: str | None = None) -> Sweep:
+        sweep = self.store.request_cancel(sweep_id, project)
+        self._wake()
+        return sweep
+
+    def _wake(self) -> None:
+        if self.runner is not None:
+            self.runner.wake()

@@ -1,0 +1,101 @@
+"""One `Settings` object for the whole service, read once: command-line flags > environment > defaults.
+
+pydantic-settings is not a dependency, so the environment is read explicitly in `Settings.load`; every
+variable is listed in `ENV_VARS` (the README's table is generated from the same names).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import fields
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from orchestrator.spec import Limits
+
+DEFAULT_DATABASE_URL = "sqlite:///./mutransfer.db"
+DEFAULT_DATA_DIR = "./.mutransfer"
+
+# setting name -> environment variable
+ENV_VARS: dict[str, str] = {
+    "database_url": "MUTRANSFER_DATABASE_URL",
+    "ray_address": "RAY_ADDRESS",
+    "data_dir": "MUTRANSFER_DATA_DIR",
+    "host": "MUTRANSFER_HOST",
+    "port": "MUTRANSFER_PORT",
+    "run_sweeps": "MUTRANSFER_RUN_SWEEPS",
+    "max_body_bytes": "MUTRANSFER_MAX_BODY_BYTES",
+    "log_level": "MUTRANSFER_LOG_LEVEL",
+}
+# Each spec limit is `MUTRANSFER_LIMIT_<NAME>`, e.g. MUTRANSFER_LIMIT_MAX_TRIALS=500.
+LIMIT_ENV_PREFIX = "MUTRANSFER_LIMIT_"
+
+
+class SettingsError(ValueError):
+    """A setting has a value that cannot be used; the message names the flag/variable to fix."""
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    database_url: str = DEFAULT_DATABASE_URL
+    ray_address: str | None = Field(None, description="an existing Ray cluster; None starts a local one")
+    data_dir: Path = Path(DEFAULT_DATA_DIR)
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=0, le=65535)
+    run_sweeps: bool = Field(True, description="start the sweep runner (issue 4); off: store and serve only")
+    max_body_bytes: int = Field(1_000_000, ge=1024, description="request bodies above this get 413")
+    log_level: str = "info"
+    limits: Limits = Limits()
+
+    @field_validator("log_level")
+    @classmethod
+    def _level(cls, level: str) -> str:
+        allowed = ("critical", "error", "warning", "info", "debug")
+        if level.lower() not in allowed:
+            raise ValueError(f"log level {level!r} is not one of {list(allowed)}")
+        return level.lower()
+
+    @classmethod
+    def load(
+        cls, overrides: Mapping[str, Any] | None = None, env: Mapping[str, str] | None = None
+    ) -> Settings:
+        """Settings from `overrides` (flags; None values mean "not given"), then `env`, then defaults."""
+        env = os.environ if env is None else env
+        values: dict[str, Any] = {}
+        for name, var in ENV_VARS.items():
+            if env.get(var, "") != "":
+                values[name] = env[var]
+        values.update({k: v for k, v in (overrides or {}).items() if v is not None and k != "limits"})
+        values["limits"] = _limits_from_env(env, (overrides or {}).get("limits"))
+        try:
+            return cls.model_validate(values)
+        except ValidationError as exc:
+            problems = []
+            for error in exc.errors():
+                name = str(error["loc"][0]) if error["loc"] else "settings"
+                source = f"flag --{name.replace('_', '-')} or ${ENV_VARS[name]}" if name in ENV_VARS else name
+                problems.append(f"{source}: {error['msg']} (got {error.get('input')!r})")
+            raise SettingsError("invalid settings: " + "; ".join(problems)) from None
+
+
+def _limits_from_env(env: Mapping[str, str], override: Limits | None) -> Limits:
+    if override is not None:
+        return override
+    values: dict[str, int] = {}
+    for f in fields(Limits):
+        raw = env.get(LIMIT_ENV_PREFIX + f.name.upper())
+        if raw is None or raw == "":
+            continue
+        try:
+            values[f.name] = int(raw)
+        except ValueError:
+            raise SettingsError(
+                f"${LIMIT_ENV_PREFIX}{f.name.upper()} must be an integer, got {raw!r}"
+            ) from None
+        if values[f.name] < 1:
+            raise SettingsError(f"${LIMIT_ENV_PREFIX}{f.name.upper()} must be >= 1, got {raw!r}")
+    return Limits(**values)

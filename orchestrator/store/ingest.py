@@ -1,0 +1,279 @@
+"""Driver-side persistence of running trials: the `TrialEvents` sink the executor reports to.
+
+Why buffered: a sweep reports one record per optimizer step per trial; one transaction per record
+would make the database the bottleneck (and SQLite's single writer a lock the API waits on). Events
+are kept in memory and written in one transaction per `flush()` (the executor flushes on a timer,
+~2 per second, and at the end). Metrics are upserted on UNIQUE(trial_id, step), so a retried trial
+or a resumed sweep that reports a step again overwrites it instead of adding a duplicate.
+Workers never see this module: only the driver opens the database.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from orchestrator.executor.base import KnownTrial, TrialOutcome, TrialRequest
+from orchestrator.executor.trainable import diverged_loss
+from orchestrator.store.models import Trial, TrialMetric, TrialStatus, finite_or_none, utcnow
+from orchestrator.store.repository import SweepStore
+from workers.config import TrialConfig
+
+log = logging.getLogger(__name__)
+
+METRIC_COLUMNS = ("train_loss", "val_loss", "lr", "grad_norm", "tokens", "wall_time")
+MAX_BUFFERED_METRICS = 5000
+UPSERT_CHUNK = 500  # rows per INSERT (SQLite caps bound parameters per statement)
+
+
+@dataclass
+class _Pending:
+    """Changes to one trial row not yet written."""
+
+    request: TrialRequest | None = None
+    values: dict[str, Any] = field(default_factory=dict)
+    attempts: int = 0
+    metrics: dict[int, dict[str, Any]] = field(default_factory=dict)
+
+
+class Ingest:
+    """Buffers trial events of one sweep and writes them in batches (see module docstring)."""
+
+    def __init__(self, store: SweepStore, sweep_id: int, max_buffered: int = MAX_BUFFERED_METRICS) -> None:
+        self.store = store
+        self.sweep_id = sweep_id
+        self.max_buffered = max_buffered
+        self._ids: dict[str, int] = {}
+        self._pending: dict[str, _Pending] = {}
+        self._buffered = 0
+        self._started: dict[str, float] = {}
+        self._lock = threading.Lock()
+        self.rows_written = 0
+
+    # TrialEvents ---------------------------------------------------------------------------------
+    def trial_created(self, request: TrialRequest) -> None:
+        with self._lock:
+            pending = self._pending.setdefault(request.key, _Pending())
+            pending.request = request
+            pending.values["status"] = TrialStatus.PENDING.value
+
+    def trial_started(self, key: str, node: str | None) -> None:
+        with self._lock:
+            pending = self._pending.setdefault(key, _Pending())
+            pending.attempts += 1
+            pending.values.update(status=TrialStatus.RUNNING.value, started_at=utcnow(), error=None)
+            if node:
+                pending.values["worker_node"] = node
+            self._started.setdefault(key, time.monotonic())
+
+    def trial_node(self, key: str, node: str) -> None:
+        with self._lock:
+            self._pending.setdefault(key, _Pending()).values["worker_node"] = node[:200]
+
+    def trial_metrics(self, key: str, record: Mapping[str, Any]) -> None:
+        step = record.get("step")
+        if step is None:
+            return
+        row = {name: _clean(name, record.get(name)) for name in METRIC_COLUMNS}
+        with self._lock:
+            pending = self._pending.setdefault(key, _Pending())
+            if int(step) not in pending.metrics:
+                self._buffered += 1
+            pending.metrics[int(step)] = row
+            steps = pending.values.get("steps_done", 0)
+            pending.values["steps_done"] = max(int(steps), int(step))
+            full = self._buffered >= self.max_buffered
+        if full:
+            self.flush()
+
+    def trial_finished(self, key: str, outcome: TrialOutcome) -> None:
+        started = self._started.pop(key, None)
+        with self._lock:
+            pending = self._pending.setdefault(key, _Pending())
+            pending.values.update(
+                status=outcome.status,
+                final_loss=finite_or_none(outcome.final_loss),
+                best_loss=finite_or_none(outcome.best_loss),
+                final_val_loss=finite_or_none(outcome.final_val_loss),
+                diverged=outcome.status == TrialStatus.DIVERGED.value,
+                error=outcome.error,
+                finished_at=utcnow(),
+            )
+            if outcome.steps_done:
+                pending.values["steps_done"] = outcome.steps_done
+            if started is not None:
+                pending.values["duration_s"] = time.monotonic() - started
+
+    def event(self, kind: str, message: str, level: str = "info", data: dict[str, Any] | None = None) -> None:
+        self.store.add_event(self.sweep_id, kind, message, level=level, data=data)
+
+    def flush(self) -> None:
+        """Write everything buffered in one transaction."""
+        with self._lock:
+            pending, self._pending = self._pending, {}
+            self._buffered = 0
+        if not pending:
+            return
+        try:
+            written = self._write(pending)
+        except Exception:
+            self._requeue(pending)  # nothing reported is dropped: the next flush retries it
+            raise
+        self.rows_written += written
+
+    def _requeue(self, failed: dict[str, _Pending]) -> None:
+        """Merge a batch that could not be written back under anything buffered since (newer wins)."""
+        with self._lock:
+            for key, old in failed.items():
+                new = self._pending.get(key)
+                if new is None:
+                    self._pending[key] = old
+                    self._buffered += len(old.metrics)
+                    continue
+                new.request = new.request or old.request
+                new.values = {**old.values, **new.values}
+                new.attempts += old.attempts
+                added = {step: row for step, row in old.metrics.items() if step not in new.metrics}
+                new.metrics.update(added)
+                self._buffered += len(added)
+
+    def _write(self, pending: dict[str, _Pending]) -> int:
+        with self.store.session() as session:
+            ids = self._ensure_rows(session, pending)
+            metrics: list[dict[str, Any]] = []
+            for key, change in pending.items():
+                trial_id = ids[key]
+                values = dict(change.values)
+                if change.attempts:
+                    values["attempts"] = Trial.attempts + change.attempts
+                if values:
+                    session.execute(update(Trial).where(Trial.id == trial_id).values(**values))
+                metrics.extend(
+                    {"trial_id": trial_id, "step": step, **row} for step, row in change.metrics.items()
+                )
+            _upsert_metrics(session, metrics)
+        self._ids = ids  # only now: ids of rows created by a rolled-back transaction must not be kept
+        return len(metrics)
+
+    # helpers -------------------------------------------------------------------------------------
+    def _ensure_rows(self, session: Session, pending: dict[str, _Pending]) -> dict[str, int]:
+        """Ids of every key's trial row, found or created (creating needs the request that named it)."""
+        ids = dict(self._ids)
+        missing = [key for key in pending if key not in ids]
+        if not missing:
+            return ids
+        found = session.execute(
+            select(Trial.trial_key, Trial.id).where(
+                Trial.sweep_id == self.sweep_id, Trial.trial_key.in_(missing)
+            )
+        ).all()
+        ids.update({key: trial_id for key, trial_id in found})
+        for key in missing:
+            if key in ids:
+                continue
+            request = pending[key].request
+            if request is None:
+                raise RuntimeError(
+                    f"trial {key} reported before it was created; this is a bug in the executor"
+                )
+            trial = Trial(
+                sweep_id=self.sweep_id,
+                trial_key=key,
+                parametrization=request.parametrization,
+                width=request.width,
+                depth=request.depth,
+                seed=request.seed,
+                search_index=request.index,
+                hparams=dict(request.hparams),
+                status=TrialStatus.PENDING.value,
+                attempts=0,
+            )
+            session.add(trial)
+            session.flush()
+            ids[key] = trial.id
+        return ids
+
+
+def _clean(name: str, value: Any) -> Any:
+    if value is None:
+        return None
+    if name == "tokens":
+        return int(value)
+    return finite_or_none(float(value))
+
+
+def _upsert_metrics(session: Session, rows: list[dict[str, Any]]) -> None:
+    """INSERT ... ON CONFLICT (trial_id, step) DO UPDATE, on SQLite and PostgreSQL alike."""
+    if not rows:
+        return
+    dialect = session.get_bind().dialect.name
+    if dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert
+    elif dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        raise RuntimeError(f"unsupported database {dialect!r}: mutransfer supports SQLite and PostgreSQL")
+    for start in range(0, len(rows), UPSERT_CHUNK):
+        stmt = insert(TrialMetric).values(rows[start : start + UPSERT_CHUNK])
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["trial_id", "step"], set_={c: stmt.excluded[c] for c in METRIC_COLUMNS}
+        )
+        session.execute(stmt)
+
+
+def known_trials(store: SweepStore, sweep_id: int) -> list[KnownTrial]:
+    """Every stored trial of a sweep, as the executor needs them to resume it."""
+    with store.session() as session:
+        rows = session.scalars(select(Trial).where(Trial.sweep_id == sweep_id).order_by(Trial.id)).all()
+        diverged = [row.id for row in rows if row.status == TrialStatus.DIVERGED.value]
+        first_loss = dict(
+            session.execute(
+                select(TrialMetric.trial_id, TrialMetric.train_loss).where(
+                    TrialMetric.trial_id.in_(diverged), TrialMetric.step == 1
+                )
+            ).all()
+        )
+        return [
+            KnownTrial(
+                request=TrialRequest(
+                    key=row.trial_key,
+                    parametrization=row.parametrization,
+                    width=row.width,
+                    depth=row.depth,
+                    index=row.search_index,
+                    seed=row.seed,
+                    hparams={k: float(v) for k, v in (row.hparams or {}).items()},
+                ),
+                status=row.status,
+                objective=_objective(row, first_loss.get(row.id)),
+            )
+            for row in rows
+        ]
+
+
+def _objective(row: Trial, first_loss: float | None) -> float | None:
+    """What the sampler was told for a stored trial (the trainable's rule, rebuilt from the rows)."""
+    if row.status == TrialStatus.COMPLETED.value:
+        return row.final_val_loss if row.final_val_loss is not None else row.final_loss
+    if row.status == TrialStatus.DIVERGED.value:
+        return diverged_loss(first_loss, TrialConfig.divergence_factor)
+    return None
+
+
+def close_unfinished(store: SweepStore, sweep_id: int, status: str, error: str | None = None) -> int:
+    """Mark every trial of the sweep that is not finished (pending/running) as `status`; returns the count."""
+    unfinished = [TrialStatus.PENDING.value, TrialStatus.RUNNING.value]
+    with store.session() as session:
+        result = session.execute(
+            update(Trial)
+            .where(Trial.sweep_id == sweep_id, Trial.status.in_(unfinished))
+            .values(status=status, error=error, finished_at=utcnow())
+        )
+        return int(result.rowcount or 0)

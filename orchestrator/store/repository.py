@@ -1,0 +1,340 @@
+"""`SweepStore`: everything the API and the orchestrator ask of the database, in one class.
+
+Like Optuna's storage, the SQL stays behind these methods. Each method is its own short transaction
+(`session()`), so the store can be shared by API requests and runner threads, and SQLite's WAL never
+sees a long-lived reader. Returned ORM objects are detached snapshots (`expire_on_commit=False`): read
+them freely, change the database only through the store. Ingestion of trial metrics and trial status
+transitions by the runner lives beside this file (`ingest.py`, issue 4) on the same models.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Engine, delete, func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from orchestrator.spec import SweepSpec
+from orchestrator.store.db import make_session_factory
+from orchestrator.store.models import (
+    DEFAULT_PROJECT,
+    EventLevel,
+    Project,
+    Sweep,
+    SweepEvent,
+    SweepStatus,
+    SweepTag,
+    Trial,
+    TrialMetric,
+    TrialStatus,
+    utcnow,
+)
+
+
+class StoreError(Exception):
+    """Base of the store's errors; the API turns each kind into a 4xx with this message."""
+
+
+class NotFound(StoreError):
+    pass
+
+
+class Conflict(StoreError):
+    pass
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Trial counts of one sweep: `counts` has every trial status (zeros too), `done` the finished ones."""
+
+    counts: dict[str, int]
+    done: int
+    total: int
+    eta_s: float | None = None
+    fraction: float = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "fraction", min(1.0, self.done / self.total) if self.total else 0.0)
+
+
+@dataclass(frozen=True)
+class SweepFilter:
+    status: str | None = None
+    name: str | None = None  # case-insensitive substring
+    tag: str | None = None
+    project: str | None = None  # None: every project (admin view)
+
+
+class SweepStore:
+    def __init__(self, session_factory: sessionmaker[Session]):
+        self.session_factory = session_factory
+
+    @classmethod
+    def from_engine(cls, engine: Engine) -> SweepStore:
+        return cls(make_session_factory(engine))
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """One transaction: committed on success, rolled back on any error."""
+        with self.session_factory() as session, session.begin():
+            yield session
+
+    def ping(self) -> None:
+        """Raise if the database cannot answer (the readiness probe)."""
+        with self.session() as session:
+            session.execute(select(1))
+
+    # projects ------------------------------------------------------------------------------------
+    def ensure_project(self, name: str = DEFAULT_PROJECT) -> Project:
+        with self.session() as session:
+            project = session.scalar(select(Project).where(Project.name == name))
+            if project is not None:
+                return project
+        try:
+            with self.session() as session:
+                project = Project(name=name)
+                session.add(project)
+                return project
+        except IntegrityError:  # created concurrently by another process: read the winner
+            with self.session() as session:
+                return session.scalars(select(Project).where(Project.name == name)).one()
+
+    # sweeps --------------------------------------------------------------------------------------
+    def create_sweep(self, spec: SweepSpec, project: str = DEFAULT_PROJECT) -> Sweep:
+        """Store a validated spec as a queued sweep (with its `submitted` event) and return it."""
+        project_row = self.ensure_project(project)
+        with self.session() as session:
+            sweep = Sweep(
+                project_id=project_row.id,
+                name=spec.name,
+                status=SweepStatus.QUEUED.value,
+                spec=spec.model_dump(mode="json"),
+                spec_version=spec.spec_version,
+                tags=list(spec.tags),
+                total_trials=spec.total_trials(),
+                cancel_requested=False,
+            )
+            sweep.tag_rows = [SweepTag(tag=tag) for tag in dict.fromkeys(spec.tags)]
+            session.add(sweep)
+            session.flush()
+            session.add(
+                SweepEvent(
+                    sweep_id=sweep.id,
+                    kind="submitted",
+                    message=f"sweep '{spec.name}' queued with {sweep.total_trials} proxy trials",
+                    data={"total_trials": sweep.total_trials, "project": project},
+                )
+            )
+        return self.get_sweep(sweep.id)
+
+    def get_sweep(self, sweep_id: int, project: str | None = None) -> Sweep:
+        """The sweep, or `NotFound` (also for another project's sweep: existence is not revealed)."""
+        with self.session() as session:
+            query = select(Sweep).where(Sweep.id == sweep_id)
+            if project is not None:
+                query = query.join(Project).where(Project.name == project)
+            sweep = session.scalar(query)
+            if sweep is None:
+                raise NotFound(f"sweep {sweep_id} not found")
+            return sweep
+
+    def list_sweeps(
+        self, filters: SweepFilter | None = None, limit: int = 50, offset: int = 0
+    ) -> tuple[list[Sweep], int]:
+        """A page of sweeps, newest first, and the total matching the filters."""
+        filters = filters or SweepFilter()
+        query = select(Sweep)
+        if filters.project is not None:
+            query = query.join(Project).where(Project.name == filters.project)
+        if filters.status is not None:
+            query = query.where(Sweep.status == filters.status)
+        if filters.name:
+            escaped = filters.name.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            query = query.where(func.lower(Sweep.name).like(f"%{escaped.lower()}%", escape="\\"))
+        if filters.tag is not None:
+            query = query.where(Sweep.id.in_(select(SweepTag.sweep_id).where(SweepTag.tag == filters.tag)))
+        with self.session() as session:
+            total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+            rows = session.scalars(query.order_by(Sweep.id.desc()).limit(limit).offset(offset)).all()
+            return list(rows), int(total)
+
+    def sweeps_with_status(self, statuses: Sequence[str]) -> list[Sweep]:
+        """Sweeps in any of `statuses`, oldest first (the runner picks up queued and interrupted ones)."""
+        with self.session() as session:
+            query = select(Sweep).where(Sweep.status.in_(list(statuses))).order_by(Sweep.id)
+            return list(session.scalars(query).all())
+
+    def set_sweep_status(self, sweep_id: int, status: SweepStatus | str, error: str | None = None) -> Sweep:
+        """Move a sweep to `status`, stamping started_at/finished_at and logging the change as an event."""
+        status = SweepStatus(status)
+        with self.session() as session:
+            sweep = session.get(Sweep, sweep_id)
+            if sweep is None:
+                raise NotFound(f"sweep {sweep_id} not found")
+            previous = sweep.status
+            now = utcnow()
+            sweep.status = status.value
+            if status is not SweepStatus.QUEUED and sweep.started_at is None:
+                sweep.started_at = now
+            if status in SweepStatus.terminal():
+                sweep.finished_at = now
+            if error is not None:
+                sweep.error = error
+            level = (
+                EventLevel.ERROR
+                if status in (SweepStatus.FAILED, SweepStatus.PREFLIGHT_FAILED)
+                else EventLevel.INFO
+            )
+            message = f"status {previous} -> {status.value}" + (f": {error}" if error else "")
+            session.add(
+                SweepEvent(
+                    sweep_id=sweep_id,
+                    kind="status",
+                    level=level.value,
+                    message=message,
+                    data={"from": previous, "to": status.value},
+                )
+            )
+            return sweep
+
+    def request_cancel(self, sweep_id: int, project: str | None = None) -> Sweep:
+        """Ask a sweep to stop. A queued sweep is cancelled at once; an active one is flagged for the
+        runner, which marks its trials cancelled and sets the final status. A finished sweep: `Conflict`."""
+        sweep = self.get_sweep(sweep_id, project)
+        status = SweepStatus(sweep.status)
+        if status in SweepStatus.terminal():
+            raise Conflict(f"sweep {sweep_id} is already {status.value}; nothing to cancel")
+        with self.session() as session:
+            session.execute(
+                update(Sweep).where(Sweep.id == sweep_id).values(cancel_requested=True, updated_at=utcnow())
+            )
+            session.add(SweepEvent(sweep_id=sweep_id, kind="cancel_requested", message="cancel requested"))
+        if status is SweepStatus.QUEUED:
+            return self._cancel_if_queued(sweep_id)
+        return self.get_sweep(sweep_id)
+
+    def _cancel_if_queued(self, sweep_id: int) -> Sweep:
+        now = utcnow()
+        with self.session() as session:
+            result = session.execute(
+                update(Sweep)
+                .where(Sweep.id == sweep_id, Sweep.status == SweepStatus.QUEUED.value)
+                .values(status=SweepStatus.CANCELLED.value, finished_at=now, updated_at=now)
+            )
+            if result.rowcount:  # the runner did not pick it up meanwhile
+                session.add(
+                    SweepEvent(
+                        sweep_id=sweep_id,
+                        kind="status",
+                        message="status queued -> cancelled",
+                        data={"from": "queued", "to": "cancelled"},
+                    )
+                )
+        return self.get_sweep(sweep_id)
+
+    def is_cancel_requested(self, sweep_id: int) -> bool:
+        with self.session() as session:
+            return bool(session.scalar(select(Sweep.cancel_requested).where(Sweep.id == sweep_id)))
+
+    def delete_sweep(self, sweep_id: int, force: bool = False, project: str | None = None) -> None:
+        """Delete a sweep and (by database cascade) everything under it. An active sweep needs `force`."""
+        sweep = self.get_sweep(sweep_id, project)
+        if SweepStatus(sweep.status) in SweepStatus.active() and not force:
+            raise Conflict(
+                f"sweep {sweep_id} is {sweep.status}; cancel it first, or delete with force=true "
+                "(its running trials are then abandoned)"
+            )
+        with self.session() as session:
+            session.execute(delete(Sweep).where(Sweep.id == sweep_id))
+
+    # progress ------------------------------------------------------------------------------------
+    def progress(self, sweep_id: int) -> Progress:
+        return self.progress_many([sweep_id])[sweep_id]
+
+    def progress_many(self, sweep_ids: Sequence[int]) -> dict[int, Progress]:
+        """Progress of several sweeps in two queries (the list endpoint shows a page at once)."""
+        ids = list(sweep_ids)
+        if not ids:
+            return {}
+        with self.session() as session:
+            sweeps = {s.id: s for s in session.scalars(select(Sweep).where(Sweep.id.in_(ids)))}
+            rows = session.execute(
+                select(Trial.sweep_id, Trial.status, func.count())
+                .where(Trial.sweep_id.in_(ids))
+                .group_by(Trial.sweep_id, Trial.status)
+            ).all()
+        counts: dict[int, dict[str, int]] = {i: {s.value: 0 for s in TrialStatus} for i in ids}
+        for sweep_id, status, n in rows:
+            counts[sweep_id][status] = counts[sweep_id].get(status, 0) + int(n)
+        finished = {s.value for s in TrialStatus.finished()}
+        now = utcnow()
+        result: dict[int, Progress] = {}
+        for sweep_id in ids:
+            sweep = sweeps.get(sweep_id)
+            if sweep is None:
+                continue
+            done = sum(n for status, n in counts[sweep_id].items() if status in finished)
+            total = max(sweep.total_trials, sum(counts[sweep_id].values()))
+            eta = None
+            if sweep.started_at is not None and 0 < done < total and sweep.finished_at is None:
+                elapsed = (now - sweep.started_at).total_seconds()
+                eta = elapsed / done * (total - done)
+            result[sweep_id] = Progress(counts=counts[sweep_id], done=done, total=total, eta_s=eta)
+        return result
+
+    # trials and metrics --------------------------------------------------------------------------
+    def list_trials(
+        self, sweep_id: int, status: str | None = None, limit: int = 100, offset: int = 0
+    ) -> tuple[list[Trial], int]:
+        query = select(Trial).where(Trial.sweep_id == sweep_id)
+        if status is not None:
+            query = query.where(Trial.status == status)
+        with self.session() as session:
+            total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+            rows = session.scalars(query.order_by(Trial.id).limit(limit).offset(offset)).all()
+            return list(rows), int(total)
+
+    def get_trial(self, sweep_id: int, trial_id: int) -> Trial:
+        with self.session() as session:
+            trial = session.scalar(select(Trial).where(Trial.id == trial_id, Trial.sweep_id == sweep_id))
+            if trial is None:
+                raise NotFound(f"trial {trial_id} not found in sweep {sweep_id}")
+            return trial
+
+    def trial_metrics(
+        self, trial_id: int, since_step: int | None = None, limit: int = 1000
+    ) -> list[TrialMetric]:
+        """Metrics with step > `since_step`, in step order: poll with the last step seen for new rows."""
+        query = select(TrialMetric).where(TrialMetric.trial_id == trial_id)
+        if since_step is not None:
+            query = query.where(TrialMetric.step > since_step)
+        with self.session() as session:
+            return list(session.scalars(query.order_by(TrialMetric.step).limit(limit)).all())
+
+    # events --------------------------------------------------------------------------------------
+    def add_event(
+        self,
+        sweep_id: int,
+        kind: str,
+        message: str,
+        level: EventLevel | str = EventLevel.INFO,
+        data: dict[str, Any] | None = None,
+    ) -> SweepEvent:
+        with self.session() as session:
+            event = SweepEvent(
+                sweep_id=sweep_id, kind=kind, message=message, level=EventLevel(level).value, data=data
+            )
+            session.add(event)
+            return event
+
+    def list_events(self, sweep_id: int, after_id: int | None = None, limit: int = 200) -> list[SweepEvent]:
+        """Events in order; pass the last id seen as `after_id` to get only newer ones."""
+        query = select(SweepEvent).where(SweepEvent.sweep_id == sweep_id)
+        if after_id is not None:
+            query = query.where(SweepEvent.id > after_id)
+        with self.session() as session:
+            return list(session.scalars(query.order_by(SweepEvent.id).limit(limit)).all())

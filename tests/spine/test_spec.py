@@ -1,0 +1,92 @@
+"""The sweep spec accepts the examples and rejects bad specs with a message that says what to fix."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from pydantic import ValidationError
+
+from orchestrator.spec import Limits, parse_spec, validation_messages
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+
+@pytest.mark.parametrize("name, trials", [("tiny-cpu.yaml", 24), ("gpu.yaml", 384)])
+def test_examples_are_valid(name: str, trials: int) -> None:
+    spec = parse_spec(yaml.safe_load((EXAMPLES / name).read_text()))
+    assert spec.total_trials() == trials
+    assert spec.proxy.widths == sorted(spec.proxy.widths)
+    assert spec.target.width > spec.proxy.widths[-1]
+
+
+def test_tiny_example_compares_sp_and_mup_on_three_widths(tiny_spec: dict[str, Any]) -> None:
+    spec = parse_spec(tiny_spec)
+    assert set(spec.parametrizations) == {"sp", "mup"}
+    assert len(spec.proxy.widths) == 3
+
+
+def _set(data: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
+    data = copy.deepcopy(data)
+    *parents, leaf = path.split(".")
+    node = data
+    for key in parents:
+        node = node.setdefault(key, {})
+    if value is _DELETE:
+        node.pop(leaf, None)
+    else:
+        node[leaf] = value
+    return data
+
+
+_DELETE = object()
+
+BAD_SPECS = [
+    (
+        "proxy.widths",
+        [64, 32, 128],
+        "proxy.widths: proxy.widths must be strictly ascending, got [64, 32, 128]",
+    ),
+    ("proxy.widths", [32], "at least 2 widths"),
+    ("proxy.widths", [-32, 32], "must all be positive"),
+    ("target.width", 128, "target.width (128) must be wider than every proxy width [32, 64, 128]"),
+    ("search.space.lr.low", 0.5, "low (0.5) must be < high (0.1)"),
+    ("search.space.lr.low", -1.0, "a log-scale range must be positive"),
+    ("search.space.momentum", {"low": 0.1, "high": 0.9}, "unknown hyperparameter(s) ['momentum']"),
+    ("parametrizations", ["mup", "xp"], "parametrizations.1: Input should be 'sp', 'mup', 'sp-embedding-lr'"),
+    ("optimizer.name", "adam", "optimizer.name: Input should be 'adamw', 'sgd', 'muon', 'lamb' or 'adopt'"),
+    (
+        "search.algorithm",
+        "bayes",
+        "search.algorithm: Input should be 'grid', 'random', 'tpe', 'cmaes' or 'gp'",
+    ),
+    ("proxy.stepz", 10, "proxy.stepz: unknown field"),
+    ("learning_rate", 0.1, "learning_rate: unknown field"),
+    ("name", _DELETE, "name: required field is missing"),
+    ("name", "bad/name", "name: String should match pattern"),
+    ("proxy.seeds", [0, 0], "proxy.seeds must be distinct"),
+    ("proxy.seeds", [2**40], "proxy.seeds must be integers in [0, 2147483647]"),
+    ("optimizer.weight_decay", float("inf"), "optimizer.weight_decay: Input should be a finite number"),
+    ("model.depth", 100_000, "depth 100000 exceeds the limit of 512"),
+    ("spec_version", 2, "spec_version: Input should be 1"),
+    ("model.head_dim", 24, "every width must be a multiple of model.head_dim (24)"),
+]
+
+
+@pytest.mark.parametrize("path, value, message", BAD_SPECS, ids=[f"{p}={v!r}"[:40] for p, v, _ in BAD_SPECS])
+def test_bad_spec_is_rejected_with_a_message(
+    tiny_spec: dict[str, Any], path: str, value: Any, message: str
+) -> None:
+    with pytest.raises(ValidationError) as info:
+        parse_spec(_set(tiny_spec, path, value))
+    assert any(message in line for line in validation_messages(info.value)), validation_messages(info.value)
+
+
+def test_limits_are_configurable(tiny_spec: dict[str, Any]) -> None:
+    with pytest.raises(ValidationError) as info:
+        parse_spec(tiny_spec, Limits(max_trials=10))
+    assert "this sweep would run 24 trials; the limit is 10" in " ".join(validation_messages(info.value))
+    assert parse_spec(tiny_spec, Limits(max_trials=24)).total_trials() == 24

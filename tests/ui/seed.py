@@ -1,0 +1,123 @@
+"""Stored sweeps with known contents, for UI tests whose assertions need exact counts (series per plot,
+rows per table) that a live sweep's timing cannot promise. Rows go through the real store's session into
+the real database the served API reads; the loss values come from a closed-form surface (marked as such
+in every sweep's tags), not from training. The live behaviour (progress, cancel) is tested on real sweeps.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from orchestrator.spec import parse_spec
+from orchestrator.store.models import (
+    CoordCheckResult,
+    SweepStatus,
+    TargetMetric,
+    TargetRun,
+    TransferPlan,
+    Trial,
+    TrialMetric,
+)
+from orchestrator.store.repository import SweepStore
+
+SYNTHETIC_TAG = "synthetic-ui-fixture"
+
+
+def study_spec(name: str, widths: list[int], lrs: int, auto_launch: bool = False) -> dict[str, Any]:
+    """An SP + μP learning-rate grid over `widths` (the shape of the tiny CPU example)."""
+    return {
+        "name": name,
+        "tags": [SYNTHETIC_TAG],
+        "parametrizations": ["sp", "mup"],
+        "base_width": widths[0],
+        "model": {"family": "gpt", "depth": 2, "head_dim": 16, "context_length": 32},
+        "proxy": {"widths": widths, "steps": 40, "batch_size": 8, "eval_every": 10},
+        "search": {"algorithm": "grid", "space": {"lr": {"scale": "log", "low": 2**-10, "high": 2**-2,
+                                                         "grid_points": lrs}}},
+        "target": {"width": widths[-1] * 4, "auto_launch": auto_launch},
+    }
+
+
+def surface_loss(parametrization: str, width: int, base_width: int, lr: float) -> float:
+    """A μTransfer-shaped loss: the optimum stays put under μP and moves like 1/width under SP;
+    +inf (diverged) far above the optimum."""
+    m = width / base_width
+    u_star = -6.0 if parametrization == "mup" else -6.0 - math.log2(m)
+    du = math.log2(lr) - u_star
+    if du > 2.6:
+        return math.inf
+    return 1.6 + 1.2 * m**-0.5 + 0.05 * du * du
+
+
+def seed_sweep(
+    store: SweepStore,
+    spec_data: dict[str, Any],
+    *,
+    status: SweepStatus = SweepStatus.COMPLETED,
+    metrics_steps: int = 5,
+    coord_check: bool = True,
+    plan: dict[str, Any] | None = None,
+    target_metrics: int = 0,
+) -> int:
+    """Store a sweep whose trials ran on `surface_loss`, plus optional coordinate check, plan and target
+    run; returns the sweep id."""
+    spec = parse_spec(spec_data)
+    sweep = store.create_sweep(spec)
+    lrs = spec.search.space["lr"].grid()
+    with store.session() as session:
+        for p, width, depth in spec.searches():
+            for i, lr in enumerate(lrs):
+                loss = surface_loss(p, width, spec.base_width, lr)
+                diverged = not math.isfinite(loss)
+                trial = Trial(
+                    sweep_id=sweep.id, trial_key=f"{p}-w{width}-d{depth}-i{i}-s0", parametrization=p,
+                    width=width, depth=depth, seed=0, search_index=i, hparams={"lr": lr},
+                    status="diverged" if diverged else "completed", diverged=diverged,
+                    final_loss=None if diverged else loss, best_loss=None if diverged else loss,
+                    steps_done=metrics_steps, attempts=1, duration_s=1.0 + 0.01 * width,
+                )
+                session.add(trial)
+                session.flush()
+                start = 4.2
+                for step in range(1, metrics_steps + 1):
+                    value = start + (loss - start) * step / metrics_steps if not diverged else start * step
+                    session.add(TrialMetric(trial_id=trial.id, step=step, train_loss=value, lr=lr))
+        if coord_check:
+            for p in spec.parametrizations:
+                if p != "sp":
+                    session.add(CoordCheckResult(sweep_id=sweep.id, parametrization=p, passed=True,
+                                                 data=coord_data(spec.proxy.widths, flat=True)))
+        if plan is not None:
+            session.add(TransferPlan(sweep_id=sweep.id, version=1, plan=plan))
+        if target_metrics:
+            run = TargetRun(sweep_id=sweep.id, plan_version=1, status="completed", hparams={"lr": 2**-6},
+                            predicted_loss=1.75, predicted_low=1.70, predicted_high=1.81, realized_loss=1.76,
+                            within_interval=True, steps_done=target_metrics, attempts=1)
+            session.add(run)
+            session.flush()
+            for step in range(1, target_metrics + 1):
+                session.add(TargetMetric(target_run_id=run.id, step=step,
+                                         train_loss=1.76 + 2.4 * (1 - step / target_metrics) ** 2))
+    if status is not SweepStatus.QUEUED:
+        store.set_sweep_status(sweep.id, SweepStatus.RUNNING)
+        store.set_sweep_status(sweep.id, status)
+    return sweep.id
+
+
+COORD_MODULES = ("embedding", "block0.attn", "block0.mlp", "logits")
+COORD_STATS = ("mean_abs", "rms", "rms_delta")
+
+
+def coord_data(widths: list[int], flat: bool, steps: int = 3) -> dict[str, Any]:
+    """A coordinate check in the worker's JSON shape: flat curves (μP) or ones growing with width (SP)."""
+    stats: dict[str, dict[str, list[list[float]]]] = {}
+    for mi, module in enumerate(COORD_MODULES):
+        growth = [0.0 if flat or module == "embedding" else 0.5 * step for step in range(steps)]
+        stats[module] = {
+            stat: [[(1.0 + 0.2 * mi + 0.1 * si) * w ** growth[step] for w in widths] for step in range(steps)]
+            for si, stat in enumerate(COORD_STATS)
+        }
+    failing = [] if flat else [m for m in COORD_MODULES if m != "embedding"]
+    return {"widths": widths, "steps": list(range(steps)), "modules": list(COORD_MODULES), "stats": stats,
+            "passed": flat, "failing": failing}

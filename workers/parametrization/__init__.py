@@ -1,0 +1,39 @@
+"""μP as data: a table of rules per (parametrization, role, optimizer family), applied by three functions.
+
+- `build_optimizer(model, config)`: parameter groups with resolved `base_lr`, weight decay and ε;
+- `resolve_table(config, vocab_size)`: the per-parameter rows (`parametrization --json`, the planner);
+- `apply_parametrization(model, config)`: init and forward multipliers (called by `build_model`).
+See table.py for the rules and their sources, science.md §3-4 for the reasoning.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from workers.config import TrialConfig
+from workers.parametrization.optimizer import build_optimizer, param_groups
+from workers.parametrization.resolve import ParamRow, apply_parametrization, attention_shape, resolve_params
+from workers.parametrization.table import OPTIMIZERS, SCHEMES, lookup
+
+__all__ = [
+    "OPTIMIZERS",
+    "SCHEMES",
+    "ParamRow",
+    "apply_parametrization",
+    "attention_shape",
+    "build_optimizer",
+    "lookup",
+    "param_groups",
+    "resolve_params",
+    "resolve_table",
+]
+
+
+def resolve_table(config: TrialConfig, vocab_size: int = 256) -> list[ParamRow]:
+    """The resolved row of every parameter of the model `config` describes, without allocating it (the model
+    is built on the meta device, so a target-width table costs nothing)."""
+    from workers.models import make_model
+
+    with torch.device("meta"):
+        model = make_model(config, vocab_size)
+    return [item.row for item in resolve_params(model, config)]

@@ -1,0 +1,25 @@
+"""Parameter roles: which dimensions of a parameter grow with width (science.md §2).
+
+A role is decided once per parameter when a model is built (`workers.models.*` keep a name -> role dict)
+and every rule (init, forward multiplier, learning rate, weight decay) reads only the role, never the
+parameter's name. New model families add roles here (issue 7: `router`, `expert`) and rows to the table.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Role(StrEnum):
+    # embeddings, input-layer weights: fan_in finite (vocab, context), fan_out ∝ width
+    INPUT = "input"
+    # width x width matrices: attention q/k/v/o, MLP in/out
+    HIDDEN = "hidden"
+    # readout / unembedding: fan_in ∝ width, fan_out finite
+    OUTPUT = "output"
+    # biases and norm gains: one width dimension
+    VECTOR = "vector"
+
+
+# Roles whose parameters are matrices with a width dimension on both sides (Muon orthogonalizes these).
+MATRIX_ROLES = frozenset({Role.HIDDEN})
