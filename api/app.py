@@ -15,7 +15,7 @@ from fastapi.openapi.utils import get_openapi
 
 from api.errors import install_error_handlers
 from api.limits import BodySizeLimitMiddleware
-from api.routes import health, outputs, sweeps, trials
+from api.routes import health, outputs, sweeps, trials, validation
 from api.ui import mount_ui
 from orchestrator.service import Service
 from orchestrator.settings import Settings
@@ -49,7 +49,7 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
     app.state.settings = settings
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     install_error_handlers(app)
-    for module in (health, sweeps, trials, outputs):
+    for module in (health, sweeps, validation, trials, outputs):
         app.include_router(module.router, prefix=API_PREFIX)
     mount_ui(app)
     app.openapi = lambda: _openapi_with_spec_schema(app)  # type: ignore[method-assign]

@@ -60,8 +60,15 @@ async def _request_validation(_: Request, exc: RequestValidationError) -> JSONRe
     return error_response(422, "invalid request: " + "; ".join(errors), errors)
 
 
-async def _http_exception(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-    response = error_response(exc.status_code, str(exc.detail))
+async def _http_exception(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    detail = str(exc.detail)
+    if exc.status_code == 404 and detail == "Not Found":  # the router's own: no route matched
+        detail = (
+            f"no such endpoint: {request.method} {request.url.path} (the API is under /api/v1; see /docs)"
+        )
+    elif exc.status_code == 405:
+        detail = f"{request.method} is not allowed on {request.url.path} (see /docs for the methods it takes)"
+    response = error_response(exc.status_code, detail)
     for name, value in (exc.headers or {}).items():
         response.headers[name] = value
     return response

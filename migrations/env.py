@@ -1,9 +1,11 @@
-"""Alembic environment: runs against a connection handed in by the service, or the ini file's URL.
+"""Alembic environment: runs against a connection handed in by the service, or (from the `alembic`
+command) against $MUTRANSFER_DATABASE_URL, else the ini file's URL.
 
 No logging config is applied (the service owns logging). On PostgreSQL an advisory lock serialises
 concurrent upgrades (two API replicas starting together); SQLite's write lock does the same there.
 """
 
+import os
 from typing import Any
 
 from alembic import context
@@ -45,7 +47,8 @@ def run_migrations_online() -> None:
     if connection is not None:
         _run(connection)
         return
-    engine = make_engine(config.get_main_option("sqlalchemy.url"))
+    url = os.environ.get("MUTRANSFER_DATABASE_URL") or config.get_main_option("sqlalchemy.url")
+    engine = make_engine(url)
     try:
         with engine.begin() as connection:
             _run(connection)

@@ -38,8 +38,10 @@ RunnerFactory = Callable[["Service"], Runner]
 
 
 def default_runner_factory() -> RunnerFactory | None:
-    """The sweep runner used when none is given. The Ray executor (issue 4) returns its factory here."""
-    return None
+    """The sweep runner used when none is given: the Ray runner (issue 4)."""
+    from orchestrator.runner import make_runner
+
+    return make_runner
 
 
 class Service:
@@ -47,7 +49,7 @@ class Service:
         self.settings = settings
         self.engine = make_engine(settings.database_url)
         self.store = SweepStore.from_engine(self.engine)
-        self.runner_factory = runner_factory if runner_factory is not None else default_runner_factory()
+        self.runner_factory = runner_factory  # None: `default_runner_factory()`, looked up only when needed
         self.runner: Runner | None = None
         self.started = False
 
@@ -58,11 +60,13 @@ class Service:
         self.settings.data_dir.mkdir(parents=True, exist_ok=True)
         upgrade_database(self.engine)
         self.store.ensure_project(DEFAULT_PROJECT)
-        if self.settings.run_sweeps and self.runner_factory is not None:
-            self.runner = self.runner_factory(self)
-            self.runner.start()
-        elif self.settings.run_sweeps:
-            log.warning("no sweep runner is installed: sweeps are stored and validated but not executed")
+        if self.settings.run_sweeps:
+            factory = self.runner_factory or default_runner_factory()
+            if factory is None:
+                log.warning("no sweep runner is installed: sweeps are stored and validated but not executed")
+            else:
+                self.runner = factory(self)
+                self.runner.start()
         self.started = True
 
     def stop(self) -> None:

@@ -2,7 +2,8 @@
 
 - `sqlite_url`: a fresh SQLite file in the test's tmp dir.
 - `postgres_url`: a fresh schema on the PostgreSQL at `MUTRANSFER_TEST_POSTGRES_URL` (default: the local
-  server at 127.0.0.1:5432, database `test`), dropped after the test; skips with the reason when none answers.
+  server at 127.0.0.1:5432, database `test`), dropped after the test; skips with the reason when none answers
+  (fails instead when MUTRANSFER_REQUIRE_POSTGRES is set, as CI's PostgreSQL pass does).
 - `database_url`: parametrized over both (tests using it run twice; the PostgreSQL run is marked `postgres`).
 - `engine` / `store`: an upgraded (Alembic head) database at `database_url` and a `SweepStore` over it.
 - `make_settings(tmp_path, database_url, **overrides)`: service `Settings` isolated from the environment.
@@ -79,6 +80,8 @@ def sqlite_url(tmp_path: Path) -> str:
 def postgres_url() -> Iterator[str]:
     """A URL whose search_path is a fresh schema: parallel runs and helpers never see each other's tables."""
     problem = _postgres_unavailable()
+    if problem and os.environ.get("MUTRANSFER_REQUIRE_POSTGRES"):
+        pytest.fail(f"{problem} (MUTRANSFER_REQUIRE_POSTGRES is set, as in .ci/run)")
     if problem:
         pytest.skip(problem)
     base = _postgres_base_url()

@@ -37,7 +37,7 @@ from workers.parametrization import build_optimizer
 STATS = ("l1", "rms", "delta_rms")
 JUDGED = {"delta_rms": "steps >= 1, all modules", "rms": "all steps, all modules but logits"}
 # A large LR per optimizer: big enough that SP's width dependence shows within a few steps.
-DEFAULT_LR = {"adamw": 1e-2, "adopt": 1e-2, "lamb": 1e-2, "muon": 1e-2, "sgd": 0.5}
+DEFAULT_LR = {"adamw": 3e-3, "adopt": 3e-3, "lamb": 3e-3, "muon": 3e-3, "sgd": 0.5}
 
 
 @dataclass
@@ -144,13 +144,14 @@ def coord_check(
     parametrization: str | None = None,
     optimizer: str | None = None,
     widths: Sequence[int] = (64, 128, 256, 512),
-    steps: int = 4,
-    seeds: Sequence[int] = (0,),
+    steps: int = 3,
+    seeds: Sequence[int] = (0, 1),
     lr: float | None = None,
     depths: Sequence[int] | None = None,
     tolerance: float = 0.1,
-    batch_size: int = 4,
-    context_length: int = 32,
+    batch_size: int = 2,
+    context_length: int = 8,
+    readout_zero_init: bool = True,
     dtype: torch.dtype = torch.float64,
 ) -> CoordCheckResult:
     """Run the check for `config`'s model family with the given parametrization/optimizer (default: the
@@ -168,7 +169,7 @@ def coord_check(
     if not (math.isfinite(lr) and lr > 0) or not (math.isfinite(tolerance) and tolerance > 0):
         raise ValueError(f"lr and tolerance must be finite and > 0 (got lr={lr}, tolerance={tolerance})")
     base = replace(config, parametrization=parametrization, optimizer=optimizer, lr=lr,
-                   context_length=context_length)
+                   context_length=context_length, readout_zero_init=readout_zero_init)
     idx, targets, vocab = fixed_batch(base, batch_size, context_length)
     runs = []
     for point in points:

@@ -1,22 +1,26 @@
-"""What a sweep has produced beyond its trials: the coordinate check, and an index of its outputs.
+"""What a sweep has produced beyond its trials: coordinate check, transfer plan, target run (read-only).
 
-`GET .../outputs` says which later-stage documents exist (coordinate check, plan version, target run), so
-a client polling a sweep asks only for what is there instead of collecting 404s for what is not yet made.
+`GET .../outputs` says which of these exist so far (coordinate check, plan version, target run), so a
+client polling a sweep asks only for what is there instead of collecting 404s for what is not yet made.
+Making plans and launching target runs (POST) belong to the planner glue, not to this module.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func, select
 
 from api.deps import ReaderDep, StoreDep
-from api.errors import ERROR_RESPONSES
-from api.routes.common import SweepId
-from orchestrator.store.models import CoordCheckResult, TargetRun, TransferPlan
+from api.errors import ERROR_RESPONSES, ApiError
+from api.routes.common import MAX_ID, SweepId
+from api.schemas import MetricOut
+from orchestrator.store.models import CoordCheckResult, TargetMetric, TargetRun, TransferPlan
+
+MAX_METRICS_PAGE = 10_000
 
 router = APIRouter(prefix="/sweeps/{sweep_id}", tags=["outputs"], responses=ERROR_RESPONSES)
 
@@ -44,6 +48,41 @@ class OutputsOut(BaseModel):
     coord_checks: int = Field(description="parametrizations with a stored coordinate check")
     plan_version: int | None = Field(description="the latest transfer plan's version (None: no plan yet)")
     target_run: TargetRunRef | None = Field(description="the latest target run (None: not launched)")
+
+
+class PlanOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    version: int
+    created_at: datetime
+    plan: dict[str, Any] = Field(description="the planner's document (orchestrator.planner.Plan.to_dict)")
+
+
+class TargetRunOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    plan_version: int
+    status: str
+    hparams: dict[str, Any]
+    predicted_loss: float | None
+    predicted_low: float | None
+    predicted_high: float | None
+    realized_loss: float | None
+    within_interval: bool | None
+    steps_done: int
+    attempts: int
+    error: str | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+
+
+class TargetMetricPage(BaseModel):
+    target_run_id: int
+    items: list[MetricOut]
+    next_since_step: int | None = Field(description="pass as since_step to get only newer rows")
+    has_more: bool = Field(description="true when the page was full: ask again right away")
 
 
 @router.get("/coord-check", response_model=CoordCheckList, summary="The coordinate check of a sweep")
@@ -77,4 +116,64 @@ def get_outputs(sweep_id: SweepId, store: StoreDep, principal: ReaderDep) -> Out
         coord_checks=int(checks or 0),
         plan_version=version,
         target_run=TargetRunRef(id=run.id, status=run.status) if run else None,
+    )
+
+
+@router.get("/plan", response_model=PlanOut, summary="The sweep's transfer plan (latest, or one version)")
+def get_plan(
+    sweep_id: SweepId,
+    store: StoreDep,
+    principal: ReaderDep,
+    version: Annotated[int | None, Query(ge=1, le=MAX_ID, description="default: the latest")] = None,
+) -> PlanOut:
+    store.get_sweep(sweep_id, principal.project)
+    with store.session() as session:
+        query = select(TransferPlan).where(TransferPlan.sweep_id == sweep_id)
+        if version is not None:
+            query = query.where(TransferPlan.version == version)
+        plan = session.scalars(query.order_by(TransferPlan.version.desc()).limit(1)).first()
+        if plan is None:
+            which = f"version {version} of the plan" if version is not None else "a plan"
+            raise ApiError(404, f"sweep {sweep_id} has no {which}: a plan is made when its proxies finish")
+        return PlanOut.model_validate(plan)
+
+
+def _latest_target_run(store: StoreDep, sweep_id: int) -> TargetRun:
+    with store.session() as session:
+        query = select(TargetRun).where(TargetRun.sweep_id == sweep_id).order_by(TargetRun.id.desc()).limit(1)
+        run = session.scalars(query).first()
+    if run is None:
+        raise ApiError(404, f"sweep {sweep_id} has no target run yet")
+    return run
+
+
+@router.get("/target-run", response_model=TargetRunOut, summary="The sweep's latest target run")
+def get_target_run(sweep_id: SweepId, store: StoreDep, principal: ReaderDep) -> TargetRunOut:
+    store.get_sweep(sweep_id, principal.project)
+    return TargetRunOut.model_validate(_latest_target_run(store, sweep_id))
+
+
+@router.get("/target-run/metrics", response_model=TargetMetricPage, summary="The target run's metrics")
+def get_target_metrics(
+    sweep_id: SweepId,
+    store: StoreDep,
+    principal: ReaderDep,
+    since_step: Annotated[
+        int | None, Query(ge=-1, le=MAX_ID, description="only steps after this one (the last step you have)")
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_METRICS_PAGE, description="rows per page")] = 1000,
+) -> TargetMetricPage:
+    store.get_sweep(sweep_id, principal.project)
+    run = _latest_target_run(store, sweep_id)
+    with store.session() as session:
+        query = select(TargetMetric).where(TargetMetric.target_run_id == run.id)
+        if since_step is not None:
+            query = query.where(TargetMetric.step > since_step)
+        rows = session.scalars(query.order_by(TargetMetric.step).limit(limit)).all()
+        items = [MetricOut.model_validate(r) for r in rows]
+    return TargetMetricPage(
+        target_run_id=run.id,
+        items=items,
+        next_since_step=items[-1].step if items else since_step,
+        has_more=len(items) == limit,
     )

@@ -18,10 +18,12 @@ import httpx
 import typer
 import uvicorn
 import yaml
+from fastapi import FastAPI
 from pydantic import ValidationError
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from sqlalchemy.exc import SQLAlchemyError
 
 from orchestrator.cli import app
 from orchestrator.settings import Settings, SettingsError
@@ -33,8 +35,9 @@ DEMO_DATA_DIR = "mutransfer-data"
 DEMO_SPEC = Path("examples") / "tiny-cpu.yaml"
 TERMINAL = {s.value for s in SweepStatus.terminal()}
 
-console = Console(highlight=False)
-err_console = Console(stderr=True, highlight=False)
+# soft_wrap: long messages (URLs, validation errors) stay on one line for copy/paste and grep.
+console = Console(highlight=False, soft_wrap=True)
+err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 ServerOpt = Annotated[
     str, typer.Option("--server", envvar="MUTRANSFER_SERVER", help="URL of a running mutransfer service")
@@ -109,12 +112,27 @@ def serve(
         run_sweeps=runner,
         log_level=log_level,
     )
-    from api.app import create_app
-
+    application = build_app(settings)
     console.print(
         f"mutransfer serving on http://{settings.host}:{settings.port} (database {_safe_url(settings)})"
     )
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level=settings.log_level)
+    uvicorn.run(application, host=settings.host, port=settings.port, log_level=settings.log_level)
+
+
+def build_app(settings: Settings) -> FastAPI:
+    """The API app, after checking that its database URL is usable and answers (a clear message, not a
+    traceback from inside the server's start-up)."""
+    from api.app import create_app
+
+    try:
+        application = create_app(settings)
+        application.state.service.store.ping()
+    except ValueError as exc:
+        raise fail(str(exc), 2) from None
+    except SQLAlchemyError as exc:
+        reason = getattr(exc, "orig", None) or exc
+        raise fail(f"cannot reach the database {_safe_url(settings)}: {reason}") from None
+    return application
 
 
 def _safe_url(settings: Settings) -> str:
@@ -295,9 +313,7 @@ class BackgroundServer:
     """uvicorn in a thread of this process (signals stay with the main thread, so Ctrl-C stops cleanly)."""
 
     def __init__(self, settings: Settings):
-        from api.app import create_app
-
-        self.app = create_app(settings)
+        self.app = build_app(settings)
         config = uvicorn.Config(self.app, host=settings.host, port=settings.port, log_level="warning")
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, name="mutransfer-api", daemon=True)

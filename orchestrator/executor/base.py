@@ -31,6 +31,20 @@ def trial_key(parametrization: str, width: int, depth: int, index: int, seed: in
     return f"{search_key(parametrization, width, depth)}-i{index}-s{seed}"
 
 
+class DriverOnly:
+    """Mixin for objects Tune pickles with the experiment (searcher, callback, stopper) but that hold
+    driver-side handles (the store sink, closures): those attributes are left out of the pickle. The
+    store, not Tune's experiment checkpoint, is what a resumed sweep restarts from."""
+
+    _driver_only: tuple[str, ...] = ()
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        for name in self._driver_only:
+            state[name] = None
+        return state
+
+
 @dataclass(frozen=True)
 class TrialRequest:
     """A trial the executor is about to run (its row is created `pending` from this)."""

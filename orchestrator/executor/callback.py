@@ -15,7 +15,7 @@ from typing import Any
 from ray.tune import Callback
 from ray.tune.experiment import Trial
 
-from orchestrator.executor.base import CANCEL, SHUTDOWN, StopCheck, TrialEvents, TrialOutcome
+from orchestrator.executor.base import CANCEL, SHUTDOWN, DriverOnly, StopCheck, TrialEvents, TrialOutcome
 from orchestrator.executor.search import classify
 
 MAX_ERROR_CHARS = 4000
@@ -45,12 +45,13 @@ def outcome_from(result: dict[str, Any] | None, status: str, error: str | None =
     )
 
 
-class StoreCallback(Callback):
+class StoreCallback(DriverOnly, Callback):
     """Forwards trial starts, per-step records and endings to `events`; flushes on a timer."""
 
     def __init__(self, events: TrialEvents, should_stop: StopCheck, flush_every_s: float = 0.5) -> None:
         self._events = events
         self._should_stop = should_stop
+        self._driver_only = ("_events", "_should_stop")
         self._flush_every_s = flush_every_s
         self._last_flush = time.monotonic()
         self._nodes: dict[str, str] = {}
@@ -70,10 +71,11 @@ class StoreCallback(Callback):
     ) -> None:
         key = self._key(trial)
         node = result.get("node_id")
-        if node and self._nodes.get(key) != node:
-            self._nodes[key] = node
+        if node:
             where = f"{node} ({result.get('node_ip', '?')}, pid {result.get('pid', '?')})"
-            self._events.trial_node(key, where)
+            if self._nodes.get(key) != where:  # first result of each attempt (a retry runs elsewhere)
+                self._nodes[key] = where
+                self._events.trial_node(key, where)
         self._events.trial_metrics(key, result)
 
     def on_trial_complete(self, iteration: int, trials: list[Trial], trial: Trial, **info: Any) -> None:

@@ -52,7 +52,7 @@ def ray_temp_dir(data_dir: Path) -> Path:
 
 def _local_auth(data_dir: Path) -> None:
     """Token auth with the token kept in the data dir (see the module docstring)."""
-    if "RAY_AUTH_MODE" in os.environ:
+    if os.environ.get("RAY_AUTH_MODE"):
         return
     token_path = data_dir.resolve() / "ray_auth_token"
     if not token_path.exists():
@@ -60,8 +60,12 @@ def _local_auth(data_dir: Path) -> None:
         fd = os.open(token_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as handle:
             handle.write(secrets.token_hex(32))
-    os.environ["RAY_AUTH_MODE"] = "token"
     os.environ["RAY_AUTH_TOKEN_PATH"] = str(token_path)
+    # Ray reads its auth mode once per process (when `ray` is imported); this is the function Ray's own
+    # `ray.init` uses to switch a running process to token auth (sets RAY_AUTH_MODE=token, reloads config).
+    from ray._private.authentication.authentication_token_setup import _enable_token_auth
+
+    _enable_token_auth()
 
 
 def quiet() -> None:
@@ -70,6 +74,9 @@ def quiet() -> None:
         os.environ.setdefault(name, value)
     for name in ("ray", "ray.tune", "ray.train", "ray.data"):
         logging.getLogger(name).setLevel(logging.WARNING)
+    # With Tune's result files off (the store keeps results), its end-of-run analysis would warn once
+    # per trial that it found no result.json.
+    logging.getLogger("ray.tune.analysis.experiment_analysis").setLevel(logging.ERROR)
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)

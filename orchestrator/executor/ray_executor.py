@@ -26,6 +26,7 @@ from orchestrator.executor.base import (
     CANCEL,
     SHUTDOWN,
     STEP_LOSS,
+    DriverOnly,
     PreflightOutcome,
     StopCheck,
     SweepRun,
@@ -48,11 +49,12 @@ log = logging.getLogger(__name__)
 DEFAULT_MAX_FAILURES = 2
 
 
-class _FollowFlag(Stopper):
+class _FollowFlag(DriverOnly, Stopper):
     """Stops the whole experiment once `should_stop()` is true (the sweep was cancelled)."""
 
     def __init__(self, should_stop: StopCheck) -> None:
         self._should_stop = should_stop
+        self._driver_only = ("_should_stop",)
 
     def __call__(self, trial_id: str, result: dict) -> bool:
         return False
@@ -80,16 +82,21 @@ class RayExecutor:
         self.max_failures = max_failures
         self.trial_fn = trial_fn
         self.cluster: str | None = None
+        self._owns_ray = False
 
     def start(self) -> str:
         if self.cluster is None:
+            import ray
+
+            self._owns_ray = not ray.is_initialized()
             self.cluster = ensure_ray(self.address, self.data_dir, self.num_cpus)
         return self.cluster
 
     def shutdown(self) -> None:
-        if self.cluster is not None:
+        """Disconnect from Ray, stopping the local cluster, if this executor started it."""
+        if self.cluster is not None and self._owns_ray:
             shutdown_ray()
-            self.cluster = None
+        self.cluster = None
 
     def preflight(self, spec: SweepSpec, parametrization: str) -> PreflightOutcome:
         self.start()
@@ -137,6 +144,9 @@ class RayExecutor:
                 max_concurrent_trials=spec.resources.max_concurrent_trials,
                 trial_name_creator=lambda trial: str(trial.config.get("trial_key", trial.trial_id)),
                 trial_dirname_creator=lambda trial: trial.trial_id,
+                # A fresh worker process per trial pays `import torch` and the corpus load (seconds on a
+                # small machine); a reused one has both cached. Trials share nothing else.
+                reuse_actors=True,
             ),
             run_config=tune.RunConfig(
                 name=f"sweep-{sweep.sweep_id}-{int(time.time())}",

@@ -24,7 +24,15 @@ import optuna
 from ray.tune.search import Searcher
 from ray.tune.search.optuna import OptunaSearch
 
-from orchestrator.executor.base import OBJECTIVE, KnownTrial, TrialRequest, search_key, trial_key
+from orchestrator.executor.base import (
+    OBJECTIVE,
+    STEP_LOSS,
+    DriverOnly,
+    KnownTrial,
+    TrialRequest,
+    search_key,
+    trial_key,
+)
 from orchestrator.spec import SearchParam, SweepSpec
 
 FINISHED_OK = frozenset({"completed", "diverged"})
@@ -208,7 +216,7 @@ def _finished_statuses() -> frozenset[str]:
     return frozenset({"completed", "pruned", "diverged", "failed", "cancelled"})
 
 
-class SweepSearcher(Searcher):
+class SweepSearcher(DriverOnly, Searcher):
     """Tune `Searcher` over every search of a sweep, emitting trials round-robin across searches.
 
     `on_request` is called for every trial handed to Tune (the sink creates its `pending` row);
@@ -223,7 +231,8 @@ class SweepSearcher(Searcher):
         config_for: Callable[[TrialRequest], dict[str, Any]],
         on_request: Callable[[TrialRequest], None],
     ) -> None:
-        super().__init__(metric=OBJECTIVE, mode="min")
+        super().__init__(metric=STEP_LOSS, mode="min")  # Tune checks every result carries it
+        self._driver_only = ("_config_for", "_on_request")
         self._searches = [_Search(spec, sweep_id, p, w, d) for p, w, d in spec.searches()]
         by_search: dict[str, list[KnownTrial]] = {}
         for trial in known:
@@ -236,6 +245,9 @@ class SweepSearcher(Searcher):
         self._tune_ids: dict[str, TrialRequest] = {}
         self._config_for = config_for
         self._on_request = on_request
+
+    def save_to_dir(self, checkpoint_dir: str, session_str: str = "default") -> None:
+        """Nothing to save: a resumed sweep rebuilds the searcher from the store (`KnownTrial`s)."""
 
     def set_search_properties(self, metric: str | None, mode: str | None, config: dict, **spec: Any) -> bool:
         return True  # the objective is fixed; Tune's metric (the per-step loss) is for the scheduler

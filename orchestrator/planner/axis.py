@@ -1,5 +1,5 @@
-"""The coordinate a hyperparameter is fitted in: log2 for log-scale ranges (η, σ, multipliers), the value itself
-for linear ones (warmup fraction). Every fit works in this coordinate `u`; plans report HP units."""
+"""The coordinate a hyperparameter is fitted in: log2 for log-scale ranges (η, σ, multipliers), the value
+itself for linear ones (warmup fraction). Every fit works in this coordinate `u`; plans report HP units."""
 
 from __future__ import annotations
 
@@ -53,7 +53,3 @@ class HPAxis:
             if np.all(np.isfinite(bounds)):
                 lo, hi = min(lo, float(bounds[0])), max(hi, float(bounds[1]))
         return lo, hi
-
-    @property
-    def unit(self) -> str:
-        return "octaves" if self.log else "units"

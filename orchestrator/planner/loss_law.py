@@ -1,10 +1,12 @@
-"""Loss against scale: L(N) = E + A·N^−α (Chinchilla approach 3; science.md §7), and its prediction at the target.
+"""Loss against scale: L(N) = E + A·N^−α (Chinchilla approach 3; science.md §7) and its target prediction.
 
 N is the non-embedding parameter count (or compute C = 6·N·tokens: the same fit with another variable).
-The point fit is variable projection — a grid over α with E, A ≥ 0 solved by least squares for each α — then
-refined by L-BFGS-B on a Huber loss (δ = 1e-3) of log L from the best grid points. The band is a parametric
-bootstrap: each replicate perturbs log L by the larger of the point's seed noise and the fit's residual scale
-and refits by variable projection.
+The point fit is variable projection (science.md §7): for each α, E and A (both ≥ 0) are solved by least
+squares, and α minimises a Huber loss (δ = 1e-3) of log L, first on a grid and then by Brent's method between
+the best grid point's neighbours. Chinchilla's L-BFGS over all three parameters was tried and dropped: scipy's
+L-BFGS-B calls multithreaded BLAS on 3-vectors and ran 25× slower on a loaded 2-core machine. The band is a
+parametric bootstrap: each replicate perturbs log L by the larger of the point's seed noise and the fit's
+residual scale and refits by variable projection.
 
 Three parameters need four points before the fit can be checked at all. With two or three scales the law is
 underdetermined, so the plan does not pretend otherwise: it fits a pure power law (E = 0, the most optimistic
@@ -137,7 +139,7 @@ def fit_loss_law(
     if x.size < MIN_FULL_FIT:
         return _power_law(z, y, zt, rel_se, x0, level, n_boot, rng, base, warnings)
 
-    E, A, alpha = _refine(z, y, _varpro(z, y[None, :])[0])
+    E, A, alpha = _huber_fit(z, y)
     fitted = E + A * z ** (-alpha)
     resid = np.log(y) - np.log(fitted)
     s_resid = math.sqrt(float(np.sum(resid**2)) / (x.size - 3)) if x.size > 3 else 0.0
@@ -178,9 +180,9 @@ def fit_loss_law(
     )
 
 
-def _varpro(z: np.ndarray, ys: np.ndarray) -> np.ndarray:
-    """Variable projection for each row of ys: best (E, A, α) over the α grid with E, A ≥ 0 by least squares."""
-    f = z[None, :] ** (-ALPHAS[:, None])  # (alphas, n)
+def _project(z: np.ndarray, ys: np.ndarray, alphas: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For each row of ys and each α: the least-squares (E, A) with E, A ≥ 0, and the fitted curves."""
+    f = z[None, :] ** (-alphas[:, None])  # (alphas, n)
     n = z.size
     sf, sff = f.sum(1), (f * f).sum(1)
     sy = ys.sum(1)  # (B,)
@@ -196,37 +198,42 @@ def _varpro(z: np.ndarray, ys: np.ndarray) -> np.ndarray:
     neg_a = A < 0
     A = np.where(neg_a, 0.0, A)
     E = np.where(neg_a, (sy / n)[:, None], E)
-    pred = E[:, :, None] + A[:, :, None] * f[None, :, :]
+    return E, A, E[:, :, None] + A[:, :, None] * f[None, :, :]
+
+
+def _varpro(z: np.ndarray, ys: np.ndarray) -> np.ndarray:
+    """Variable projection per row of ys: the best (E, A, α) over the α grid by least squares (bootstrap)."""
+    E, A, pred = _project(z, ys, ALPHAS)
     sse = np.nansum((ys[:, None, :] - pred) ** 2, axis=2)
-    sse = np.where(np.isfinite(sse), sse, np.inf)
-    best = np.argmin(sse, axis=1)
+    best = np.argmin(np.where(np.isfinite(sse), sse, np.inf), axis=1)
     rows = np.arange(ys.shape[0])
     return np.column_stack([E[rows, best], A[rows, best], ALPHAS[best]])
 
 
-def _huber_log(params: np.ndarray, z: np.ndarray, y: np.ndarray) -> float:
-    E, A, alpha = params
-    pred = E + A * z ** (-alpha)
-    if np.any(pred <= 0):
-        return 1e6
-    r = np.log(pred) - np.log(y)
+def _huber_log(pred: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Σ Huber_δ(log pred − log y) over the last axis (Chinchilla's objective, δ = 1e-3)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r = np.log(np.where(pred > 0, pred, np.nan)) - np.log(y)
     small = np.abs(r) <= HUBER_DELTA
-    return float(np.sum(np.where(small, 0.5 * r**2, HUBER_DELTA * (np.abs(r) - 0.5 * HUBER_DELTA))))
+    loss = np.where(small, 0.5 * r**2, HUBER_DELTA * (np.abs(r) - 0.5 * HUBER_DELTA))
+    return np.where(np.isnan(loss), np.inf, loss).sum(-1)
 
 
-def _refine(z: np.ndarray, y: np.ndarray, start: np.ndarray) -> tuple[float, float, float]:
-    """L-BFGS-B on the Huber loss of log L from the variable-projection start and a few nearby exponents."""
-    bounds = [(0.0, None), (0.0, None), (float(ALPHAS[0]), float(ALPHAS[-1]))]
-    best = (float(start[0]), float(start[1]), float(start[2]))
-    best_value = _huber_log(np.array(best), z, y)
-    for factor in (1.0, 0.5, 2.0):
-        x0 = np.array(
-            [start[0] * (0.9 if factor != 1 else 1.0), start[1], np.clip(start[2] * factor, *bounds[2])]
-        )
-        result = optimize.minimize(_huber_log, x0, args=(z, y), method="L-BFGS-B", bounds=bounds)
-        if result.success and np.all(np.isfinite(result.x)) and result.fun < best_value:
-            best, best_value = tuple(float(v) for v in result.x), float(result.fun)  # type: ignore[assignment]
-    return best
+def _huber_fit(z: np.ndarray, y: np.ndarray) -> tuple[float, float, float]:
+    """The point fit: α minimising the Huber loss of log L with (E, A) projected out, on the grid and then
+    by Brent's method between the grid neighbours of the best grid point."""
+    E, A, pred = _project(z, y[None, :], ALPHAS)
+    objective = _huber_log(pred[0], y[None, :])
+    i = int(np.argmin(objective))
+    lo, hi = ALPHAS[max(i - 1, 0)], ALPHAS[min(i + 1, ALPHAS.size - 1)]
+
+    def profile(alpha: float) -> float:
+        return float(_huber_log(_project(z, y[None, :], np.array([alpha]))[2][0], y[None, :])[0])
+
+    result = optimize.minimize_scalar(profile, bounds=(lo, hi), method="bounded", options={"xatol": 1e-6})
+    alpha = float(result.x) if result.success and result.fun <= objective[i] else float(ALPHAS[i])
+    E1, A1, _ = _project(z, y[None, :], np.array([alpha]))
+    return float(E1[0, 0]), float(A1[0, 0]), alpha
 
 
 def _power_law(
@@ -258,9 +265,9 @@ def _power_law(
     warnings.append(
         PlanWarning(
             "loss_law_underdetermined",
-            f"only {z.size} scales: E + A·N^-α cannot be fitted, so the prediction is a pure power law (no "
-            "irreducible loss, the optimistic end) and the interval reaches up to the widest proxy's loss (no gain "
-            "at all); add proxy sizes (≥ 4) to narrow it",
+            f"only {z.size} scales: E + A·N^-α cannot be fitted, so the prediction is a pure power law "
+            "(no irreducible loss, the optimistic end) and the interval reaches up to the widest proxy's "
+            "loss (no gain at all); add proxy sizes (≥ 4) to narrow it",
         )
     )
     return LossLaw(

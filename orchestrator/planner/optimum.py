@@ -1,14 +1,17 @@
 """The optimum of one hyperparameter at one scale (width or depth), with a bootstrap interval.
 
-Method (science.md §7, "Optimum per width"): in u = log2(HP), fit L(u) = a·u² + b·u + c by least squares to
-the points nearest the best one, require a > 0 and take u* = −b/2a. The window is the k distinct HP values
-nearest the best, k = max(5, half of them): a parabola is only a local model of the loss curve, and Open-Athena
-(2026) shows wide or off-centre windows bias u*. The interval is a residual bootstrap with the design held fixed
-(every replicate resamples the fit's residuals — seed-to-seed noise and lack of fit alike — and refits), so a
-grid with one seed per point still gets an honest interval. A replicate whose parabola has no minimum (a ≤ 0)
-says "the optimum could be anywhere in the window": it draws u* uniformly there, which widens the interval
-instead of silently dropping the replicate. Diverged trials are left out of the fit but bound u*: the optimum
-cannot lie beyond a value that diverged.
+Method (science.md §7, "Optimum per width"): in u = log2(HP), fit L(u) = a·u² + b·u + c by least
+squares to the points nearest the best one, require a > 0 and take u* = −b/2a. The window is the k distinct
+HP values nearest the best, k = max(5, half of them): a parabola is only a local model of the loss curve, and
+Open-Athena (2026) shows wide or off-centre windows bias u*.
+
+The interval is a residual bootstrap with the design held fixed (each replicate resamples the fit's residuals,
+seed-to-seed noise and lack of fit alike, and refits), so a grid with one seed per point still gets an
+interval; its spread is widened by t/z for the few residual degrees of freedom. A replicate whose parabola has
+no minimum (a ≤ 0) draws u* uniformly across the window ("could be anywhere here") instead of being dropped.
+Real loss curves are skewed (steeper toward divergence), which shifts a parabola's vertex by more than noise
+does: the interval is stretched to also cover the same interval moved to a cubic's local minimum. Diverged
+trials are left out of the fit but bound u*: the optimum cannot lie beyond a value that diverged.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from orchestrator.planner.types import Interval, PlanWarning
 RECOMMENDED_POINTS = 5  # distinct HP values a parabola needs to be more than an interpolation
 MIN_WINDOW = 5
 UNCERTAIN_FRACTION = 0.05  # bootstrap replicates without a minimum before the optimum is called uncertain
-OFF_CENTRE = 0.25  # |u* − window centre| above this fraction of the window span: the window is off-centre
+OFF_CENTRE = 0.3  # |u* − window centre| above this fraction of the window span: the window is off-centre
 GROUP_DECIMALS = 9  # HP values equal to this many decimals (in u) are replicates of one point
 
 
@@ -52,7 +55,7 @@ class OptimumFit:
     draws: np.ndarray = field(default_factory=lambda: np.empty(0), repr=False)  # bootstrap u*
 
     def loss_at(self, u: float) -> float | None:
-        """The fitted loss curve at u (None without a parabola): the extrapolation-robustness metric reads it."""
+        """The fitted loss curve at u (None without a parabola): the extrapolation metric reads it."""
         if self.coefficients is None:
             return None
         a, b, c = self.coefficients
@@ -181,8 +184,9 @@ def fit_optimum(
     draws = np.clip(draws, lo_clip, hi_clip)
     u_low, u_high = percentile_interval(draws, level)
     if u_low is not None and u_high is not None:
-        shape = u_star if cubic is None else float(np.clip(cubic + u_best, lo_clip, hi_clip))
-        u_low, u_high = min(u_low, u_star, shape), max(u_high, u_star, shape)
+        # the union of the parabola's interval and the same interval moved to the cubic's estimate
+        shift = 0.0 if cubic is None else float(np.clip(cubic + u_best, lo_clip, hi_clip)) - u_star
+        u_low, u_high = min(u_low, u_star, u_low + shift), max(u_high, u_star, u_high + shift)
 
     u_all = np.concatenate([u_ok, u_div])
     searched = axis.searched_u(u_all)
@@ -248,7 +252,7 @@ def _bootstrap(
     """Residual bootstrap of u* (design fixed); replicates without a minimum draw u* across the window.
 
     Residuals are leverage-corrected (r / √(1 − h)), and the spread of the draws is widened by t/z for the
-    residual degrees of freedom: a plain percentile bootstrap with 5-10 points covers ~77 % for a nominal 90 %.
+    residual degrees of freedom: a plain percentile bootstrap on 5-10 points covers ~77 % for a nominal 90 %.
     """
     n = y.size
     pinv = np.linalg.pinv(design)
@@ -289,7 +293,7 @@ def _cubic_minimum(u: np.ndarray, y: np.ndarray, window: np.ndarray) -> float | 
 def _grid_resolution_draws(
     distinct: np.ndarray, ibest: int, n_boot: int, rng: np.random.Generator
 ) -> np.ndarray:
-    """Without a parabola the optimum is known to within half the spacing to the neighbouring sampled values."""
+    """Without a parabola the optimum is known to within half the spacing to the neighbouring samples."""
     u0 = float(distinct[ibest])
     left = u0 - distinct[ibest - 1] if ibest > 0 else None
     right = distinct[ibest + 1] - u0 if ibest + 1 < distinct.size else None

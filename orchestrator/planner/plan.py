@@ -175,6 +175,14 @@ def build_plan(
     proxy_tokens = tokens_per_trial(spec)
     warnings: list[PlanWarning] = []
 
+    malformed = [t for t in trials if t.width < 1 or t.depth < 1]
+    if malformed:
+        warnings.append(
+            PlanWarning(
+                "invalid_trials", f"{len(malformed)} trial(s) with a width or depth below 1 were ignored"
+            )
+        )
+        trials = [t for t in trials if t.width >= 1 and t.depth >= 1]
     known = set(spec.parametrizations)
     strangers = sorted({t.parametrization for t in trials} - known)
     if strangers:
@@ -267,27 +275,22 @@ def _plan_one(
     seed: int,
 ) -> ParametrizationPlan:
     """Everything the plan says about one parametrization."""
-    notes: list[str] = []
     at_depth = [t for t in trials if t.depth == fit_depth]
-    widths = sorted({t.width for t in at_depth if t.width > 0})
-    optima = {
-        a.name: [_fit_at(a, axes, [t for t in at_depth if t.width == w], w, level, seed + w) for w in widths]
-        for a in axes
-    }
+    widths = sorted({t.width for t in at_depth if t.is_usable})
+    per_width = {w: [t for t in at_depth if t.width == w] for w in widths}
+    optima = {a.name: [_fit_at(a, axes, per_width[w], w, level, seed + w) for w in widths] for a in axes}
     width_laws = {
         a.name: fit_scale_law(a, optima[a.name], spec.target.width, level=level, seed=seed) for a in axes
     }
     depth_laws = _depth_laws(spec, trials, axes, t_depth, level, seed)
     robustness = {a.name: extrapolation_robustness(a, optima[a.name], level=level, seed=seed) for a in axes}
 
-    best = [_best_loss([t for t in at_depth if t.width == w]) for w in widths]
+    best = [_best_loss(per_width[w]) for w in widths]
+    losses, sems = [b[0] for b in best], [b[1] for b in best]
     ns = [params_for(spec.model, w, fit_depth) for w in widths]
-    losses = [b[0] for b in best]
-    sems = [b[1] for b in best]
     by_params = fit_loss_law(ns, losses, t_params, sems=sems, variable="params", level=level, seed=seed)
-    flops = [training_flops(n, proxy_tokens) for n in ns]
     by_compute = fit_loss_law(
-        flops,
+        [training_flops(n, proxy_tokens) for n in ns],
         losses,
         training_flops(t_params, t_tokens),
         sems=sems,
@@ -296,37 +299,25 @@ def _plan_one(
         seed=seed,
     )
 
-    hparams = {name: law.target for name, law in width_laws.items()}
-    values = {k: v.value for k, v in hparams.items() if v.value is not None}
-    warnings = [w for fits in optima.values() for f in fits for w in f.warnings]
+    warnings: list[PlanWarning] = []
+    missing = sorted(set(spec.proxy.widths) - set(widths))
+    if missing:
+        warnings.append(
+            PlanWarning("missing_widths", f"no usable trials at depth {fit_depth} for width(s) {missing}")
+        )
+    warnings += [w for fits in optima.values() for f in fits for w in f.warnings]
     warnings += [w for law in [*width_laws.values(), *depth_laws.values()] for w in law.warnings]
     warnings += by_params.warnings + by_compute.warnings
-    multipliers = None
-    if len(values) == len(axes):
-        try:
-            multipliers = resolver(p, spec.target.width, t_depth, values)
-        except Exception as exc:  # a resolver failure must not lose the plan: report it instead
-            warnings.append(
-                PlanWarning(
-                    "multipliers_unresolved",
-                    f"could not resolve the target's per-layer values: {type(exc).__name__}: {exc}",
-                )
-            )
-    else:
-        warnings.append(
-            PlanWarning(
-                "hparams_unresolved",
-                f"some swept HPs have no transferred value: {sorted(set(hparams) - set(values))}",
-            )
-        )
+    hparams = {name: law.target for name, law in width_laws.items()}
+    multipliers = _resolve(resolver, p, spec.target.width, t_depth, hparams, warnings)
 
+    notes: list[str] = []
     holds = _transfer_holds(optima, width_laws, robustness, notes)
     proxy_flops = sum(
-        training_flops(params_for(spec.model, t.width, t.depth), _trial_tokens(spec, t))
+        training_flops(params_for(spec.model, t.width, t.depth), tokens_per_trial(spec, t.steps))
         for t in trials
         if t.status != "pending"
     )
-    warnings = [PlanWarning(w.code, w.message, w.parametrization or p, w.hparam, w.scale) for w in warnings]
     return ParametrizationPlan(
         parametrization=p,
         hparams=hparams,
@@ -342,8 +333,40 @@ def _plan_one(
         transfer_holds=holds,
         transfer_notes=notes,
         proxy_flops=proxy_flops,
-        warnings=warnings,
+        warnings=[
+            PlanWarning(w.code, w.message, w.parametrization or p, w.hparam, w.scale) for w in warnings
+        ],
     )
+
+
+def _resolve(
+    resolver: MultiplierResolver,
+    p: str,
+    width: int,
+    depth: int,
+    hparams: dict[str, Interval],
+    warnings: list[PlanWarning],
+) -> list[dict[str, Any]] | None:
+    """The target's per-parameter table, or None with a warning: a resolver failure must not lose the plan."""
+    values = {k: v.value for k, v in hparams.items() if v.value is not None}
+    if len(values) < len(hparams):
+        warnings.append(
+            PlanWarning(
+                "hparams_unresolved",
+                f"some swept HPs have no transferred value: {sorted(set(hparams) - set(values))}",
+            )
+        )
+        return None
+    try:
+        return resolver(p, width, depth, values)
+    except Exception as exc:  # any failure of the injected table becomes a warning on the plan
+        warnings.append(
+            PlanWarning(
+                "multipliers_unresolved",
+                f"could not resolve the target's per-layer values: {type(exc).__name__}: {exc}",
+            )
+        )
+        return None
 
 
 def _fit_at(
@@ -393,10 +416,6 @@ def _best_loss(trials: list[TrialResult]) -> tuple[float, float]:
     losses = min(groups.values(), key=lambda v: float(np.mean(v)))
     sem = float(np.std(losses, ddof=1) / math.sqrt(len(losses))) if len(losses) > 1 else math.nan
     return float(np.mean(losses)), sem
-
-
-def _trial_tokens(spec: SweepSpec, trial: TrialResult) -> int:
-    return tokens_per_trial(spec, trial.steps)
 
 
 def _transfer_holds(

@@ -20,7 +20,7 @@ from orchestrator.planner.transfer import ScaleLaw, fit_scale_law
 
 @dataclass(frozen=True)
 class Robustness:
-    """Metric 2 for one HP. `loss_penalty` is absolute, `relative_penalty` a fraction of the optimum's loss."""
+    """Metric 2 for one HP: `loss_penalty` is absolute, `relative_penalty` relative to the optimum's loss."""
 
     hparam: str
     held_out_scale: float | None

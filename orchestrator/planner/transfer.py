@@ -2,7 +2,7 @@
 
 Generic over the scale variable (width now, depth for issue 7). μP promises γ ≈ 0 for width; SP with Adam
 drifts like γ ≈ −1 for the learning rate. The interval on γ and on the extrapolated value propagates each
-scale's optimum uncertainty: every bootstrap replicate takes one draw of u* per scale (from `OptimumFit.draws`)
+scale's optimum uncertainty: every bootstrap replicate takes one draw of u* per scale (`OptimumFit.draws`)
 and refits the line by weighted least squares (weights 1/σ², σ the spread of that scale's draws). Scatter of
 the optima beyond their own uncertainty (reduced χ² > 1) means the power law itself is doubtful: the draws are
 then widened by √χ²_red (Birge ratio) instead of being trusted as they are.
@@ -44,11 +44,6 @@ class ScaleLaw:
     warnings: list[PlanWarning] = field(default_factory=list)
     draws_u: np.ndarray = field(default_factory=lambda: np.empty(0), repr=False)
 
-    def predict_u(self, scale: float) -> float | None:
-        if self.gamma.value is None or self.intercept is None:
-            return None
-        return self.intercept + self.gamma.value * math.log2(scale)
-
     def to_dict(self) -> dict[str, Any]:
         return json_safe(
             {
@@ -80,7 +75,7 @@ def fit_scale_law(
     n_boot: int = 1000,
     seed: int | np.random.Generator | None = None,
 ) -> ScaleLaw:
-    """Fit u*(s) = u₀ + γ log2 s over the scales whose optimum was found, and extrapolate to `target_scale`."""
+    """Fit u*(s) = u₀ + γ log2 s over the scales that have an optimum; extrapolate to `target_scale`."""
     rng = rng_from(seed)
     warnings: list[PlanWarning] = []
 

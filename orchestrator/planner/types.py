@@ -6,7 +6,7 @@ The store glue converts each trial row into a `TrialResult`; every fit reads onl
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 
@@ -16,6 +16,8 @@ class TrialResult:
 
     `hparams` holds the swept values (base values, before the parametrization resolves them per layer).
     A trial counts as diverged when `diverged` is set, its status is "diverged", or its loss is NaN/inf.
+    Only completed and diverged trials enter the fits: a pruned (early-stopped) trial's loss is from fewer
+    steps and would look worse than the configuration is.
     `steps` is how many steps it actually ran (None: the spec's budget), used only to count proxy compute.
     """
 
@@ -28,6 +30,27 @@ class TrialResult:
     diverged: bool = False
     status: str = "completed"
     steps: int | None = None
+
+    @classmethod
+    def from_record(cls, row: Any) -> TrialResult:
+        """From any object with the store's `Trial` columns (duck-typed, so the planner imports no store).
+
+        The validation loss is preferred where recorded: it is the loss a target run is judged by. Non-numeric
+        HP values are dropped (they cannot be fitted).
+        """
+        val = getattr(row, "final_val_loss", None)
+        hparams = {k: float(v) for k, v in (row.hparams or {}).items() if isinstance(v, int | float)}
+        return cls(
+            parametrization=row.parametrization,
+            width=int(row.width),
+            depth=int(row.depth),
+            seed=int(row.seed or 0),
+            hparams=hparams,
+            final_loss=val if val is not None else row.final_loss,
+            diverged=bool(getattr(row, "diverged", False)),
+            status=str(row.status),
+            steps=getattr(row, "steps_done", None) or None,
+        )
 
     @property
     def is_diverged(self) -> bool:
@@ -66,19 +89,7 @@ class Interval:
     level: float
 
     def contains(self, x: float) -> bool:
-        lo = -math.inf if self.low is None else self.low
-        hi = math.inf if self.high is None else self.high
-        return lo <= x <= hi
-
-
-@dataclass
-class Warnings:
-    """Collects warnings with a fixed context, so each fit does not repeat who it is about."""
-
-    items: list[PlanWarning] = field(default_factory=list)
-
-    def add(self, code: str, message: str, **context: Any) -> None:
-        self.items.append(PlanWarning(code, message, **context))
-
-    def codes(self) -> list[str]:
-        return [w.code for w in self.items]
+        """False when a bound is unknown: an interval nobody could compute covers nothing."""
+        if self.low is None or self.high is None:
+            return False
+        return self.low <= x <= self.high

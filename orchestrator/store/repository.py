@@ -55,6 +55,7 @@ class Progress:
     done: int
     total: int
     eta_s: float | None = None
+    best_loss: float | None = None  # lowest final loss among completed trials (the sweeps list shows it)
     fraction: float = field(init=False)
 
     def __post_init__(self) -> None:
@@ -256,7 +257,7 @@ class SweepStore:
         return self.progress_many([sweep_id])[sweep_id]
 
     def progress_many(self, sweep_ids: Sequence[int]) -> dict[int, Progress]:
-        """Progress of several sweeps in two queries (the list endpoint shows a page at once)."""
+        """Progress of several sweeps in three queries (the list endpoint shows a page at once)."""
         ids = list(sweep_ids)
         if not ids:
             return {}
@@ -267,6 +268,12 @@ class SweepStore:
                 .where(Trial.sweep_id.in_(ids))
                 .group_by(Trial.sweep_id, Trial.status)
             ).all()
+            best_rows = session.execute(
+                select(Trial.sweep_id, func.min(Trial.final_loss))
+                .where(Trial.sweep_id.in_(ids), Trial.status == TrialStatus.COMPLETED.value)
+                .group_by(Trial.sweep_id)
+            ).all()
+        best = {sweep_id: loss for sweep_id, loss in best_rows}
         counts: dict[int, dict[str, int]] = {i: {s.value: 0 for s in TrialStatus} for i in ids}
         for sweep_id, status, n in rows:
             counts[sweep_id][status] = counts[sweep_id].get(status, 0) + int(n)
@@ -283,7 +290,9 @@ class SweepStore:
             if sweep.started_at is not None and 0 < done < total and sweep.finished_at is None:
                 elapsed = (now - sweep.started_at).total_seconds()
                 eta = elapsed / done * (total - done)
-            result[sweep_id] = Progress(counts=counts[sweep_id], done=done, total=total, eta_s=eta)
+            result[sweep_id] = Progress(
+                counts=counts[sweep_id], done=done, total=total, eta_s=eta, best_loss=best.get(sweep_id)
+            )
         return result
 
     # trials and metrics --------------------------------------------------------------------------

@@ -66,6 +66,7 @@ def test_submit_get_list_cancel_delete_round_trip(client: TestClient, tiny_spec:
         "total": 24,
         "fraction": 0.0,
         "eta_s": None,
+        "best_loss": None,
     }
     assert detail["project"] == "default" and detail["tags"] == ["example", "cpu"]
 
@@ -261,7 +262,12 @@ def test_health_ready_docs_and_openapi(api_client: TestClient) -> None:
     assert body == {"$ref": "#/components/schemas/SweepSpec"}
     assert "ProxySpec" in schema["components"]["schemas"]
     unknown = api_client.get(f"{API}/nope")
-    assert unknown.status_code == 404 and unknown.json()["detail"]
+    assert unknown.status_code == 404 and "no such endpoint: GET /api/v1/nope" in unknown.json()["detail"]
+    wrong_method = api_client.put(f"{API}/sweeps")
+    assert (
+        wrong_method.status_code == 405
+        and "PUT is not allowed on /api/v1/sweeps" in wrong_method.json()["detail"]
+    )
 
 
 def test_database_outage_is_503_then_recovers(

@@ -80,3 +80,11 @@ def test_demo_starts_the_service_and_stores_the_example(tmp_path: Path) -> None:
     assert f"watch it: http://127.0.0.1:{port}/sweeps/1" in result.output
     assert "stored and validated" in result.output
     assert (tmp_path / "demo" / "mutransfer.db").is_file()
+
+
+def test_serve_with_an_unusable_database_says_what_to_fix() -> None:
+    bad_url = runner.invoke(app, ["serve", "--database-url", "mysqlx://db", "--port", str(free_port())])
+    assert bad_url.exit_code == 2 and "invalid database URL 'mysqlx://db'" in bad_url.output
+    unreachable = f"postgresql://nobody@127.0.0.1:{free_port()}/x"
+    down = runner.invoke(app, ["serve", "--database-url", unreachable, "--port", str(free_port())])
+    assert down.exit_code == 1 and "cannot reach the database" in down.output

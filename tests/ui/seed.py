@@ -9,6 +9,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from orchestrator.planner import TrialResult, build_plan
+from orchestrator.planner.plan import default_multiplier_resolver
 from orchestrator.spec import parse_spec
 from orchestrator.store.models import (
     CoordCheckResult,
@@ -57,24 +59,29 @@ def seed_sweep(
     status: SweepStatus = SweepStatus.COMPLETED,
     metrics_steps: int = 5,
     coord_check: bool = True,
-    plan: dict[str, Any] | None = None,
+    plan: bool = True,
     target_metrics: int = 0,
 ) -> int:
-    """Store a sweep whose trials ran on `surface_loss`, plus optional coordinate check, plan and target
-    run; returns the sweep id."""
+    """Store a sweep whose trials ran on `surface_loss`, plus optionally a coordinate check, the real
+    planner's plan for those trials, and a finished target run; returns the sweep id."""
     spec = parse_spec(spec_data)
     sweep = store.create_sweep(spec)
+    if status is SweepStatus.QUEUED:  # nothing has run yet
+        return sweep.id
     lrs = spec.search.space["lr"].grid()
+    results: list[TrialResult] = []
     with store.session() as session:
         for p, width, depth in spec.searches():
             for i, lr in enumerate(lrs):
                 loss = surface_loss(p, width, spec.base_width, lr)
                 diverged = not math.isfinite(loss)
+                outcome = "diverged" if diverged else "completed"
+                final = None if diverged else loss
+                results.append(TrialResult(p, width, depth, 0, {"lr": lr}, final, diverged, outcome))
                 trial = Trial(
                     sweep_id=sweep.id, trial_key=f"{p}-w{width}-d{depth}-i{i}-s0", parametrization=p,
                     width=width, depth=depth, seed=0, search_index=i, hparams={"lr": lr},
-                    status="diverged" if diverged else "completed", diverged=diverged,
-                    final_loss=None if diverged else loss, best_loss=None if diverged else loss,
+                    status=outcome, diverged=diverged, final_loss=final, best_loss=final,
                     steps_done=metrics_steps, attempts=1, duration_s=1.0 + 0.01 * width,
                 )
                 session.add(trial)
@@ -88,8 +95,9 @@ def seed_sweep(
                 if p != "sp":
                     session.add(CoordCheckResult(sweep_id=sweep.id, parametrization=p, passed=True,
                                                  data=coord_data(spec.proxy.widths, flat=True)))
-        if plan is not None:
-            session.add(TransferPlan(sweep_id=sweep.id, version=1, plan=plan))
+        if plan:
+            planned = build_plan(spec, results, resolve_multipliers=default_multiplier_resolver(spec))
+            session.add(TransferPlan(sweep_id=sweep.id, version=1, plan=planned.to_dict()))
         if target_metrics:
             run = TargetRun(sweep_id=sweep.id, plan_version=1, status="completed", hparams={"lr": 2**-6},
                             predicted_loss=1.75, predicted_low=1.70, predicted_high=1.81, realized_loss=1.76,
@@ -99,8 +107,8 @@ def seed_sweep(
             for step in range(1, target_metrics + 1):
                 session.add(TargetMetric(target_run_id=run.id, step=step,
                                          train_loss=1.76 + 2.4 * (1 - step / target_metrics) ** 2))
-    if status is not SweepStatus.QUEUED:
-        store.set_sweep_status(sweep.id, SweepStatus.RUNNING)
+    store.set_sweep_status(sweep.id, SweepStatus.RUNNING)
+    if status is not SweepStatus.RUNNING:
         store.set_sweep_status(sweep.id, status)
     return sweep.id
 

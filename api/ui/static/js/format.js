@@ -47,9 +47,10 @@ export function fmtFlops(x) {
   return `${Number(v.toPrecision(3))} ${units[i]}FLOP`;
 }
 
-export function badge(status) {
+/** A coloured status pill; `label` overrides the text (the colour still follows `status`). */
+export function badge(status, label = null) {
   const s = String(status || "unknown");
-  return `<span class="badge s-${esc(s)}">${esc(s.replace(/_/g, " "))}</span>`;
+  return `<span class="badge s-${esc(s)}">${esc(label ?? s.replace(/_/g, " "))}</span>`;
 }
 
 export function progressBar(done, total) {

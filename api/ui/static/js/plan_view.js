@@ -2,7 +2,7 @@
 // the plot functions take, and the plan card's HTML. Keeping the wire format in this one module means a
 // change in what the planner writes touches nothing else in the UI.
 
-import { esc, fmtFlops, fmtNum, isNum } from "./format.js";
+import { badge, esc, fmtFlops, fmtNum, fmtPct, isNum } from "./format.js";
 import { paramLabel } from "./plots.js";
 
 const STAT_PREFERENCE = ["mean_abs", "l1", "rms", "rms_delta"];
@@ -62,14 +62,14 @@ function optimaOf(entry, hp) {
 }
 
 function lawOf(entry, hp) {
-  const transfer = entry?.transfer || entry?.scale_laws;
-  if (!transfer) return null;
-  if (Array.isArray(transfer)) return transfer.find((t) => t.hparam === hp) || null;
-  return transfer[hp] || null;
+  return entry?.width_transfer?.[hp] || null;
 }
 
-/** Inputs of the optimum-vs-width plot. */
-export function optimumFits(plan, hp) {
+/** HP value from the fit coordinate u: log2 on log-scale axes, the value itself on linear ones. */
+const fromU = (u, logAxis) => (logAxis ? 2 ** u : u);
+
+/** Inputs of the optimum-vs-width plot (`logAxis`: whether the HP was searched on a log scale). */
+export function optimumFits(plan, hp, logAxis = true) {
   const fits = [];
   for (const [p, e] of entries(plan)) {
     const optima = optimaOf(e, hp).filter((o) => isNum(o.value));
@@ -78,86 +78,124 @@ export function optimumFits(plan, hp) {
     const gamma = law?.gamma || {};
     const line = [];
     if (law && isNum(gamma.value) && isNum(law.intercept)) {
-      const lo = Math.min(...optima.map((o) => o.scale), law.target_scale);
-      const hi = Math.max(...optima.map((o) => o.scale), law.target_scale);
-      for (let i = 0; i <= 20; i += 1) {
-        const w = lo * (hi / lo) ** (i / 20);
-        line.push({ width: w, value: 2 ** (law.intercept + gamma.value * Math.log2(w)) });
+      const scales = [...optima.map((o) => o.scale), law.target_scale].filter(isNum);
+      const lo = Math.min(...scales);
+      const hi = Math.max(...scales);
+      for (let i = 0; i <= 24; i += 1) {
+        const w = lo * (hi / lo) ** (i / 24);
+        line.push({ width: w, value: fromU(law.intercept + gamma.value * Math.log2(w), logAxis) });
       }
     }
     fits.push({
       parametrization: p, hp,
       points: optima.map((o) => ({ width: o.scale, value: o.value, low: o.low, high: o.high })),
       gamma: gamma.value, gammaLow: gamma.low, gammaHigh: gamma.high, line,
-      target: law?.target ? { width: law.target_scale, value: law.target.value, low: law.target.low, high: law.target.high } : null,
+      target: law?.target && isNum(law.target.value)
+        ? { width: law.target_scale, value: law.target.value, low: law.target.low, high: law.target.high } : null,
     });
   }
   return fits;
 }
 
-/** Inputs of the loss-vs-scale plot: observed best losses, the fitted law to the target, band, prediction. */
+/**
+ * Inputs of the loss-vs-scale plot: best loss per width against non-embedding parameters, the fitted
+ * law drawn out to the target, its band where the plan gives one (`band: [{x, low, high}]`), and the
+ * predicted target loss with its interval.
+ */
 export function scalingFits(plan) {
   const fits = [];
   for (const [p, e] of entries(plan)) {
-    const law = e?.loss_law;
+    const law = e?.loss_vs_params;
     if (!law || !Array.isArray(law.xs) || !law.xs.length) continue;
-    const widths = e.widths || [];
-    const observed = law.xs.map((x, i) => ({ x, loss: law.losses[i], width: widths[i] }));
+    const widths = (Object.values(e.optima || {})[0] || []).map((o) => o.scale);
+    const observed = law.xs.map((x, i) => ({ x, loss: law.losses?.[i], width: widths[i] }))
+      .filter((o) => isNum(o.x) && isNum(o.loss));
+    const band = new Map((law.band || []).map((b) => [b.x, b]));
     const curve = [];
-    if (isNum(law.A) && isNum(law.alpha)) {
-      const lo = Math.min(...law.xs);
-      const hi = Math.max(...law.xs, law.target_x || 0);
-      for (let i = 0; i <= 40; i += 1) {
-        const x = lo * (hi / lo) ** (i / 40);
-        curve.push({ x, loss: (law.E || 0) + law.A * x ** -law.alpha });
+    const xs = [...law.xs, law.target_x].filter((x) => isNum(x) && x > 0);
+    if (isNum(law.A) && isNum(law.alpha) && xs.length) {
+      const lo = Math.min(...xs);
+      const hi = Math.max(...xs);
+      const grid = band.size ? [...band.keys()].sort((a, b) => a - b)
+        : Array.from({ length: 41 }, (_, i) => lo * (hi / lo) ** (i / 40));
+      for (const x of grid) {
+        curve.push({ x, loss: (law.E || 0) + law.A * x ** -law.alpha, low: band.get(x)?.low, high: band.get(x)?.high });
       }
     }
-    const band = Array.isArray(law.band) ? law.band : [];
-    const bandCurve = band.length ? band.map((b) => ({ x: b.x, loss: b.value ?? b.loss, low: b.low, high: b.high })) : curve;
     const pr = law.prediction || {};
-    fits.push({ parametrization: p, observed, curve: band.length ? bandCurve : curve, label: law.form,
+    fits.push({ parametrization: p, observed, curve, label: law.form,
       prediction: { x: law.target_x, loss: pr.value, low: pr.low, high: pr.high } });
   }
   return fits;
 }
 
-/** What the target run is compared with: its own stored prediction, else the plan's. */
+/** What the target run is compared with: its own stored prediction, else the recommended plan's. */
 export function targetPrediction(target, plan) {
   if (isNum(target?.predicted_loss)) {
     return { loss: target.predicted_loss, low: target.predicted_low, high: target.predicted_high };
   }
   const doc = plan?.plan || plan;
-  const pr = doc?.predicted_loss || {};
+  const chosen = doc?.parametrizations?.[doc?.recommended];
+  const pr = chosen?.predicted_loss || {};
   return { loss: pr.value, low: pr.low, high: pr.high };
 }
 
-/** The plan card: transferred values, predicted loss ± interval, compute, warnings. */
-export function planCardHtml(plan, trials, spec) {
+const interval = (iv) => (iv && typeof iv === "object" ? iv : { value: iv });
+
+function intervalHtml(iv) {
+  const v = interval(iv);
+  return `<b>${fmtNum(v.value)}</b>${isNum(v.low) && isNum(v.high)
+    ? ` <span class="muted">[${fmtNum(v.low)}, ${fmtNum(v.high)}]</span>` : ""}`;
+}
+
+function multipliersHtml(rows) {
+  if (!Array.isArray(rows) || !rows.length) return "";
+  const body = rows.map((r) => `<tr><td><code>${esc(r.name)}</code></td><td>${esc(r.role)}</td>
+    <td class="num">${fmtNum(r.init_std)}</td><td class="num">${fmtNum(r.forward_multiplier)}</td>
+    <td class="num">${fmtNum(r.lr)}</td><td class="num">${fmtNum(r.weight_decay)}</td></tr>`).join("");
+  return `<details><summary class="muted">per-parameter values at the target width (${rows.length} groups)</summary>
+    <div class="table-scroll" style="max-height:260px"><table class="data"><thead><tr><th>parameter</th><th>role</th>
+    <th class="num">init std</th><th class="num">multiplier</th><th class="num">LR</th><th class="num">weight decay</th>
+    </tr></thead><tbody>${body}</tbody></table></div></details>`;
+}
+
+/** The plan card: transferred values, predicted loss ± interval, compute, recommendation, warnings. */
+export function planCardHtml(plan, spec) {
   const doc = plan?.plan || plan || {};
-  const recommended = doc.recommended || doc.recommended_parametrization;
-  const rows = [];
-  for (const [p, e] of entries(plan)) {
-    const values = e.hparams || e.target_hparams || {};
-    const cells = Object.entries(values).map(([k, v]) => {
-      const val = v && typeof v === "object" ? v : { value: v };
-      return `<code>${esc(k)}</code> = <b>${fmtNum(val.value)}</b>${isNum(val.low) && isNum(val.high)
-        ? ` <span class="muted">[${fmtNum(val.low)}, ${fmtNum(val.high)}]</span>` : ""}`;
-    }).join("<br>");
-    const pr = e.predicted_loss || e.loss_law?.prediction || {};
-    rows.push(`<tr><td>${esc(paramLabel(p))}${p === recommended ? ' <span class="badge s-completed">recommended</span>' : ""}</td>
-      <td>${cells || "—"}</td><td class="num">${fmtNum(pr.value)}${isNum(pr.low) && isNum(pr.high)
-        ? ` <span class="muted">[${fmtNum(pr.low)}, ${fmtNum(pr.high)}]</span>` : ""}</td></tr>`);
-  }
-  const compute = doc.compute || {};
+  const level = isNum(doc.level) ? `${Math.round(100 * doc.level)} % interval` : "interval";
+  const rows = entries(plan).map(([p, e]) => {
+    const hps = Object.entries(e.hparams || {}).map(([k, v]) => `<code>${esc(k)}</code> = ${intervalHtml(v)}`).join("<br>");
+    const gammas = Object.entries(e.width_transfer || {}).map(([k, law]) => {
+      const g = law.gamma || {};
+      return isNum(g.value) ? `γ<sub>${esc(k)}</sub> = ${g.value.toFixed(2)}${isNum(g.low) && isNum(g.high)
+        ? ` [${g.low.toFixed(2)}, ${g.high.toFixed(2)}]` : ""}` : "";
+    }).filter(Boolean).join("<br>");
+    const holds = e.transfer_holds ? badge("completed", "transfer holds") : badge("failed", "transfer doubtful");
+    const notes = (e.transfer_notes || []).map((n) => `<li>${esc(n)}</li>`).join("");
+    return `<tr data-parametrization="${esc(p)}"><td><b>${esc(paramLabel(p))}</b>${p === doc.recommended
+      ? ' <span class="badge s-completed">recommended</span>' : ""}<br>${holds}</td>
+      <td>${hps || "—"}<div class="muted">${gammas}</div></td><td class="num">${intervalHtml(e.predicted_loss)}</td></tr>
+      ${notes || e.multipliers ? `<tr><td></td><td colspan="2">${notes ? `<ul class="messages muted">${notes}</ul>` : ""}
+        ${multipliersHtml(e.multipliers)}</td></tr>` : ""}`;
+  }).join("");
+  const target = doc.target || {};
+  const proxy = doc.proxy || {};
   const warnings = doc.warnings || [];
+  const shown = warnings.slice(0, 3);
+  const warningItem = (w) => `<li>${w.parametrization ? `<b>${esc(paramLabel(w.parametrization))}</b>: ` : ""}${esc(w.message || w)}</li>`;
   return `
-    <table class="data row-gap"><thead><tr><th>Parametrization</th><th>Transferred to width ${esc(spec.target?.width ?? "")}</th>
-      <th class="num">Predicted target loss</th></tr></thead><tbody>${rows.join("")}</tbody></table>
+    <table class="data row-gap" id="plan-table"><thead><tr><th>Parametrization</th>
+      <th>Transferred to width ${esc(target.width ?? spec.target?.width ?? "")} (${esc(level)})</th>
+      <th class="num">Predicted target loss</th></tr></thead><tbody>${rows}</tbody></table>
     <dl class="kv row-gap">
-      <dt>Compute spent on proxies</dt><dd>${fmtFlops(compute.proxy_flops)}</dd>
-      <dt>Target run compute</dt><dd>${fmtFlops(compute.target_flops)}${isNum(compute.proxy_flops) && isNum(compute.target_flops)
-        && compute.target_flops > 0 ? ` <span class="muted">(proxies = ${fmtNum((100 * compute.proxy_flops) / compute.target_flops, 3)}% of it)</span>` : ""}</dd>
+      <dt>Recommendation</dt><dd>${esc(doc.recommendation || "—")}</dd>
+      <dt>Compute spent on proxies</dt><dd>${fmtFlops(proxy.flops)} <span class="muted">(${esc(proxy.trials ?? "—")} trials)</span></dd>
+      <dt>Target run compute</dt><dd>${fmtFlops(target.flops)}${isNum(doc.compute_fraction)
+        ? ` <span class="muted">(proxies = ${fmtPct(doc.compute_fraction)} of it)</span>` : ""}</dd>
+      <dt>What the prediction covers</dt><dd class="muted" style="white-space:normal">${esc(doc.prediction_covers || "—")}</dd>
     </dl>
-    ${warnings.length ? `<h3>Warnings</h3><ul class="messages">${warnings.map((w) => `<li>${esc(w.message || w)}</li>`).join("")}</ul>`
+    ${warnings.length ? `<h3>Warnings (${warnings.length})</h3><ul class="messages" id="plan-warnings">${shown.map(warningItem).join("")}</ul>
+      ${warnings.length > shown.length ? `<details><summary class="muted">${warnings.length - shown.length} more</summary>
+        <ul class="messages">${warnings.slice(shown.length).map(warningItem).join("")}</ul></details>` : ""}`
       : '<div class="muted">No warnings.</div>'}`;
 }

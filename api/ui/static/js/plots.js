@@ -27,6 +27,8 @@ export const categoricalColor = (i) => CATEGORICAL[i % CATEGORICAL.length];
 const PARAM_LABELS = { sp: "SP", mup: "μP", "sp-embedding-lr": "SP + embedding LR", "u-mup": "u-μP", completep: "CompleteP" };
 export const paramLabel = (p) => PARAM_LABELS[p] || p;
 
+/* Log axes label 1, 2, 5 per decade: every minor digit crowds a small panel. */
+const LOG_AXIS = { type: "log", dtick: "D2" };
 const FONT = { family: "system-ui, -apple-system, 'Segoe UI', 'DejaVu Sans', sans-serif", size: 12, color: "#1d2330" };
 const GRID = "#eceef3";
 
@@ -232,7 +234,7 @@ export function scalingFigure(fits, { xTitle = "non-embedding parameters N" } = 
         meta: { role: "prediction", parametrization: f.parametrization } });
     }
   });
-  const layout = baseLayout({ xaxis: axis(xTitle, { type: "log" }), yaxis: axis("loss") });
+  const layout = baseLayout({ xaxis: axis(xTitle, LOG_AXIS), yaxis: axis("loss") });
   return { data, layout };
 }
 
@@ -275,13 +277,14 @@ export function optimumFigure(fits, { hp = "lr" } = {}) {
         meta: { role: "prediction", parametrization: f.parametrization } });
     }
   });
-  const layout = baseLayout({ xaxis: axis("width", { type: "log", dtick: Math.LOG10E * Math.LN2 }),
-    yaxis: axis(`optimal ${hp}`, { type: "log" }) });
+  const layout = baseLayout({ xaxis: axis("width", { type: "log", dtick: Math.log10(2), tickformat: "d" }),
+    yaxis: axis(`optimal ${hp}`, { ...LOG_AXIS, exponentformat: "power" }) });
   return { data, layout };
 }
 
-/** Per-step loss of one run on log-log axes; with `predicted` ({loss, low, high}) the target's forecast. */
-export function lossCurveFigure(metrics, { title = "", predicted = null } = {}) {
+/** Per-step loss of one run (log step axis; log loss axis unless `logY` is false); with `predicted`
+ * ({loss, low, high}) the forecast final loss and its interval as a horizontal line and band. */
+export function lossCurveFigure(metrics, { title = "", predicted = null, logY = true } = {}) {
   const rows = metrics.filter((m) => m.step > 0);
   const data = [{ type: "scatter", mode: "lines", x: rows.map((m) => m.step), y: rows.map((m) => m.train_loss),
     name: "train loss", line: { color: "#3a5bd9", width: 1.5 }, meta: { role: "loss", split: "train" } }];
@@ -304,7 +307,7 @@ export function lossCurveFigure(metrics, { title = "", predicted = null } = {}) 
       line: { color: "#1f8a4c", width: 2, dash: "dash" }, meta: { role: "prediction" } });
   }
   const layout = baseLayout({ title: title ? { text: title, font: { size: 13 } } : undefined, shapes,
-    xaxis: axis("step", { type: "log" }), yaxis: axis("loss", { type: "log" }) });
+    xaxis: axis("step", LOG_AXIS), yaxis: axis("loss", logY ? { type: "log" } : {}) });
   return { data, layout };
 }
 

@@ -53,6 +53,18 @@ function sweptHps() {
   return keys.length ? keys : ["lr"];
 }
 
+function currentHp() {
+  return state.hp || sweptHps()[0];
+}
+
+/** Whether the HP on the plots' x axis was searched on a log scale (then it is plotted in log2). */
+function hpIsLog() {
+  const param = spec().search?.space?.[currentHp()];
+  if (!param) return true;
+  if (param.scale === "choice") return (param.choices || []).every((c) => c > 0);
+  return param.scale === "log";
+}
+
 // header ------------------------------------------------------------------------------------------
 function renderHeader() {
   const s = state.sweep;
@@ -93,7 +105,7 @@ function renderHeader() {
 function renderTransfer() {
   const el = $("#plot-transfer");
   const sp = spec();
-  const hp = state.hp || sweptHps()[0];
+  const hp = currentHp();
   const withLoss = state.trials.some((t) => t.diverged || Number.isFinite(t.final_loss));
   if (!withLoss) {
     if (el.dataset.drawn) window.Plotly.purge(el);
@@ -105,7 +117,7 @@ function renderTransfer() {
   if (!el.dataset.drawn) el.innerHTML = "";
   const single = sweptHps().length === 1 || sp.search?.algorithm === "grid";
   draw(el, transferFigure(state.trials, {
-    hp, parametrizations: sp.parametrizations, widths: sp.proxy?.widths,
+    hp, logX: hpIsLog(), parametrizations: sp.parametrizations, widths: sp.proxy?.widths,
     optima: transferOptima(state.plan, hp), connect: single,
   }));
   el.dataset.drawn = "1";
@@ -225,7 +237,7 @@ function renderPlan() {
       : TERMINAL.has(status) ? "No plan was made for this sweep." : "The plan is made once the proxies finish.";
     showState(card, status === "planning" ? "loading" : "", msg);
   } else {
-    card.innerHTML = planCardHtml(state.plan, state.trials, sp);
+    card.innerHTML = planCardHtml(state.plan, sp);
   }
   const launchable = state.plan && sp.target && sp.target.auto_launch === false
     && (!state.target || !TARGET_ACTIVE.has(state.target.status)) && !["cancelled"].includes(status);
@@ -234,7 +246,7 @@ function renderPlan() {
   button.textContent = state.target ? "Relaunch target run" : "Launch target run";
   for (const [id, fits, figure, empty] of [
     ["#plot-scaling", scalingFits(state.plan), scalingFigure, "The scaling-law fit appears with the plan."],
-    ["#plot-optimum", optimumFits(state.plan, state.hp || sweptHps()[0]), optimumFigure, "The optimum-vs-width fit appears with the plan."],
+    ["#plot-optimum", optimumFits(state.plan, currentHp(), hpIsLog()), optimumFigure, "The optimum-vs-width fit appears with the plan."],
   ]) {
     const el = $(id);
     if (!fits.length) {
@@ -243,7 +255,7 @@ function renderPlan() {
       showState(el, status === "planning" ? "loading" : "", empty);
     } else {
       if (!el.dataset.drawn) el.innerHTML = "";
-      draw(el, figure(fits, { hp: state.hp || sweptHps()[0] }));
+      draw(el, figure(fits, { hp: currentHp() }));
       el.dataset.drawn = "1";
     }
   }
@@ -280,7 +292,7 @@ function renderTarget() {
     return;
   }
   if (!el.dataset.drawn) el.innerHTML = "";
-  draw(el, lossCurveFigure(state.targetMetrics, { predicted: pred }));
+  draw(el, lossCurveFigure(state.targetMetrics, { predicted: pred, logY: false }));
   el.dataset.drawn = "1";
 }
 

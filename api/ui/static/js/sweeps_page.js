@@ -32,14 +32,14 @@ function queryString() {
 function rowHtml(s) {
   const { done, total } = progressOf(s);
   const best = s.best_loss ?? s.progress?.best_loss;
-  const tags = (s.tags || []).map((t) => `<span class="badge">${esc(t)}</span>`).join(" ");
+  const tags = (s.tags || []).map((t) => `<span class="badge tag">${esc(t)}</span>`).join(" ");
   return `<tr data-sweep-id="${esc(s.id)}">
     <td class="num">${esc(s.id)}</td>
     <td><a href="/sweeps/${encodeURIComponent(s.id)}">${esc(s.name)}</a> ${tags}</td>
-    <td>${badge(s.status)}</td>
+    <td class="status">${badge(s.status)}</td>
     <td style="min-width:200px"><div class="filters">${progressBar(done, total)}
       <span class="progress-label">${done} / ${total}</span></div></td>
-    <td class="num">${fmtNum(best)}</td>
+    <td class="num best-loss">${fmtNum(best)}</td>
     <td>${fmtTime(s.created_at)}</td></tr>`;
 }
 
@@ -88,6 +88,8 @@ function showMessages(kind, title, messages) {
     .map((m) => `<li>${esc(m)}</li>`).join("")}</ul>` : ""}`;
 }
 
+/** Validate the YAML on the server (a dry run: problems come back as a report, not as a failed request),
+ * then submit it. */
 async function submitSweep(ev) {
   ev.preventDefault();
   const text = $("#spec-yaml").value;
@@ -97,10 +99,15 @@ async function submitSweep(ev) {
     return;
   }
   button.disabled = true;
-  showMessages("info", "Validating and submitting…", []);
+  showMessages("info", "Validating…", []);
   try {
+    const report = await request("POST", "sweeps/validate", { body: text, contentType: "application/yaml" });
+    if (!report.valid) {
+      showMessages("error", "The spec is not valid:", report.errors);
+      return;
+    }
+    showMessages("info", `Valid: ${report.total_trials} proxy trials. Submitting…`, []);
     const created = await request("POST", "sweeps", { body: text, contentType: "application/yaml" });
-    showMessages("info", `Sweep ${created.id} created (${created.status}).`, []);
     window.location.assign(`/sweeps/${encodeURIComponent(created.id)}`);
   } catch (err) {
     const messages = err instanceof ApiError ? err.messages : [String(err)];

@@ -1,0 +1,81 @@
+"""The transfer law u*(w) = u₀ + γ log2 w: γ recovered within its interval; μP and SP drift told apart."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from orchestrator.planner import HPAxis, fit_optimum, fit_scale_law
+from orchestrator.planner.quality import extrapolation_robustness
+
+LR = HPAxis("lr", log=True, low=2**-16, high=2**-2)
+WIDTHS = (32, 64, 128, 256)
+
+
+def optima(
+    gamma: float, rng: np.random.Generator, widths: tuple[int, ...] = WIDTHS, bend: float = 0.0, seed: int = 0
+) -> tuple[list, float]:
+    """Per-width fits on lr grids centred (with jitter) on the drifting optimum; returns them and u₀."""
+    u0 = -8 + rng.uniform(-0.5, 0.5)
+    fits = []
+    for w in widths:
+        x = math.log2(w / widths[0])
+        u_star = u0 + gamma * x + bend * x * x
+        u = np.repeat(np.linspace(u_star - 4, u_star + 4, 9) + rng.uniform(-0.5, 0.5), 2)
+        loss = 3.0 + 0.05 * (u - u_star) ** 2 + rng.normal(0, 0.01, u.size)
+        fits.append(fit_optimum(LR, 2.0**u, loss, scale=w, seed=seed))
+    return fits, u0
+
+
+def test_gamma_and_the_extrapolated_optimum_are_covered_by_their_intervals() -> None:
+    for gamma in (0.0, -1.0):
+        gamma_hits = target_hits = 0
+        for s in range(50):
+            fits, u0 = optima(gamma, np.random.default_rng(s), seed=s)
+            law = fit_scale_law(LR, fits, 2048, seed=s)
+            gamma_hits += law.gamma.contains(gamma)
+            truth = u0 + gamma * math.log2(2048 / 32)
+            target_hits += law.target_u.contains(truth)
+            assert law.gamma.high - law.gamma.low < 0.2
+        assert 0.8 <= gamma_hits / 50 <= 1.0, gamma
+        assert 0.8 <= target_hits / 50 <= 1.0, gamma
+
+
+def test_mup_like_drift_is_compatible_with_zero_and_sp_like_is_not() -> None:
+    mup = fit_scale_law(LR, optima(0.0, np.random.default_rng(7))[0], 2048, seed=0)
+    sp = fit_scale_law(LR, optima(-1.0, np.random.default_rng(7))[0], 2048, seed=0)
+    assert mup.gamma_compatible_with_zero is True
+    assert sp.gamma_compatible_with_zero is False
+    assert sp.gamma.contains(-1.0) and abs(sp.gamma.value + 1.0) < 0.1
+    ratio = sp.target.value / 2.0 ** sp.optima_u[-1]
+    assert 0.1 < ratio < 0.15  # 1/8 for an 8× wider target than the widest proxy
+
+
+def test_two_widths_fit_exactly_and_warn_that_the_form_is_unchecked() -> None:
+    fits = optima(0.0, np.random.default_rng(1), widths=(32, 64))[0]
+    law = fit_scale_law(LR, fits, 512, seed=0)
+    assert "two_scales" in [w.code for w in law.warnings]
+    assert law.reduced_chi2 is None and law.gamma.low is not None
+
+
+def test_one_width_gives_no_law_but_keeps_its_value() -> None:
+    fits = optima(0.0, np.random.default_rng(1), widths=(32,))[0]
+    law = fit_scale_law(LR, fits, 512, seed=0)
+    assert law.gamma.value is None and "transfer_unfitted" in [w.code for w in law.warnings]
+    assert law.target.value == fits[0].optimum.value
+
+
+def test_a_curved_drift_is_priced_by_the_extrapolation_metric() -> None:
+    straight = extrapolation_robustness(LR, optima(-1.0, np.random.default_rng(3))[0])
+    curved = extrapolation_robustness(LR, optima(-1.0, np.random.default_rng(3), bend=-0.5)[0])
+    assert straight.relative_penalty < 1e-3
+    assert curved.relative_penalty > 5 * straight.relative_penalty
+    assert curved.error_u > 0.5  # the law fitted on the narrower widths overshoots the bent optimum
+
+
+def test_poor_power_law_widens_the_interval() -> None:
+    bent = optima(0.0, np.random.default_rng(4), widths=(32, 64, 128, 256, 512), bend=0.4)[0]
+    law = fit_scale_law(LR, bent, 2048, seed=0)
+    assert "poor_power_law" in [w.code for w in law.warnings]
+    assert law.reduced_chi2 > 2

@@ -1,0 +1,149 @@
+"""The sweep page on a stored, finished study: every plot draws the series it should, the trial table
+sorts and filters, a trial's loss curve opens, and the plan card shows the transferred values."""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from typing import Any
+
+import httpx
+import pytest
+from playwright.sync_api import Page, expect
+
+from ui.seed import COORD_MODULES, seed_sweep, study_spec, surface_loss
+
+WIDTHS = [32, 64, 128]
+LR_POINTS = 7
+
+
+@pytest.fixture(scope="module")
+def finished_sweep(stored_server) -> tuple[str, int]:
+    server, store = stored_server
+    sweep_id = seed_sweep(store, study_spec("detail-finished", WIDTHS, LR_POINTS), target_metrics=60)
+    return server.url, sweep_id
+
+
+def traces(page: Page, plot_id: str) -> list[dict[str, Any]]:
+    """The plotly div's traces as the page drew them: role (`meta.role`), legend name, point count."""
+    return page.evaluate(
+        "id => (document.getElementById(id).data || [])"
+        ".map(t => ({role: (t.meta || {}).role, name: t.name, points: (t.x || []).length}))",
+        plot_id,
+    )
+
+
+def roles(page: Page, plot_id: str) -> Counter[str]:
+    return Counter(t["role"] for t in traces(page, plot_id))
+
+
+def wait_for_plot(page: Page, plot_id: str) -> None:
+    page.wait_for_function("id => (document.getElementById(id).data || []).length > 0", arg=plot_id)
+
+
+def test_every_plot_draws_its_series(finished_sweep, page: Page, screenshot) -> None:
+    url, sweep_id = finished_sweep
+    plan = httpx.get(f"{url}/api/v1/sweeps/{sweep_id}/plan").json()
+    plan_doc = plan.get("plan", plan)
+    page.goto(f"{url}/sweeps/{sweep_id}")
+    for plot in ("plot-transfer", "plot-coord", "plot-scaling", "plot-optimum", "plot-target"):
+        wait_for_plot(page, plot)
+
+    params = ["sp", "mup"]
+    transfer = roles(page, "plot-transfer")
+    assert transfer["width"] == len(params) * len(WIDTHS)  # one curve per width in each panel
+    lrs = [2 ** (-10 + 8 * i / (LR_POINTS - 1)) for i in range(LR_POINTS)]
+    with_divergence = [p for p in params if any(math.isinf(surface_loss(p, w, WIDTHS[0], lr))
+                                                 for w in WIDTHS for lr in lrs)]
+    assert transfer["diverged"] == len(with_divergence) > 0
+    per_param = plan_doc["parametrizations"]
+    optima = [f for p in params for f in per_param[p]["optima"]["lr"] if f["u"] is not None]
+    optimum_points = sum(t["points"] for t in traces(page, "plot-transfer") if t["role"] == "optimum")
+    assert optimum_points == len(optima) > 0
+    titles = "() => document.getElementById('plot-transfer').layout.annotations.map(a => a.text)"
+    panels = page.evaluate(titles)
+    assert panels == ["<b>SP</b>", "<b>μP</b>"]  # side by side, in the spec's order
+
+    coord = roles(page, "plot-coord")
+    assert coord == {"module": len(COORD_MODULES) * 3}  # one line per module in each of 3 step panels
+    expect(page.locator("#coord-verdict")).to_contain_text("passed")
+
+    for plot in ("plot-scaling", "plot-optimum"):
+        drawn = roles(page, plot)
+        assert drawn["observed"] == drawn["fit"] == drawn["prediction"] == len(params), (plot, drawn)
+    assert all("γ = " in t["name"] for t in traces(page, "plot-optimum") if t["role"] == "fit")
+
+    target = roles(page, "plot-target")
+    assert target["loss"] == 1 and target["prediction"] == 1 and target["band"] == 2
+    expect(page.locator("#target-note")).to_contain_text("inside the interval")
+
+    plan_table = page.locator("#plan-table")
+    for p in params:
+        lr = per_param[p]["hparams"]["lr"]["value"]
+        cell = plan_table.locator(f'tr[data-parametrization="{p}"] td').nth(1)
+        shown = cell.locator("b").first.inner_text()
+        assert float(shown) == pytest.approx(lr, rel=2e-3)  # the transferred lr, to the digits shown
+    if plan_doc["recommended"]:
+        expect(plan_table.locator(f'tr[data-parametrization="{plan_doc["recommended"]}"]')).to_contain_text(
+            "recommended"
+        )
+    screenshot(page, "sweep-detail-stored-finished")
+
+
+def column_values(page: Page, column: int) -> list[str]:
+    return page.locator("#trial-table tbody tr").evaluate_all(
+        f"rows => rows.map(r => r.children[{column}].textContent.trim())"
+    )
+
+
+def test_trial_table_sorts_and_filters(finished_sweep, page: Page) -> None:
+    url, sweep_id = finished_sweep
+    page.goto(f"{url}/sweeps/{sweep_id}")
+    total = len(WIDTHS) * LR_POINTS * 2
+    expect(page.locator("#tf-count")).to_have_text(f"{total} of {total} trials")
+    headers = page.locator("#trial-table thead th").all_inner_texts()
+    final_col = headers.index("Final loss")
+    width_col = headers.index("Width")
+
+    final_header = page.locator("#trial-table th[data-key='final_loss']")
+    final_header.click()  # already ascending by default: now descending
+    expect(final_header).to_have_attribute("aria-sort", "descending")
+    losses = [float(v) for v in column_values(page, final_col) if v != "—"]
+    assert losses == sorted(losses, reverse=True) and len(losses) > 10
+    final_header.click()
+    expect(final_header).to_have_attribute("aria-sort", "ascending")
+    losses = [float(v) for v in column_values(page, final_col) if v != "—"]
+    assert losses == sorted(losses)
+    assert column_values(page, final_col)[-1] == "—"  # diverged trials (no loss) sort last
+
+    page.click("#trial-table th[data-key='width']")
+    widths = [int(v) for v in column_values(page, width_col)]
+    assert widths == sorted(widths)
+
+    page.select_option("#tf-width", "64")
+    page.select_option("#tf-status", "diverged")
+    rows = page.locator("#trial-table tbody tr")
+    expect(rows.first).to_contain_text("diverged")
+    assert set(column_values(page, width_col)) == {"64"}
+    page.select_option("#tf-status", "")
+    page.fill("#tf-text", "mup-w64-d2-i3")
+    expect(rows).to_have_count(1)
+    expect(page.locator("#tf-count")).to_have_text(f"1 of {total} trials")
+
+
+def test_loss_curve_of_a_trial_opens_with_log_axes(finished_sweep, page: Page) -> None:
+    url, sweep_id = finished_sweep
+    page.goto(f"{url}/sweeps/{sweep_id}")
+    page.fill("#tf-text", "mup-w128-d2-i2")
+    expect(page.locator("#trial-table tbody tr")).to_have_count(1)
+    page.locator("#trial-table a[data-curve]").click()
+    expect(page.locator("#curve-modal")).to_be_visible()
+    expect(page.locator("#curve-title")).to_contain_text("width 128")
+    wait_for_plot(page, "plot-curve")
+    curve = page.evaluate(
+        "() => { const d = document.getElementById('plot-curve'); return {x: d.data[0].x, "
+        "xtype: d.layout.xaxis.type, ytype: d.layout.yaxis.type, role: d.data[0].meta.role}; }"
+    )
+    assert curve == {"x": [1, 2, 3, 4, 5], "xtype": "log", "ytype": "log", "role": "loss"}
+    page.keyboard.press("Escape")
+    expect(page.locator("#curve-modal")).to_be_hidden()
