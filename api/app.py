@@ -13,9 +13,10 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
+from api.auth import check_auth_mode
 from api.errors import install_error_handlers
-from api.limits import BodySizeLimitMiddleware
-from api.routes import health, outputs, sweeps, trials, validation
+from api.limits import BodySizeLimitMiddleware, RequestTimeoutMiddleware
+from api.routes import auth, health, outputs, sweeps, trials, validation
 from api.ui import mount_ui
 from orchestrator.service import Service
 from orchestrator.settings import Settings
@@ -27,6 +28,7 @@ API_PREFIX = "/api/v1"
 def create_app(settings: Settings | None = None, service: Service | None = None) -> FastAPI:
     """An app over `service` (default: a new `Service(settings)`), which the app starts and stops."""
     settings = settings or Settings.load()
+    check_auth_mode(settings)
     service = service or Service(settings)
 
     @asynccontextmanager
@@ -48,8 +50,9 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
     app.state.service = service
     app.state.settings = settings
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestTimeoutMiddleware, seconds=settings.request_timeout_s)
     install_error_handlers(app)
-    for module in (health, sweeps, validation, trials, outputs):
+    for module in (health, auth, sweeps, validation, trials, outputs):
         app.include_router(module.router, prefix=API_PREFIX)
     mount_ui(app)
     app.openapi = lambda: _openapi_with_spec_schema(app)  # type: ignore[method-assign]

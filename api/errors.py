@@ -25,6 +25,7 @@ ERROR_RESPONSES: dict[int | str, dict] = {
     code: {"model": ErrorOut, "description": text}
     for code, text in {
         400: "malformed request",
+        401: "missing, malformed, unknown or revoked API token",
         403: "read-only credentials",
         404: "no such resource (or not in your project)",
         409: "the resource is in a state that does not allow this",
@@ -32,6 +33,7 @@ ERROR_RESPONSES: dict[int | str, dict] = {
         415: "unsupported content type",
         422: "invalid input: `errors` lists each field and what to fix",
         503: "database unavailable: retry shortly",
+        504: "the request took too long and was abandoned",
     }.items()
 }
 

@@ -1,12 +1,20 @@
-"""Request body size cap, enforced while the body streams in (a lying or absent Content-Length does not
-get around it), so one request cannot make the service buffer an unbounded body."""
+"""Limits that keep one request from exhausting the service: a body size cap, enforced while the body
+streams in (a lying or absent Content-Length does not get around it), and a per-request time limit.
+
+Caps on a sweep's size live in the spec (`orchestrator.spec.Limits`), caps on pages in `api.routes.common`.
+"""
 
 from __future__ import annotations
+
+import asyncio
+import logging
 
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.errors import error_response
+
+log = logging.getLogger(__name__)
 
 
 class BodySizeLimitMiddleware:
@@ -43,3 +51,40 @@ class BodySizeLimitMiddleware:
             return message
 
         await self.app(scope, limited_receive, send)
+
+
+class RequestTimeoutMiddleware:
+    """Answers 504 when a request runs longer than `seconds`, so a slow query cannot hold a client (or a
+    proxy's connection) forever. What it bounds is the wait: a synchronous route already running in the
+    thread pool finishes its current statement in the background; the pagination caps bound that work."""
+
+    def __init__(self, app: ASGIApp, seconds: float):
+        self.app = app
+        self.seconds = seconds
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        deadline = asyncio.timeout(self.seconds)
+        try:
+            async with deadline:
+                await self.app(scope, receive, tracking_send)
+        except TimeoutError:
+            if not deadline.expired():
+                raise
+            log.warning("request %s %s timed out after %s s", scope["method"], scope["path"], self.seconds)
+            if started:  # headers already sent: all that is left is to end the response
+                return
+            detail = (
+                f"the request took longer than {self.seconds:g} s (MUTRANSFER_REQUEST_TIMEOUT_S) and was "
+                "abandoned; ask for less (a smaller page, a since_step) or retry"
+            )
+            await error_response(504, detail)(scope, receive, send)

@@ -12,7 +12,7 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from orchestrator.spec import Limits
 
@@ -29,7 +29,12 @@ ENV_VARS: dict[str, str] = {
     "run_sweeps": "MUTRANSFER_RUN_SWEEPS",
     "max_body_bytes": "MUTRANSFER_MAX_BODY_BYTES",
     "log_level": "MUTRANSFER_LOG_LEVEL",
+    "auth": "MUTRANSFER_AUTH",
+    "admin_token": "MUTRANSFER_ADMIN_TOKEN",
+    "request_timeout_s": "MUTRANSFER_REQUEST_TIMEOUT_S",
 }
+MIN_ADMIN_TOKEN_CHARS = 16
+SECRET_SETTINGS = frozenset({"admin_token"})  # never echoed in error messages
 # Each spec limit is `MUTRANSFER_LIMIT_<NAME>`, e.g. MUTRANSFER_LIMIT_MAX_TRIALS=500.
 LIMIT_ENV_PREFIX = "MUTRANSFER_LIMIT_"
 
@@ -50,6 +55,11 @@ class Settings(BaseModel):
     max_body_bytes: int = Field(1_000_000, ge=1024, description="request bodies above this get 413")
     log_level: str = "info"
     limits: Limits = Limits()
+    auth: bool = Field(True, description="require API tokens (off only for local single-user use)")
+    admin_token: SecretStr | None = Field(
+        None, description="accepted as an admin token (every project) from the first start"
+    )
+    request_timeout_s: float = Field(30.0, gt=0, le=3600, description="a request running longer gets 504")
 
     @field_validator("log_level")
     @classmethod
@@ -58,6 +68,16 @@ class Settings(BaseModel):
         if level.lower() not in allowed:
             raise ValueError(f"log level {level!r} is not one of {list(allowed)}")
         return level.lower()
+
+    @field_validator("admin_token")
+    @classmethod
+    def _strong_admin_token(cls, token: SecretStr | None) -> SecretStr | None:
+        if token is not None and len(token.get_secret_value()) < MIN_ADMIN_TOKEN_CHARS:
+            raise ValueError(
+                f"the admin token must have at least {MIN_ADMIN_TOKEN_CHARS} characters; make one with "
+                "`python -c 'import secrets; print(secrets.token_urlsafe(32))'`"
+            )
+        return token
 
     @classmethod
     def load(
@@ -78,7 +98,8 @@ class Settings(BaseModel):
             for error in exc.errors():
                 name = str(error["loc"][0]) if error["loc"] else "settings"
                 source = f"flag --{name.replace('_', '-')} or ${ENV_VARS[name]}" if name in ENV_VARS else name
-                problems.append(f"{source}: {error['msg']} (got {error.get('input')!r})")
+                got = "(hidden)" if name in SECRET_SETTINGS else repr(error.get("input"))
+                problems.append(f"{source}: {error['msg']} (got {got})")
             raise SettingsError("invalid settings: " + "; ".join(problems)) from None
 
 

@@ -123,11 +123,14 @@ def tiny_spec() -> dict:
 
 
 def make_settings(tmp_path: Path, database_url: str, **overrides: object) -> Settings:
-    """Settings for a test service: no environment leaks in (env={}), sweep runner off unless asked."""
+    """Settings for a test service: no environment leaks in (env={}), sweep runner off unless asked, and
+    auth off unless asked (`auth=True`): tests of other parts call the API without tokens, while
+    tests/security turns auth on and checks it."""
     values: dict[str, object] = {
         "database_url": database_url,
         "data_dir": tmp_path / "data",
         "run_sweeps": False,
+        "auth": False,
     }
     return Settings.load({**values, **overrides}, env={})
 
@@ -184,7 +187,8 @@ def wait_until_ready(
 
 @pytest.fixture
 def server_factory(tmp_path: Path) -> Iterator[Callable[..., RunningServer]]:
-    """Start `mutransfer serve` (real uvicorn, real DB) with extra CLI args / env; stopped after the test."""
+    """Start `mutransfer serve` (real uvicorn, real DB) with extra CLI args / env; stopped after the test.
+    Auth is off (MUTRANSFER_AUTH=off) unless `env` turns it on, as tests/security does."""
     started: list[RunningServer] = []
 
     def start(
@@ -194,7 +198,8 @@ def server_factory(tmp_path: Path) -> Iterator[Callable[..., RunningServer]]:
         data_dir = tmp_path / f"server-{port}"
         db_url = database_url or f"sqlite:///{data_dir / 'mutransfer.db'}"
         log_path = tmp_path / f"server-{port}.log"
-        full_env = {**os.environ, "MUTRANSFER_DATA_DIR": str(data_dir), **(env or {})}
+        full_env = {**os.environ, "MUTRANSFER_DATA_DIR": str(data_dir), "MUTRANSFER_AUTH": "off"}
+        full_env.update(env or {})
         command = [*MUTRANSFER_CLI, "serve", "--host", "127.0.0.1", "--port", str(port)]
         command += ["--database-url", db_url, *args]
         with log_path.open("wb") as log:

@@ -11,4 +11,5 @@ app = typer.Typer(
 
 # Command modules register themselves on import; keep this list in CLI order.
 from orchestrator.cli import commands_sweeps  # noqa: E402,F401
+from orchestrator.cli import commands_tokens  # noqa: E402,F401
 from orchestrator.cli import commands_workers  # noqa: E402,F401

@@ -101,6 +101,13 @@ def serve(
         typer.Option("--runner/--no-runner", help="execute queued sweeps (off: store and serve only)"),
     ] = None,
     log_level: Annotated[str | None, typer.Option(help="critical|error|warning|info|debug")] = None,
+    auth: Annotated[
+        bool | None,
+        typer.Option(
+            "--auth/--no-auth",
+            help="require API tokens [env MUTRANSFER_AUTH; on]; --no-auth only on loopback, for local use",
+        ),
+    ] = None,
 ) -> None:
     """Start the service: REST API under /api/v1, docs at /docs, sweep runner in the background."""
     settings = load_settings(
@@ -111,11 +118,13 @@ def serve(
         data_dir=data_dir,
         run_sweeps=runner,
         log_level=log_level,
+        auth=auth,
     )
     application = build_app(settings)
     console.print(
         f"mutransfer serving on http://{settings.host}:{settings.port} (database {_safe_url(settings)})"
     )
+    announce_auth(settings)
     uvicorn.run(application, host=settings.host, port=settings.port, log_level=settings.log_level)
 
 
@@ -133,6 +142,16 @@ def build_app(settings: Settings) -> FastAPI:
         reason = getattr(exc, "orig", None) or exc
         raise fail(f"cannot reach the database {_safe_url(settings)}: {reason}") from None
     return application
+
+
+def announce_auth(settings: Settings) -> None:
+    """Say how callers authenticate; with auth off, say it loudly."""
+    from api.auth import AUTH_OFF_WARNING, TOKEN_HINT
+
+    if settings.auth:
+        console.print(f"API tokens required: {TOKEN_HINT}")
+    else:
+        err_console.print(f"[bold red]WARNING: {AUTH_OFF_WARNING}[/bold red]")
 
 
 def _safe_url(settings: Settings) -> str:
@@ -357,11 +376,13 @@ def demo(
     data = data_dir or Path(os.environ.get("MUTRANSFER_DATA_DIR") or DEMO_DATA_DIR)
     if database_url is None and not os.environ.get("MUTRANSFER_DATABASE_URL"):
         database_url = f"sqlite:///{data.resolve() / 'mutransfer.db'}"
-    settings = load_settings(data_dir=data, database_url=database_url, port=port)
+    # The demo is local single-user use: auth off, which create_app allows on a loopback host only.
+    settings = load_settings(data_dir=data, database_url=database_url, port=port, auth=False)
     settings = settings.model_copy(update={"port": _pick_port(settings.host, settings.port)})
 
     server = BackgroundServer(settings)
     console.print(f"starting mutransfer (database {_safe_url(settings)}, data in {settings.data_dir}) ...")
+    announce_auth(settings)
     server.start()
     url = f"http://{settings.host}:{settings.port}"
     try:

@@ -77,6 +77,9 @@ def quiet() -> None:
     # With Tune's result files off (the store keeps results), its end-of-run analysis would warn once
     # per trial that it found no result.json.
     logging.getLogger("ray.tune.analysis.experiment_analysis").setLevel(logging.ERROR)
+    # Optuna's GridSampler calls `Study.stop()` when the grid is exhausted, which OptunaSearch reports
+    # as a warning on every later suggestion; the searcher stops by itself at the trial count.
+    logging.getLogger("ray.tune.search.optuna.optuna_search").setLevel(logging.ERROR)
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)

@@ -14,22 +14,20 @@ from orchestrator.executor.base import PreflightOutcome
 from orchestrator.spec import SweepSpec
 from orchestrator.trial_config import trial_config
 
-# A few steps at a large LR make a broken parametrization visible (science.md §6); tiny batch/context
-# keep it to seconds on a CPU.
-PREFLIGHT_STEPS = 4
-PREFLIGHT_BATCH = 8
-PREFLIGHT_CONTEXT = 32
-
 
 def _coord_check_task(config: dict[str, Any], parametrization: str, widths: list[int]) -> dict[str, Any]:
-    """Runs on a Ray worker: the coordinate check over `widths`, as its JSON-able report."""
+    """Runs on a Ray worker: the coordinate check over `widths` (its defaults: a few steps at a large LR
+    on a small fixed batch, science.md §6), as its JSON-able report."""
+    import torch
+
     from workers.config import TrialConfig
     from workers.coord_check import coord_check
 
-    result = coord_check(
-        TrialConfig.from_dict(config), parametrization=parametrization, widths=widths, steps=PREFLIGHT_STEPS
-    )
-    return result.to_dict() if hasattr(result, "to_dict") else dict(result)
+    if config.get("threads"):
+        torch.set_num_threads(int(config["threads"]))
+    return coord_check(
+        TrialConfig.from_dict(config), parametrization=parametrization, widths=widths
+    ).to_dict()
 
 
 def preflight_widths(spec: SweepSpec) -> list[int]:
@@ -54,12 +52,12 @@ def run_preflight(spec: SweepSpec, parametrization: str) -> PreflightOutcome:
         hparams={},
         threads=max(1, int(spec.resources.cpus_per_trial)),
     )
-    base.batch_size = min(base.batch_size, PREFLIGHT_BATCH)
-    base.context_length = min(base.context_length, PREFLIGHT_CONTEXT)
     task = ray.remote(num_cpus=spec.resources.cpus_per_trial)(_coord_check_task)
     report = ray.get(task.remote(base.to_dict(), parametrization, preflight_widths(spec)))
     passed = bool(report.get("passed", False))
-    failing = [str(m) for m in report.get("failing", [])]
+    failing = sorted(
+        {str(f.get("module", f)) if isinstance(f, dict) else str(f) for f in report.get("failing", [])}
+    )
     return PreflightOutcome(parametrization, passed, failing, _json_safe(report))
 
 

@@ -33,13 +33,14 @@ from orchestrator.executor.base import (
     TrialEvents,
     TrialOutcome,
     TrialRequest,
+    search_key,
 )
 from orchestrator.executor.callback import StoreCallback
 from orchestrator.executor.cluster import cluster_gpus, ensure_ray, shutdown_ray
 from orchestrator.executor.preflight import run_preflight
 from orchestrator.executor.scheduler import SEARCH_CONFIG_KEY, make_scheduler
 from orchestrator.executor.search import SweepSearcher
-from orchestrator.executor.trainable import DEFAULT_TRIAL_FN, run_trial
+from orchestrator.executor.trainable import DEFAULT_TRIAL_FN, per_trial, run_trial
 from orchestrator.spec import SweepSpec
 from orchestrator.store.models import TrialStatus
 from orchestrator.trial_config import trial_config
@@ -114,27 +115,32 @@ class RayExecutor:
         threads = max(1, int(resources["cpu"]))
         steps = spec.proxy.resolved_steps(spec.model.context_length)
 
+        first = spec.searches()[0]
+        base = trial_config(
+            spec,
+            parametrization=first[0],
+            width=first[1],
+            depth=first[2],
+            seed=0,
+            hparams={},
+            threads=threads,
+        ).to_dict()
+
         def config_for(request: TrialRequest) -> dict[str, Any]:
-            config = trial_config(
-                spec,
-                parametrization=request.parametrization,
-                width=request.width,
-                depth=request.depth,
-                seed=request.seed,
-                hparams=request.hparams,
-                threads=threads,
-            )
             return {
                 "trial_key": request.key,
-                SEARCH_CONFIG_KEY: request.key.rsplit("-i", 1)[0],
-                "trial": config.to_dict(),
-                "trial_fn": self.trial_fn,
+                SEARCH_CONFIG_KEY: search_key(request.parametrization, request.width, request.depth),
+                "trial": per_trial(
+                    request.parametrization, request.width, request.depth, request.seed, request.hparams
+                ),
             }
 
         searcher = SweepSearcher(spec, sweep.sweep_id, sweep.known, config_for, events.trial_created)
         callback = StoreCallback(events, should_stop)
         tuner = tune.Tuner(
-            tune.with_resources(run_trial, resources),
+            tune.with_resources(
+                tune.with_parameters(run_trial, base=base, trial_fn=self.trial_fn), resources
+            ),
             tune_config=tune.TuneConfig(
                 metric=STEP_LOSS,
                 mode="min",

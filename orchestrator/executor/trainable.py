@@ -57,19 +57,44 @@ def to_report(record: dict[str, Any], initial_loss: float | None, factor: float)
     return out
 
 
-def run_trial(config: dict[str, Any]) -> None:
-    """Tune entry point: `config` holds the serialized TrialConfig (`trial`), the trial function path
-    (`trial_fn`) and bookkeeping keys the driver reads back (`trial_key`, `search_key`)."""
+# The per-trial part of a TrialConfig: everything else is the same for every trial of a sweep.
+PER_TRIAL_FIELDS = ("parametrization", "width", "depth", "seed")
+
+
+def per_trial(
+    parametrization: str, width: int, depth: int, seed: int, hparams: dict[str, float]
+) -> dict[str, Any]:
+    """The Tune config of one trial: only what differs between trials. The sweep-wide base travels once
+    through the object store (`tune.with_parameters`), so Tune's per-trial state and every result dict
+    (which embeds the config) stay small."""
+    return {
+        "parametrization": parametrization,
+        "width": width,
+        "depth": depth,
+        "seed": seed,
+        "hparams": hparams,
+    }
+
+
+def build_config(base: dict[str, Any], overrides: dict[str, Any]) -> Any:
+    """The trial's TrialConfig: the sweep's base with this trial's fields and sampled values."""
+    from workers.config import TrialConfig
+
+    values = {**base, **{k: overrides[k] for k in PER_TRIAL_FIELDS}, **overrides.get("hparams", {})}
+    return TrialConfig.from_dict(values)
+
+
+def run_trial(config: dict[str, Any], base: dict[str, Any], trial_fn: str = DEFAULT_TRIAL_FN) -> None:
+    """Tune entry point. `config` holds this trial's fields (`trial`, see `per_trial`) and bookkeeping
+    keys the driver reads back (`trial_key`, `search_key`); `base` is the sweep-wide TrialConfig dict."""
     import ray
     from ray import tune
 
-    from workers.config import TrialConfig
-
-    trial_fn = resolve_trial_fn(config.get("trial_fn", DEFAULT_TRIAL_FN))
-    trial = TrialConfig.from_dict(config["trial"])
+    run = resolve_trial_fn(trial_fn)
+    trial = build_config(base, config["trial"])
     node_id = ray.get_runtime_context().get_node_id()
     initial_loss: float | None = None
-    for item in trial_fn(trial):
+    for item in run(trial):
         record = item.to_dict() if hasattr(item, "to_dict") else dict(item)
         loss = record.get("train_loss")
         if initial_loss is None and loss is not None and math.isfinite(loss):

@@ -31,6 +31,9 @@ RECOMMENDED_POINTS = 5  # distinct HP values a parabola needs to be more than an
 MIN_WINDOW = 5
 UNCERTAIN_FRACTION = 0.05  # bootstrap replicates without a minimum before the optimum is called uncertain
 OFF_CENTRE = 0.3  # |u* − window centre| above this fraction of the window span: the window is off-centre
+SKEW_SHIFT = (
+    0.25  # a cubic's optimum this far (in u) from the parabola's, beyond noise: the window is too wide
+)
 GROUP_DECIMALS = 9  # HP values equal to this many decimals (in u) are replicates of one point
 
 
@@ -186,6 +189,13 @@ def fit_optimum(
     if u_low is not None and u_high is not None:
         # the union of the parabola's interval and the same interval moved to the cubic's estimate
         shift = 0.0 if cubic is None else float(np.clip(cubic + u_best, lo_clip, hi_clip)) - u_star
+        if abs(shift) > max(SKEW_SHIFT, (u_high - u_low) / 2):
+            warn(
+                "skewed_window",
+                f"the loss along {axis.name} at scale {scale:g} is skewed over the fitted "
+                f"window: a cubic puts the optimum {shift:+.2f} from the parabola's; the interval covers "
+                "both, and a denser grid near the optimum would narrow it",
+            )
         u_low, u_high = min(u_low, u_star, u_low + shift), max(u_high, u_star, u_high + shift)
 
     u_all = np.concatenate([u_ok, u_div])

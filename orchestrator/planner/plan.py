@@ -127,6 +127,17 @@ class Plan:
         )
 
 
+@dataclass(frozen=True)
+class _Sizes:
+    """Where the fits are read: the depth the width law is fitted at, and the target's size and budget."""
+
+    fit_depth: int
+    target_depth: int
+    target_params: int
+    target_tokens: int
+    proxy_tokens: int
+
+
 def default_multiplier_resolver(spec: SweepSpec, vocab_size: int = 256) -> MultiplierResolver:
     """Resolve the target's per-parameter table with the workers' parametrization (helper H2a's table).
 
@@ -168,11 +179,14 @@ def build_plan(
     depths = spec.depths()
     t_model = target_model(spec)
     t_depth = spec.target.depth or (depths[-1] if spec.proxy.depths else t_model.depth)
-    fit_depth = t_depth if t_depth in depths else depths[-1]
-    t_params = params_for(t_model, spec.target.width, t_depth)
-    t_tokens = target_tokens(spec)
-    t_flops = training_flops(t_params, t_tokens)
-    proxy_tokens = tokens_per_trial(spec)
+    sizes = _Sizes(
+        fit_depth=t_depth if t_depth in depths else depths[-1],
+        target_depth=t_depth,
+        target_params=params_for(t_model, spec.target.width, t_depth),
+        target_tokens=target_tokens(spec),
+        proxy_tokens=tokens_per_trial(spec),
+    )
+    t_flops = training_flops(sizes.target_params, sizes.target_tokens)
     warnings: list[PlanWarning] = []
 
     malformed = [t for t in trials if t.width < 1 or t.depth < 1]
@@ -196,20 +210,8 @@ def build_plan(
     plans: dict[str, ParametrizationPlan] = {}
     for i, p in enumerate(spec.parametrizations):
         mine = [t for t in trials if t.parametrization == p]
-        plans[p] = _plan_one(
-            spec,
-            p,
-            mine,
-            axes,
-            fit_depth,
-            t_depth,
-            t_params,
-            t_tokens,
-            proxy_tokens,
-            resolver,
-            level,
-            seed + 1000 * i,
-        )
+        plans[p] = _plan_one(spec, p, mine, axes, sizes, resolver, level, seed + 1000 * i)
+    fit_depth = sizes.fit_depth
     if fit_depth != t_depth:
         warnings.append(
             PlanWarning(
@@ -221,7 +223,7 @@ def build_plan(
 
     recommended, why = _recommend(plans)
     proxy_flops = sum(pp.proxy_flops for pp in plans.values())
-    covers = _coverage_text(proxy_tokens, t_tokens, spec)
+    covers = _coverage_text(sizes.proxy_tokens, sizes.target_tokens, spec)
     if t_model is not spec.model:
         warnings.append(
             PlanWarning(
@@ -236,15 +238,15 @@ def build_plan(
         target={
             "width": spec.target.width,
             "depth": t_depth,
-            "params": t_params,
-            "tokens": t_tokens,
+            "params": sizes.target_params,
+            "tokens": sizes.target_tokens,
             "flops": t_flops,
         },
         proxy={
             "widths": spec.proxy.widths,
             "depths": depths,
             "fit_depth": fit_depth,
-            "tokens_per_trial": proxy_tokens,
+            "tokens_per_trial": sizes.proxy_tokens,
             "flops": proxy_flops,
             "trials": len(trials),
             "usable_trials": sum(t.is_usable for t in trials),
@@ -265,16 +267,14 @@ def _plan_one(
     p: str,
     trials: list[TrialResult],
     axes: list[HPAxis],
-    fit_depth: int,
-    t_depth: int,
-    t_params: int,
-    t_tokens: int,
-    proxy_tokens: int,
+    sizes: _Sizes,
     resolver: MultiplierResolver,
     level: float,
     seed: int,
 ) -> ParametrizationPlan:
     """Everything the plan says about one parametrization."""
+    fit_depth, t_depth = sizes.fit_depth, sizes.target_depth
+    t_params, t_tokens, proxy_tokens = sizes.target_params, sizes.target_tokens, sizes.proxy_tokens
     at_depth = [t for t in trials if t.depth == fit_depth]
     widths = sorted({t.width for t in at_depth if t.is_usable})
     per_width = {w: [t for t in at_depth if t.width == w] for w in widths}
@@ -307,7 +307,8 @@ def _plan_one(
         )
     warnings += [w for fits in optima.values() for f in fits for w in f.warnings]
     warnings += [w for law in [*width_laws.values(), *depth_laws.values()] for w in law.warnings]
-    warnings += by_params.warnings + by_compute.warnings
+    seen = {w.code for w in by_params.warnings}  # the compute law refits the same points: report news only
+    warnings += by_params.warnings + [w for w in by_compute.warnings if w.code not in seen]
     hparams = {name: law.target for name, law in width_laws.items()}
     multipliers = _resolve(resolver, p, spec.target.width, t_depth, hparams, warnings)
 

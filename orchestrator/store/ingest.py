@@ -24,6 +24,7 @@ from orchestrator.executor.base import KnownTrial, TrialOutcome, TrialRequest
 from orchestrator.executor.trainable import diverged_loss
 from orchestrator.store.models import Trial, TrialMetric, TrialStatus, finite_or_none, utcnow
 from orchestrator.store.repository import SweepStore
+from orchestrator.store.retry import retry_transient
 from workers.config import TrialConfig
 
 log = logging.getLogger(__name__)
@@ -112,7 +113,7 @@ class Ingest:
                 pending.values["duration_s"] = time.monotonic() - started
 
     def event(self, kind: str, message: str, level: str = "info", data: dict[str, Any] | None = None) -> None:
-        self.store.add_event(self.sweep_id, kind, message, level=level, data=data)
+        retry_transient(lambda: self.store.add_event(self.sweep_id, kind, message, level=level, data=data))
 
     def flush(self) -> None:
         """Write everything buffered in one transaction."""
@@ -121,8 +122,8 @@ class Ingest:
             self._buffered = 0
         if not pending:
             return
-        try:
-            written = self._write(pending)
+        try:  # a brief outage (a database restart) is waited out; see orchestrator/store/retry.py
+            written = retry_transient(lambda: self._write(pending))
         except Exception:
             self._requeue(pending)  # nothing reported is dropped: the next flush retries it
             raise

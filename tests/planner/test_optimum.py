@@ -62,6 +62,14 @@ def test_skewed_loss_curve_keeps_the_estimate_near_the_optimum() -> None:
     assert hits / 30 >= 0.6
 
 
+def test_a_skewed_curve_over_a_wide_window_is_flagged() -> None:
+    rng = np.random.default_rng(6)
+    u = grid(seeds=3)  # the fitted window spans ±2 octaves, over which the skew moves the vertex by ~⅓
+    fit = fit_optimum(LR, 2.0**u, parabola(u, -8.0, rng, noise=0.002, skew=0.01), seed=0)
+    assert "skewed_window" in [w.code for w in fit.warnings]
+    assert fit.u_low <= -8.0 <= fit.u_high
+
+
 def test_optimum_beyond_the_range_is_flagged_with_a_range_around_it() -> None:
     rng = np.random.default_rng(0)
     u = grid()

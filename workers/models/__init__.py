@@ -25,11 +25,22 @@ def make_model(config: TrialConfig, vocab_size: int) -> nn.Module:
         raise ValueError(f"vocab_size must be >= 2, got {vocab_size}")
     if config.family == "gpt":
         n_heads, head_dim, _ = attention_shape(config)
-        return GPT(GPTConfig(vocab_size, config.width, config.depth, n_heads, head_dim, config.context_length,
-                             config.mlp_ratio, config.tied_embeddings))
+        return GPT(
+            GPTConfig(
+                vocab_size,
+                config.width,
+                config.depth,
+                n_heads,
+                head_dim,
+                config.context_length,
+                config.mlp_ratio,
+                config.tied_embeddings,
+            )
+        )
     if config.family == "mlp":
-        return MLPModel(MLPConfig(vocab_size, config.width, config.depth, config.context_length,
-                                  config.tied_embeddings))
+        return MLPModel(
+            MLPConfig(vocab_size, config.width, config.depth, config.context_length, config.tied_embeddings)
+        )
     raise ValueError(f"unknown model family {config.family!r}; this build knows {list(FAMILIES)}")
 
 

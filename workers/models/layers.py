@@ -86,8 +86,10 @@ def parameter_sites(model: nn.Module) -> list[ParameterSite]:
                     sites[id(p)] = ParameterSite(names[id(p)], p, Role.VECTOR, 1, p.numel(), module, value)
     missing = [n for n, p in model.named_parameters() if id(p) not in sites]
     if missing:
-        raise TypeError(f"parameters {missing} have no role: build them from ScaledLinear, "
-                        "ScaledEmbedding or LayerNorm (workers/models/layers.py)")
+        raise TypeError(
+            f"parameters {missing} have no role: build them from ScaledLinear, "
+            "ScaledEmbedding or LayerNorm (workers/models/layers.py)"
+        )
     order = {name: i for i, name in enumerate(names.values())}
     return sorted(sites.values(), key=lambda site: order[site.name])
 

@@ -21,9 +21,9 @@ NS_COEFFICIENTS = (3.4445, -4.7750, 2.0315)
 
 
 def orthogonalize(grad: torch.Tensor, steps: int = 5, eps: float = 1e-7) -> torch.Tensor:
-    """≈ U Vᵀ of grad = U S Vᵀ (singular values land in about [0.7, 1.2]); bf16 on GPU, input dtype on CPU."""
+    """≈ U Vᵀ of grad = U S Vᵀ (singular values land in about [0.7, 1.2]); bf16 on GPU, fp32 on CPU."""
     a, b, c = NS_COEFFICIENTS
-    x = grad.to(torch.bfloat16) if grad.is_cuda else grad.clone()
+    x = grad.to(torch.bfloat16 if grad.is_cuda else torch.float32)
     transposed = x.shape[0] > x.shape[1]
     if transposed:
         x = x.mT
@@ -46,8 +46,16 @@ class Muon(Optimizer):
         eps: float = 1e-8,
         weight_decay: float = 0.0,
     ) -> None:
-        defaults = dict(lr=lr, momentum=momentum, nesterov=nesterov, ns_steps=ns_steps, betas=betas, eps=eps,
-                        weight_decay=weight_decay, use_muon=False)
+        defaults = dict(
+            lr=lr,
+            momentum=momentum,
+            nesterov=nesterov,
+            ns_steps=ns_steps,
+            betas=betas,
+            eps=eps,
+            weight_decay=weight_decay,
+            use_muon=False,
+        )
         super().__init__(params, defaults)
         for group in self.param_groups:
             if group["use_muon"] and any(p.ndim != 2 for p in group["params"]):

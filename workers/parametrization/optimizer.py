@@ -25,10 +25,19 @@ def param_groups(model: nn.Module, config: TrialConfig) -> list[dict[str, Any]]:
         use_muon = config.optimizer == "muon" and item.site.role in MATRIX_ROLES
         row = item.row
         key = (row.role, row.lr, row.weight_decay, item.eps, use_muon)
-        group = groups.setdefault(key, {
-            "params": [], "names": [], "role": row.role, "lr": row.lr, "base_lr": row.lr,
-            "weight_decay": row.weight_decay, "eps": item.eps, "use_muon": use_muon,
-        })
+        group = groups.setdefault(
+            key,
+            {
+                "params": [],
+                "names": [],
+                "role": row.role,
+                "lr": row.lr,
+                "base_lr": row.lr,
+                "weight_decay": row.weight_decay,
+                "eps": item.eps,
+                "use_muon": use_muon,
+            },
+        )
         group["params"].append(item.site.param)
         group["names"].append(row.name)
     return list(groups.values())

@@ -49,8 +49,12 @@ class ResolvedParam:
 
 def validate(config: TrialConfig) -> None:
     """Reject configs no rule can be evaluated on, saying which field to fix."""
-    positive_ints = {"width": config.width, "base_width": config.base_width, "depth": config.depth,
-                     "base_depth": config.base_depth}
+    positive_ints = {
+        "width": config.width,
+        "base_width": config.base_width,
+        "depth": config.depth,
+        "base_depth": config.base_depth,
+    }
     for name, value in positive_ints.items():
         if not isinstance(value, int) or value < 1:
             raise ValueError(f"{name} must be a positive integer, got {value!r}")
@@ -58,8 +62,13 @@ def validate(config: TrialConfig) -> None:
     for name, value in positive.items():
         if not (math.isfinite(value) and value > 0):
             raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
-    finite = {"init_std": config.init_std, "alpha_in": config.alpha_in, "alpha_out": config.alpha_out,
-              "alpha_attn": config.alpha_attn, "weight_decay": config.weight_decay}
+    finite = {
+        "init_std": config.init_std,
+        "alpha_in": config.alpha_in,
+        "alpha_out": config.alpha_out,
+        "alpha_attn": config.alpha_attn,
+        "weight_decay": config.weight_decay,
+    }
     for name, value in finite.items():
         if not math.isfinite(value):
             raise ValueError(f"{name} must be finite, got {value!r}")
@@ -76,8 +85,10 @@ def attention_shape(config: TrialConfig) -> tuple[int, int, int]:
     width (μP's 1/d_head then matters); otherwise head_dim fixed and heads grow."""
     if config.n_heads is not None:
         if config.n_heads < 1 or config.width % config.n_heads or config.base_width % config.n_heads:
-            raise ValueError(f"width {config.width} and base_width {config.base_width} must be multiples of "
-                             f"n_heads {config.n_heads}")
+            raise ValueError(
+                f"width {config.width} and base_width {config.base_width} must be multiples of "
+                f"n_heads {config.n_heads}"
+            )
         return config.n_heads, config.width // config.n_heads, config.base_width // config.n_heads
     if config.head_dim is None or config.head_dim < 1 or config.width % config.head_dim:
         raise ValueError(f"width {config.width} is not a multiple of head_dim {config.head_dim}")

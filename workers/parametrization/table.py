@@ -129,60 +129,57 @@ def muon_match_adamw_rms_at_base(s: Scale) -> float:
 
 ALL = FAMILIES
 ADAM_LIKE = ("adam", "muon")  # Muon keeps every non-hidden parameter on AdamW
-MATRICES = (Role.INPUT, Role.HIDDEN, Role.OUTPUT)
+NOT_SGD = ("adam", "muon", "lamb")
+INPUT, HIDDEN, OUTPUT, VECTOR = (Role.INPUT,), (Role.HIDDEN,), (Role.OUTPUT,), (Role.VECTOR,)
 
+# fmt: off
+# Columns: scheme, roles, optimizer families, init std, forward multiplier, LR multiplier, source[, wd].
 _SP_ROWS = (
     # SP: GPT-2/nanoGPT init σ for every matrix, one LR for all (science.md §3, row SP).
-    Rule("sp", (Role.INPUT,), ALL, sigma, alpha_in, one, "GPT-2 / nanoGPT: init σ, LR η"),
-    # Muon (Moonlight, Liu et al. 2025): LR × 0.2·√max(fan_out, fan_in) matches AdamW's update RMS.
-    Rule("sp", (Role.HIDDEN,), ("muon",), sigma, one, muon_match_adamw_rms,
-         "Moonlight 2025: 0.2·√max(fo, fi)"),
-    Rule("sp", (Role.HIDDEN,), ALL, sigma, one, one, "GPT-2 / nanoGPT: init σ, LR η"),
-    Rule("sp", (Role.OUTPUT,), ALL, sigma, alpha_out, one, "GPT-2 / nanoGPT: init σ, LR η"),
-    Rule("sp", (Role.VECTOR,), ALL, zero, one, one, "GPT-2 / nanoGPT: gains 1, biases 0, LR η"),
+    Rule("sp", INPUT, ALL, sigma, alpha_in, one, "GPT-2 / nanoGPT: init σ, LR η"),
+    Rule("sp", HIDDEN, ("muon",), sigma, one, muon_match_adamw_rms,
+         "Moonlight (Liu et al. 2025): LR × 0.2·√max(fan_out, fan_in) matches AdamW's update RMS"),
+    Rule("sp", HIDDEN, ALL, sigma, one, one, "GPT-2 / nanoGPT: init σ, LR η"),
+    Rule("sp", OUTPUT, ALL, sigma, alpha_out, one, "GPT-2 / nanoGPT: init σ, LR η"),
+    Rule("sp", VECTOR, ALL, zero, one, one, "GPT-2 / nanoGPT: gains 1, biases 0, LR η"),
 )
 
 _SP_EMBEDDING_LR_ROWS = (
-    # Kalra & Barkeshli 2026 (seed 004): SP with the embedding LR × width, the rest as SP.
-    Rule("sp-embedding-lr", (Role.INPUT,), ALL, sigma, alpha_in, m,
-         "Kalra & Barkeshli 2026: embedding LR η·m"),
-    *(replace(row, scheme="sp-embedding-lr") for row in _SP_ROWS if row.roles != (Role.INPUT,)),
+    Rule("sp-embedding-lr", INPUT, ALL, sigma, alpha_in, m,
+         "Kalra & Barkeshli 2026 (seed 004): SP with the embedding LR × m"),
+    *(replace(row, scheme="sp-embedding-lr") for row in _SP_ROWS if row.roles != INPUT),
 )
 
 _MUP_ROWS = (
-    # μP, TP5 (Yang et al. 2022) Table 8 form as in microsoft/mup; SGD rules from MuSGD (vector-like × m).
-    Rule("mup", (Role.INPUT,), ADAM_LIKE + ("lamb",), sigma, alpha_in, one,
-         "TP5 Table 8 / MuAdam: input LR η"),
-    Rule("mup", (Role.INPUT,), ("sgd",), sigma, alpha_in, m, "TP5 Table 8 / MuSGD: input LR η·m", wd=inv_m),
-    Rule("mup", (Role.HIDDEN,), ("adam",), sigma_over_sqrt_m, one, inv_m,
+    # μP in the TP5 (Yang et al. 2022) Table 8 form, as microsoft/mup implements it.
+    Rule("mup", INPUT, NOT_SGD, sigma, alpha_in, one, "TP5 Table 8 / MuAdam: input init σ, LR η"),
+    Rule("mup", INPUT, ("sgd",), sigma, alpha_in, m, "TP5 Table 8 / MuSGD: input LR η·m", wd=inv_m),
+    Rule("mup", HIDDEN, ("adam",), sigma_over_sqrt_m, one, inv_m,
          "TP5 Table 8 / MuAdam: init σ/√m, LR η/m, wd × m", wd=m),
-    Rule("mup", (Role.HIDDEN,), ("sgd",), sigma_over_sqrt_m, one, one, "TP5 Table 8 / MuSGD: hidden LR η"),
-    # Spectral condition (Yang, Simon & Bernstein 2023): Muon's orthogonal update needs an LR constant in
-    # width; Moonlight's RMS match is kept at the base width so that m = 1 equals SP.
-    Rule("mup", (Role.HIDDEN,), ("muon",), sigma_over_sqrt_m, one, muon_match_adamw_rms_at_base,
-         "spectral condition 2023 + Moonlight at base: 0.2·√max(fo, fi)/√m"),
-    # LAMB: ‖ΔW‖_F = η‖W‖_F; the spectral condition then asks η ∝ 1/√m (derived in science.md §4).
-    Rule("mup", (Role.HIDDEN,), ("lamb",), sigma_over_sqrt_m, one, inv_sqrt_m,
-         "science.md §4 (spectral condition on LAMB's trust ratio): η/√m", wd=sqrt_m),
-    Rule("mup", (Role.OUTPUT,), ADAM_LIKE + ("lamb",), sigma, alpha_out_over_m, one,
+    Rule("mup", HIDDEN, ("sgd",), sigma_over_sqrt_m, one, one, "TP5 Table 8 / MuSGD: init σ/√m, LR η"),
+    Rule("mup", HIDDEN, ("muon",), sigma_over_sqrt_m, one, muon_match_adamw_rms_at_base,
+         "spectral condition (Yang, Simon & Bernstein 2023): LR constant in m; Moonlight's factor at base"),
+    Rule("mup", HIDDEN, ("lamb",), sigma_over_sqrt_m, one, inv_sqrt_m,
+         "science.md §4, spectral condition on LAMB's ‖ΔW‖ = η‖W‖: LR η/√m", wd=sqrt_m),
+    Rule("mup", OUTPUT, NOT_SGD, sigma, alpha_out_over_m, one,
          "TP5 Table 8 / MuReadout: forward α_out/m, init σ, LR η"),
-    Rule("mup", (Role.OUTPUT,), ("sgd",), sigma, alpha_out_over_m, m,
+    Rule("mup", OUTPUT, ("sgd",), sigma, alpha_out_over_m, m,
          "TP5 Table 8 / MuSGD: forward α_out/m, LR η·m", wd=inv_m),
-    Rule("mup", (Role.VECTOR,), ADAM_LIKE + ("lamb",), zero, one, one, "TP5 Table 8 / MuAdam: vector LR η"),
-    Rule("mup", (Role.VECTOR,), ("sgd",), zero, one, m, "TP5 Table 8 / MuSGD: vector LR η·m", wd=inv_m),
+    Rule("mup", VECTOR, NOT_SGD, zero, one, one, "TP5 Table 8 / MuAdam: vector LR η"),
+    Rule("mup", VECTOR, ("sgd",), zero, one, m, "TP5 Table 8 / MuSGD: vector LR η·m", wd=inv_m),
 )
 
 _U_MUP_ROWS = (
-    # u-μP (Blake et al. 2024, Table 2; graphcore unit-scaling): unit init, the scale moves into the forward
-    # multipliers; defined for Adam-type optimizers only.
-    Rule("u-mup", (Role.INPUT,), ("adam",), one, alpha_in, inv_sqrt_width,
-         "u-μP Table 2: unit init, LR η/√d_model"),
-    Rule("u-mup", (Role.HIDDEN,), ("adam",), one, inv_sqrt_fan_in, inv_sqrt_fan_in,
+    # u-μP (Blake et al. 2024, Table 2; graphcore unit-scaling): unit init, scale moved into the forward
+    # multipliers. Defined for Adam-type optimizers only.
+    Rule("u-mup", INPUT, ("adam",), one, alpha_in, inv_sqrt_width, "u-μP Table 2: unit init, LR η/√d_model"),
+    Rule("u-mup", HIDDEN, ("adam",), one, inv_sqrt_fan_in, inv_sqrt_fan_in,
          "u-μP Table 2: unit init, forward and LR × fan_in^-½"),
-    Rule("u-mup", (Role.OUTPUT,), ("adam",), one, alpha_out_over_fan_in, one,
+    Rule("u-mup", OUTPUT, ("adam",), one, alpha_out_over_fan_in, one,
          "u-μP Table 2: unit init, forward α_out/fan_in, LR η"),
-    Rule("u-mup", (Role.VECTOR,), ("adam",), zero, one, one, "u-μP Table 2: vector LR η"),
+    Rule("u-mup", VECTOR, ("adam",), zero, one, one, "u-μP Table 2: vector LR η"),
 )
+# fmt: on
 
 
 def _depth_lr(s: Scale) -> float:

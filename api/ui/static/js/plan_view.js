@@ -5,16 +5,22 @@
 import { badge, esc, fmtFlops, fmtNum, fmtPct, isNum } from "./format.js";
 import { paramLabel } from "./plots.js";
 
-const STAT_PREFERENCE = ["mean_abs", "l1", "rms", "rms_delta"];
+const STAT_PREFERENCE = ["mean_abs", "l1", "rms", "delta_rms"];
+
+/** "module (stat)" for each distinct failing (module, stat) of a check, in order. */
+function failingLabels(failing) {
+  const labels = (failing || []).map((f) => (typeof f === "string" ? f : `${f.module}${f.stat ? ` (${f.stat})` : ""}`));
+  return [...new Set(labels)];
+}
 
 /**
  * Coordinate-check results (`{items: [{parametrization, passed, data}]}`) → per parametrization
- * {parametrization, passed, failing, check: {widths, steps, stat, modules: {name: stat[step][width]}}}.
- * The worker's data: {widths, steps, modules, stats: {module: {stat: [[v per width] per step]}}, failing}.
+ * {parametrization, passed, failing, stats, check: {widths, steps, stat, axis, modules: {name: stat[step][x]}}}.
+ * The worker's data: {axis, x | widths, steps, modules, stats: {module: {stat: [[v per x] per step]}}, failing}.
  */
 export function coordView(response, stat = null) {
   const items = response?.items || [];
-  return items.filter((r) => r.data && Array.isArray(r.data.widths)).map((r) => {
+  return items.filter((r) => r.data && Array.isArray(r.data.x || r.data.widths)).map((r) => {
     const d = r.data;
     const modules = d.modules || Object.keys(d.stats || {});
     const available = Object.keys(d.stats?.[modules[0]] || {});
@@ -25,9 +31,10 @@ export function coordView(response, stat = null) {
     return {
       parametrization: r.parametrization,
       passed: Boolean(r.passed),
-      failing: (d.failing || []).map((f) => (typeof f === "string" ? f : f.module || JSON.stringify(f))),
+      failing: failingLabels(d.failing),
       stats: available,
-      check: { widths: d.widths, steps: d.steps || series[modules[0]].map((_, i) => i), stat: chosen, modules: series },
+      check: { widths: d.x || d.widths, axis: d.axis || "width", steps: d.steps || series[modules[0]].map((_, i) => i),
+        stat: chosen, modules: series },
     };
   });
 }

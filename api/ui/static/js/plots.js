@@ -163,7 +163,7 @@ export function transferFigure(trials, { hp = "lr", logX = true, parametrization
 
 /**
  * The coordinate check: log2(activation size) against log2(width), one panel per step, one line per
- * module. `check`: {widths, steps, modules: {name: stat[step][width]}, stat}.
+ * module. `check`: {widths, steps, modules: {name: stat[step][width]}, stat, axis} (axis: width or depth).
  */
 export function coordFigure(check) {
   const steps = check.steps;
@@ -176,7 +176,7 @@ export function coordFigure(check) {
   steps.forEach((step, si) => {
     const xa = axId("x", si);
     const ya = axId("y", si);
-    layout[axKey("x", si)] = axis("log<sub>2</sub> width", { domain: domains[si], anchor: ya, dtick: 1 });
+    layout[axKey("x", si)] = axis(`log<sub>2</sub> ${check.axis || "width"}`, { domain: domains[si], anchor: ya, dtick: 1 });
     layout[axKey("y", si)] = axis(si === 0 ? `log<sub>2</sub> ${check.stat || "mean |x|"}` : "",
       { anchor: xa, ...(si > 0 ? { matches: "y" } : {}) });
     names.forEach((name, mi) => {
@@ -186,7 +186,7 @@ export function coordFigure(check) {
         y: row.map((v) => (isNum(v) && v > 0 ? log2(v) : null)),
         name, legendgroup: name, showlegend: si === 0,
         line: { color: categoricalColor(mi), width: 1.5 }, marker: { size: 5, color: categoricalColor(mi) },
-        hovertemplate: `${name}<br>log2 width %{x}<br>log2 size %{y:.2f}<extra>step ${step}</extra>`,
+        hovertemplate: `${name}<br>log2 ${check.axis || "width"} %{x}<br>log2 ${check.stat} %{y:.2f}<extra>step ${step}</extra>`,
         meta: { role: "module", module: name, step },
       });
     });

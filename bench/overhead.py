@@ -1,0 +1,285 @@
+"""Orchestration overhead of mutransfer over a bare Ray Tune script (issue 4's budget: ratio <= 1.05).
+
+Part 1, the same sweep both ways, in one process on one Ray runtime:
+- *mutransfer*: the sweep is submitted to a real `Service` (SQLite in a temp dir, the Ray runner); the
+  clock runs from submit until the sweep's status is `completed`, so it includes the runner's polling,
+  the Optuna grid searcher, the Tune callback, batched ingestion of every step and the status updates;
+- *bare*: a plain `Tuner` over the same configs (`tune.grid_search` over the grid's points), the same
+  trainable (`orchestrator.executor.trainable.run_trial` -> `workers.train.train`), the same resources,
+  concurrency and actor reuse, no searcher, no callback, no database.
+Runs are interleaved (bare, mt, mt, bare, ...) after one warm-up, and medians are reported: ratio
+mt/bare and per-trial overhead in ms ((mt - bare) / trials).
+
+Part 2, scale: 1,000 trials of a trivial trial function (a few records, no compute) through the
+service, for trials/minute and the driver's memory: RSS sampled every 0.2 s; the growth per trial
+after the first quarter (Python and Ray caches warm) is reported next to the rows stored.
+
+    .venv/bin/python bench/overhead.py [--quick] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # Ray workers import this file as `bench.overhead` (cwd is propagated)
+os.chdir(ROOT)
+
+from orchestrator.executor.cluster import ensure_ray  # noqa: E402
+from orchestrator.executor.ray_executor import RayExecutor  # noqa: E402
+from orchestrator.executor.search import distributions  # noqa: E402
+from orchestrator.executor.trainable import per_trial, run_trial  # noqa: E402
+from orchestrator.runner import SweepRunner  # noqa: E402
+from orchestrator.service import Service  # noqa: E402
+from orchestrator.settings import Settings  # noqa: E402
+from orchestrator.spec import SweepSpec, parse_spec  # noqa: E402
+from orchestrator.trial_config import trial_config  # noqa: E402
+from workers.config import TrialConfig  # noqa: E402
+from workers.metrics import COMPLETED, StepMetrics  # noqa: E402
+
+TRIVIAL_FN = "bench.overhead:trivial_trial"
+
+
+def trivial_trial(config: TrialConfig) -> Iterator[StepMetrics]:
+    """A trial with no compute: `steps` records and a final one, for the scale test."""
+    record = StepMetrics(
+        step=0, train_loss=1.0, tokens=0, lr=config.lr, grad_norm=1.0, val_loss=None, wall_time=0.0
+    )
+    for step in range(1, config.steps + 1):
+        record = StepMetrics(
+            step=step,
+            train_loss=1.0 / step,
+            tokens=step,
+            lr=config.lr,
+            grad_norm=1.0,
+            val_loss=None,
+            wall_time=0.0,
+        )
+        yield record
+    record.status, record.final_train_loss, record.final_val_loss = (
+        COMPLETED,
+        record.train_loss,
+        record.train_loss,
+    )
+    yield record
+
+
+def sweep_spec(
+    trials_per_width: int, steps: int, widths: list[int], *, grid: bool, cpus: float, conc: int
+) -> SweepSpec:
+    search: dict[str, Any] = (
+        {
+            "algorithm": "grid",
+            "space": {"lr": {"scale": "log", "low": 1e-3, "high": 3e-2, "grid_points": trials_per_width}},
+        }
+        if grid
+        else {
+            "algorithm": "random",
+            "trials_per_width": trials_per_width,
+            "space": {"lr": {"scale": "log", "low": 1e-3, "high": 3e-2}},
+        }
+    )
+    return parse_spec(
+        {
+            "name": "overhead-bench",
+            "parametrizations": ["mup"],
+            "base_width": widths[0],
+            "model": {"depth": 1, "head_dim": 8, "context_length": 32},
+            "proxy": {"widths": widths, "steps": steps, "batch_size": 8, "seeds": [0], "eval_every": steps},
+            "search": search,
+            "target": {"width": widths[-1] * 2, "steps": steps},
+            "resources": {"cpus_per_trial": cpus, "max_concurrent_trials": conc},
+            "preflight": "off",
+        }
+    )
+
+
+def run_bare(spec: SweepSpec, data_dir: Path) -> float:
+    """The same trials as a plain Tune script: grid over the configs, same trainable and resources."""
+    from ray import tune
+
+    threads = max(1, int(spec.resources.cpus_per_trial))
+    p0, w0, d0 = spec.searches()[0]
+    base = trial_config(
+        spec, parametrization=p0, width=w0, depth=d0, seed=0, hparams={}, threads=threads
+    ).to_dict()
+    configs = [
+        {"trial": per_trial(p, w, d, 0, {"lr": lr}), "trial_key": f"{p}-{w}-{lr}"}
+        for p, w, d in spec.searches()
+        for lr in distributions(spec)["lr"].choices  # type: ignore[attr-defined]
+    ]
+    started = time.perf_counter()
+    tuner = tune.Tuner(
+        tune.with_resources(tune.with_parameters(_unwrap, base=base), {"cpu": spec.resources.cpus_per_trial}),
+        param_space={"cfg": tune.grid_search(configs)},
+        tune_config=tune.TuneConfig(
+            max_concurrent_trials=spec.resources.max_concurrent_trials,
+            reuse_actors=True,
+            trial_dirname_creator=lambda trial: trial.trial_id,
+        ),
+        run_config=tune.RunConfig(
+            storage_path=str(data_dir / "bare"), name=f"bare-{time.time_ns()}", verbose=0
+        ),
+    )
+    tuner.fit()
+    return time.perf_counter() - started
+
+
+def _unwrap(config: dict[str, Any], base: dict[str, Any]) -> None:
+    """Tune's grid search puts each config under one key; the trainable is mutransfer's own."""
+    run_trial(config["cfg"], base)
+
+
+class ServiceUnderTest:
+    """A real Service (SQLite, Ray runner) in this process, sharing the Ray runtime already started."""
+
+    def __init__(self, data_dir: Path, trial_fn: str = "workers.train:train") -> None:
+        settings = Settings.load(
+            {"data_dir": data_dir, "database_url": f"sqlite:///{data_dir / 'mt.db'}"}, env={}
+        )
+        executor = RayExecutor(data_dir, trial_fn=trial_fn)
+
+        def factory(service: Service) -> SweepRunner:
+            return SweepRunner(service.store, executor, poll_s=0.2)
+
+        self.service = Service(settings, runner_factory=factory)
+        self.service.start()
+
+    def run(self, spec: SweepSpec, on_tick: Any = None) -> float:
+        started = time.perf_counter()
+        sweep = self.service.submit(spec.model_dump(mode="json"))
+        while True:
+            status = self.service.store.get_sweep(sweep.id).status
+            if status in ("completed", "failed", "cancelled"):
+                break
+            if on_tick is not None:
+                on_tick(sweep.id)
+            time.sleep(0.05)
+        if status != "completed":
+            raise RuntimeError(f"bench sweep ended {status}: {self.service.store.get_sweep(sweep.id).error}")
+        return time.perf_counter() - started
+
+    def stop(self) -> None:
+        self.service.stop()
+
+
+def part1(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
+    points, steps, repeats = (4, 30, 2) if args.quick else (6, 60, 3)
+    spec = sweep_spec(points, steps, [16, 32], grid=True, cpus=2, conc=1)
+    warm = sweep_spec(2, 5, [16, 32], grid=True, cpus=2, conc=1)
+    svc = ServiceUnderTest(data_dir / "p1")
+    try:
+        run_bare(warm, data_dir)
+        svc.run(warm)
+        bare, mt = [], []
+        for i in range(repeats):
+            order = (run_bare, "mt") if i % 2 == 0 else ("mt", run_bare)
+            for which in order:
+                if which == "mt":
+                    mt.append(svc.run(spec))
+                else:
+                    bare.append(run_bare(spec, data_dir))
+    finally:
+        svc.stop()
+    trials = spec.total_trials()
+    b, m = statistics.median(bare), statistics.median(mt)
+    return {
+        "trials": trials,
+        "steps": steps,
+        "bare_s": [round(x, 2) for x in bare],
+        "mutransfer_s": [round(x, 2) for x in mt],
+        "ratio": round(m / b, 3),
+        "overhead_ms_per_trial": round((m - b) / trials * 1000, 1),
+    }
+
+
+def part2(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
+    n = 200 if args.quick else 1000
+    spec = sweep_spec(n // 2, 5, [16, 32], grid=False, cpus=1, conc=2)
+    proc = psutil.Process()
+    samples: list[tuple[int, int]] = []  # (trials done, rss bytes)
+    peak = [proc.memory_info().rss]
+    stop = threading.Event()
+
+    def sampler() -> None:
+        while not stop.is_set():
+            peak[0] = max(peak[0], proc.memory_info().rss)
+            time.sleep(0.2)
+
+    svc = ServiceUnderTest(data_dir / "p2", trial_fn=TRIVIAL_FN)
+    thread = threading.Thread(target=sampler, daemon=True)
+    thread.start()
+    last = [0.0]
+
+    def tick(sweep_id: int) -> None:
+        now = time.monotonic()
+        if now - last[0] >= 1.0:
+            last[0] = now
+            samples.append((svc.service.store.progress(sweep_id).done, proc.memory_info().rss))
+
+    try:
+        wall = svc.run(spec, on_tick=tick)
+        with svc.service.store.session() as session:
+            from sqlalchemy import func, select
+
+            from orchestrator.store.models import Trial, TrialMetric
+
+            trials = session.scalar(select(func.count()).select_from(Trial)) or 0
+            rows = session.scalar(select(func.count()).select_from(TrialMetric)) or 0
+    finally:
+        stop.set()
+        thread.join()
+        svc.stop()
+    warm = [(d, r) for d, r in samples if d >= n // 4]
+    growth = None
+    if len(warm) >= 2 and warm[-1][0] > warm[0][0]:
+        growth = (warm[-1][1] - warm[0][1]) / (warm[-1][0] - warm[0][0])
+    return {
+        "trials": trials,
+        "metric_rows": rows,
+        "wall_s": round(wall, 1),
+        "trials_per_minute": round(trials / wall * 60, 1),
+        "peak_rss_mb": round(peak[0] / 2**20, 1),
+        "rss_growth_kb_per_trial_after_warmup": None if growth is None else round(growth / 1024, 2),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer trials/steps/repeats (about 2 minutes)")
+    parser.add_argument("--json", action="store_true", help="print the results as JSON")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="mt-b-") as tmp:
+        data_dir = Path(tmp)
+        ensure_ray(None, data_dir, num_cpus=os.cpu_count())
+        one = part1(args, data_dir)
+        two = part2(args, data_dir)
+    result = {"overhead": one, "scale": two}
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return
+    print(f"same sweep ({one['trials']} trials x {one['steps']} steps), median of runs:")
+    print(f"  bare Ray Tune   {statistics.median(one['bare_s']):8.2f} s   runs {one['bare_s']}")
+    print(f"  mutransfer      {statistics.median(one['mutransfer_s']):8.2f} s   runs {one['mutransfer_s']}")
+    print(f"  ratio           {one['ratio']:8.3f}     (goal <= 1.05)")
+    print(f"  overhead/trial  {one['overhead_ms_per_trial']:8.1f} ms")
+    print(f"scale: {two['trials']} trivial trials, {two['metric_rows']} metric rows in {two['wall_s']} s")
+    print(f"  trials/minute   {two['trials_per_minute']:8.1f}")
+    print(f"  peak RSS        {two['peak_rss_mb']:8.1f} MB (driver: API + runner + Tune)")
+    print(f"  RSS growth      {two['rss_growth_kb_per_trial_after_warmup']} KB/trial after warm-up")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,192 @@
+"""`mutransfer parametrization | coord-check`: inspect the μP library from the shell.
+
+`parametrization` prints the resolved table (each parameter's role, init std, forward multiplier, LR and
+weight decay) for a model; `coord-check` runs the coordinate check and exits 0 when it passes, 1 when it
+fails, 2 on bad input, so CI can gate on it. Both only call `workers/`; neither needs a service.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from orchestrator.cli import app
+from workers.config import TrialConfig
+
+console = Console(highlight=False, soft_wrap=True)
+# Tables are wide (names, shapes, six numbers): never squeeze them into an 80-column pipe.
+table_console = Console(highlight=False, width=max(Console().width, 150))
+err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+
+SchemeOpt = Annotated[
+    str, typer.Option("--parametrization", "-p", help="sp | mup | sp-embedding-lr | u-mup | completep")
+]
+OptimizerOpt = Annotated[str, typer.Option("--optimizer", "-o", help="adamw | sgd | muon | lamb | adopt")]
+FamilyOpt = Annotated[str, typer.Option("--family", help="model family: gpt | mlp")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON instead of a table")]
+
+
+def _bad_input(message: str) -> typer.Exit:
+    err_console.print(f"[red]error:[/red] {message}")
+    return typer.Exit(2)
+
+
+def _int_list(text: str, option: str) -> list[int]:
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise _bad_input(f"{option} takes comma-separated integers, e.g. 64,128,256; got {text!r}") from None
+    if not values:
+        raise _bad_input(f"{option} is empty")
+    return values
+
+
+@app.command("parametrization")
+def parametrization_command(
+    parametrization: SchemeOpt = "mup",
+    optimizer: OptimizerOpt = "adamw",
+    width: Annotated[int, typer.Option(help="model width (d_model)")] = 256,
+    base_width: Annotated[int, typer.Option(help="width the base values were tuned at")] = 64,
+    depth: Annotated[int, typer.Option(help="number of blocks")] = 2,
+    base_depth: Annotated[
+        int | None, typer.Option(help="depth the base values were tuned at (default: depth)")
+    ] = None,
+    depth_alpha: Annotated[float, typer.Option(help="CompleteP α: 1, or 0.5 for depth-μP")] = 1.0,
+    family: FamilyOpt = "gpt",
+    lr: Annotated[float, typer.Option(help="base LR η (1: the lr column reads as a multiplier)")] = 1.0,
+    weight_decay: Annotated[float, typer.Option(help="base weight decay (1: reads as a multiplier)")] = 1.0,
+    weight_decay_mode: Annotated[
+        str, typer.Option(help="standard | independent | width_scaled")
+    ] = "standard",
+    init_std: Annotated[float, typer.Option(help="base init std σ")] = 0.02,
+    head_dim: Annotated[int | None, typer.Option(help="fixed head size (heads grow with width)")] = 16,
+    n_heads: Annotated[int | None, typer.Option(help="fixed number of heads (head size grows)")] = None,
+    vocab_size: Annotated[int, typer.Option(help="vocabulary size of the readout")] = 256,
+    tied_embeddings: Annotated[
+        bool, typer.Option("--tied/--untied", help="tie embedding and readout")
+    ] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Print every parameter's resolved role, init std, forward multiplier, LR and weight decay."""
+    from workers.parametrization import resolve_table
+
+    config = TrialConfig(
+        family=family,
+        width=width,
+        base_width=base_width,
+        depth=depth,
+        base_depth=base_depth or depth,
+        depth_alpha=depth_alpha,
+        parametrization=parametrization,
+        optimizer=optimizer,
+        lr=lr,
+        weight_decay=weight_decay,
+        weight_decay_mode=weight_decay_mode,
+        init_std=init_std,
+        head_dim=head_dim,
+        n_heads=n_heads,
+        tied_embeddings=tied_embeddings,
+    )
+    try:
+        rows = resolve_table(config, vocab_size)
+    except ValueError as exc:
+        raise _bad_input(str(exc)) from None
+    if as_json:
+        typer.echo(json.dumps([row.to_dict() for row in rows], indent=1))
+        return
+    table = Table(title=f"{parametrization} + {optimizer}: width {width} (base {base_width}), depth {depth}")
+    for column in ("name", "shape", "role", "init_std", "forward_multiplier", "lr", "weight_decay"):
+        table.add_column(column, justify="left" if column in ("name", "role") else "right")
+    for row in rows:
+        table.add_row(
+            row.name,
+            "×".join(map(str, row.shape)),
+            row.role,
+            f"{row.init_std:.4g}",
+            f"{row.forward_multiplier:.4g}",
+            f"{row.lr:.4g}",
+            f"{row.weight_decay:.4g}",
+        )
+    table_console.print(table)
+
+
+@app.command("coord-check")
+def coord_check_command(
+    parametrization: SchemeOpt = "mup",
+    optimizer: OptimizerOpt = "adamw",
+    widths: Annotated[str, typer.Option(help="comma-separated widths to compare")] = "64,128,256,512",
+    depths: Annotated[str | None, typer.Option(help="compare depths at --width instead of widths")] = None,
+    width: Annotated[int, typer.Option(help="the fixed width when --depths is given")] = 64,
+    depth: Annotated[int, typer.Option(help="the fixed depth when comparing widths")] = 2,
+    base_width: Annotated[int | None, typer.Option(help="default: the smallest width")] = None,
+    base_depth: Annotated[int | None, typer.Option(help="default: the smallest depth, else --depth")] = None,
+    family: FamilyOpt = "gpt",
+    steps: Annotated[int, typer.Option(help="optimizer updates per model")] = 3,
+    seeds: Annotated[str, typer.Option(help="comma-separated seeds to average")] = "0,1",
+    lr: Annotated[float | None, typer.Option(help="LR (default: a large one per optimizer)")] = None,
+    tolerance: Annotated[float, typer.Option(help="largest |log-log slope| that passes")] = 0.1,
+    out: Annotated[str | None, typer.Option(help="directory for coord_check.json/.png/.html")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Train each size a few steps on one fixed batch; pass iff every activation's slope vs size is flat."""
+    from workers.coord_check import coord_check
+
+    width_list = _int_list(widths, "--widths")
+    depth_list = _int_list(depths, "--depths") if depths else None
+    config = TrialConfig(
+        family=family,
+        width=width if depth_list else min(width_list),
+        depth=depth,
+        base_width=base_width or (width if depth_list else min(width_list)),
+        base_depth=base_depth or (min(depth_list) if depth_list else depth),
+    )
+    try:
+        result = coord_check(
+            config,
+            parametrization,
+            optimizer,
+            widths=width_list,
+            depths=depth_list,
+            steps=steps,
+            seeds=_int_list(seeds, "--seeds"),
+            lr=lr,
+            tolerance=tolerance,
+        )
+    except ValueError as exc:
+        raise _bad_input(str(exc)) from None
+    data = result.to_dict()
+    if out:
+        from workers.coord_plot import save_artifacts
+
+        data["artifacts"] = {kind: str(path) for kind, path in save_artifacts(result, out).items()}
+    if as_json:
+        typer.echo(json.dumps(data))
+    else:
+        _print_verdict(data)
+    raise typer.Exit(0 if result.passed else 1)
+
+
+def _print_verdict(data: dict) -> None:
+    table = Table(
+        title=f"coordinate check: log2-log2 slope vs {data['axis']} (tolerance {data['tolerance']})"
+    )
+    table.add_column("module")
+    for stat in ("rms", "delta_rms"):
+        table.add_column(f"max |slope| {stat}", justify="right")
+    failing = {(f["module"], f["stat"]) for f in data["failing"]}
+    for module in data["modules"]:
+        cells = []
+        for stat in ("rms", "delta_rms"):
+            slopes = [abs(s) for s in data["slopes"][module][stat] if s is not None]
+            text = f"{max(slopes):.3f}" if slopes else "-"
+            cells.append(f"[red]{text}[/red]" if (module, stat) in failing else text)
+        table.add_row(module, *cells)
+    table_console.print(table)
+    verdict = "[green]PASS[/green]" if data["passed"] else f"[red]FAIL[/red] ({len(data['failing'])} slopes)"
+    console.print(
+        f"{verdict} in {data['wall_s']:.1f}s; artifacts: {data.get('artifacts', 'none (use --out)')}"
+    )

@@ -1,0 +1,105 @@
+"""The sweep page while real sweeps run (real runner, Ray, training on text): the progress bar advances
+without a reload, the page ends on the finished sweep, and the cancel button stops a running sweep."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from conftest import RunningServer
+from playwright.sync_api import Page, expect
+
+from ui.conftest import start_server, stop_server
+
+pytestmark = pytest.mark.ray
+
+TERMINAL = {"completed", "failed", "cancelled", "preflight_failed"}
+
+
+def tiny_spec(name: str, steps: int) -> dict[str, Any]:
+    """μP only, two tiny widths, three learning rates: 6 short real trials."""
+    return {
+        "name": name,
+        "parametrizations": ["mup"],
+        "base_width": 16,
+        "model": {"family": "gpt", "depth": 1, "head_dim": 8, "context_length": 16},
+        "proxy": {"widths": [16, 32], "steps": steps, "batch_size": 4, "eval_every": 25},
+        "search": {"algorithm": "grid", "space": {"lr": {"low": 1e-3, "high": 0.1, "grid_points": 3}}},
+        "target": {"width": 64, "steps": steps, "auto_launch": False},
+        "resources": {"cpus_per_trial": 2, "max_concurrent_trials": 1},
+        "preflight": "warn",  # widths this small are too noisy for a strict coordinate check
+    }
+
+
+@pytest.fixture(scope="module")
+def running_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    server = start_server(tmp_path_factory.mktemp("ui-live"), run_sweeps=True)
+    yield server
+    stop_server(server)
+
+
+def submit(server: RunningServer, spec: dict[str, Any]) -> int:
+    response = httpx.post(f"{server.url}/api/v1/sweeps", json=spec, timeout=30)
+    assert response.status_code == 201, response.text
+    return int(response.json()["id"])
+
+
+def wait_for_status(server: RunningServer, sweep_id: int, statuses: set[str], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        sweep = httpx.get(f"{server.url}/api/v1/sweeps/{sweep_id}", timeout=30).json()
+        if sweep["status"] in statuses:
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"sweep {sweep_id} not in {statuses} after {timeout}s:\n{server.log()[-3000:]}")
+
+
+def test_progress_bar_advances_live_then_shows_the_finished_sweep(running_server, page: Page, screenshot):
+    sweep_id = submit(running_server, tiny_spec("live-progress", steps=150))
+    page.goto(f"{running_server.url}/sweeps/{sweep_id}")
+    page.evaluate("() => { window.__sameDocument = true; }")  # gone if the page reloads
+    bar = page.locator("#sweep-progress")
+    expect(bar).to_have_attribute("aria-valuemax", "6")
+
+    seen: list[int] = []
+    mid_shot = False
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline:
+        done = int(bar.get_attribute("aria-valuenow") or 0)
+        if not seen or done != seen[-1]:
+            seen.append(done)
+        if 0 < done < 6 and not mid_shot:
+            page.locator("#plot-transfer .main-svg").first.wait_for()  # finished trials are plotted already
+            screenshot(page, "sweep-detail-live-mid-sweep")
+            mid_shot = True
+        if page.locator("#sweep-status").inner_text() in TERMINAL:
+            break
+        page.wait_for_timeout(250)
+
+    assert seen == sorted(seen) and seen[-1] == 6, seen
+    assert len([d for d in seen if 0 < d < 6]) >= 1, f"no intermediate progress was shown: {seen}"
+    assert mid_shot
+    expect(page.locator("#sweep-status")).to_have_text("completed")
+    assert page.evaluate("() => window.__sameDocument === true"), "the page reloaded"
+    expect(page.locator("#tf-count")).to_have_text("6 of 6 trials")
+    expect(page.locator("#cancel-button")).to_be_hidden()
+    page.wait_for_function("() => document.getElementById('plot-transfer').data?.length === 2")  # 2 widths
+    screenshot(page, "sweep-detail-live-finished")
+
+
+def test_cancel_button_stops_a_running_sweep(running_server, page: Page) -> None:
+    sweep_id = submit(running_server, tiny_spec("live-cancel", steps=3000))
+    wait_for_status(running_server, sweep_id, {"running"}, timeout=120)
+    page.goto(f"{running_server.url}/sweeps/{sweep_id}")
+    expect(page.locator("#sweep-status")).to_have_text("running")
+    cancel = page.locator("#cancel-button")
+    cancel.click()
+    expect(cancel).to_have_text("Click again to cancel")  # a second click confirms
+    cancel.click()
+    expect(page.locator("#sweep-status")).to_have_text("cancelled", timeout=60_000)
+    expect(cancel).to_be_hidden()
+    sweep = httpx.get(f"{running_server.url}/api/v1/sweeps/{sweep_id}").json()
+    assert sweep["status"] == "cancelled" and sweep["progress"]["counts"]["completed"] < 6
