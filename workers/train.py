@@ -70,7 +70,9 @@ def train(config: TrialConfig) -> Iterator[StepMetrics]:
         x, y = _to(
             data.batch("train", config.batch_size, config.context_length, config.seed, progress.step), device
         )
-        max_loss = config.divergence_factor * progress.initial_loss if progress.initial_loss else math.inf
+        max_loss = (
+            math.inf if progress.initial_loss is None else config.divergence_factor * progress.initial_loss
+        )
         loss, grad_norm = train_step(forward, model, optimizer, (x, y), config.grad_clip, autocast, max_loss)
         if progress.initial_loss is None:
             progress.initial_loss = loss
@@ -118,9 +120,10 @@ def train_step(
 ) -> tuple[float, float | None]:
     """One optimizer update; returns (loss, grad norm before clipping).
 
-    When the loss is NaN/inf or above ``max_loss`` the update is not applied and the grad
-    norm is None: the caller ends the run as diverged. ``forward`` may be the compiled
-    model; ``model`` holds the parameters. The throughput benchmark times this function.
+    When the loss is NaN/inf or above ``max_loss``, or the gradient is NaN/inf, the update
+    is not applied (so no checkpoint ever holds NaN weights) and the grad norm is None: the
+    caller ends the run as diverged. ``forward`` may be the compiled model; ``model`` holds
+    the parameters. The throughput benchmark times this function.
     """
     model.train()
     with autocast:
@@ -130,9 +133,11 @@ def train_step(
         return value, None
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
-    norm = torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip if grad_clip else math.inf)
+    norm = float(torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip or math.inf).item())
+    if not math.isfinite(norm):
+        return value, None
     optimizer.step()
-    return value, float(norm.item())
+    return value, norm
 
 
 @torch.no_grad()

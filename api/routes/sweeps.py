@@ -8,6 +8,7 @@ from typing import Annotated, Any
 import yaml
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import ValidationError
+from starlette.concurrency import run_in_threadpool
 
 from api.deps import ReaderDep, ServiceDep, StoreDep, WriterDep
 from api.errors import ERROR_RESPONSES, ApiError
@@ -81,7 +82,8 @@ async def create_sweep(
     if not isinstance(data, dict):
         raise ApiError(422, f"the body must be a JSON object (a sweep spec), got {type(data).__name__}")
     try:
-        sweep = service.submit(data, principal.project_for_new_sweeps)
+        # In the thread pool: a slow or locked database must not stall the event loop (every request).
+        sweep = await run_in_threadpool(service.submit, data, principal.project_for_new_sweeps)
     except ValidationError as exc:
         errors = validation_messages(exc)
         raise ApiError(422, "invalid sweep spec: " + "; ".join(errors), errors) from None

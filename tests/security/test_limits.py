@@ -5,7 +5,6 @@ YAML bodies are loaded safely (no Python objects)."""
 from __future__ import annotations
 
 import sqlite3
-import threading
 import time
 from pathlib import Path
 
@@ -96,5 +95,5 @@ def test_a_request_stuck_on_a_locked_database_times_out_with_504(world_factory, 
         reads = world.client.get(SWEEPS, headers=world.headers("alpha"))
         assert reads.status_code == 200
     finally:
-        threading.Timer(0.0, blocker.rollback).run()
+        blocker.rollback()
         blocker.close()

@@ -84,6 +84,8 @@ def test_corpus_cache_is_written_atomically_and_reused(fresh_cache: Path) -> Non
 def test_unknown_dataset_names_the_choices() -> None:
     with pytest.raises(ValueError, match="built-in corpora are python-stdlib"):
         load_dataset(TrialConfig(dataset="openwebtext"))
+    with pytest.raises(ValueError, match="unknown tokenizer 'bpe': choose one of char, byte"):
+        load_dataset(TrialConfig(tokenizer="bpe"))
     with pytest.raises(ValueError, match="set dataset"):
         load_dataset(TrialConfig(dataset=None))
 

@@ -20,7 +20,10 @@ from workers.train import train
 
 
 def tiny(**overrides: object) -> TrialConfig:
-    """A trial small enough for a test: width 32, one block, char-level, 2 threads."""
+    """A trial small enough for a test: width 32, one block, char-level.
+
+    One thread: on a CPU shared with other jobs, torch's spinning worker threads lose more than they gain.
+    """
     fields = dict(
         width=32,
         depth=1,
@@ -31,7 +34,7 @@ def tiny(**overrides: object) -> TrialConfig:
         lr=1e-2,
         eval_every=10,
         eval_batches=2,
-        threads=2,
+        threads=1,
         device="cpu",
         tokenizer="char",
     )
@@ -49,12 +52,13 @@ def test_loss_falls_well_below_the_unigram_entropy_at_width_128() -> None:
         head_dim=32,
         context_length=64,
         batch_size=32,
-        steps=250,
+        steps=200,
         lr=1e-2,
+        alpha_in=10.0,  # the embedding multiplier Cerebras-GPT tuned; learns faster than 1 at this budget
         warmup=0.05,
-        eval_every=125,
+        eval_every=100,
         eval_batches=4,
-        threads=2,
+        threads=1,
         device="cpu",
         tokenizer="char",
     )
@@ -66,7 +70,7 @@ def test_loss_falls_well_below_the_unigram_entropy_at_width_128() -> None:
         f"unigram entropy {entropy:.3f} nats, final val {final.final_val_loss:.3f}, "
         f"{time.perf_counter() - started:.1f}s"
     )
-    assert final.status == "completed" and final.step == 250
+    assert final.status == "completed" and final.step == 200
     assert final.final_val_loss < entropy - 0.6  # context is being used, not just token frequencies
     assert records[0].train_loss > entropy  # it started above what it beat
 

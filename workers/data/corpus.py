@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from workers.data.tokenizer import Tokenizer, build_tokenizer
+from workers.data.tokenizer import TOKENIZERS, Tokenizer, build_tokenizer
 
 BUILTIN_CORPORA = ("python-stdlib",)
 CORPUS_CAP_BYTES = 4_000_000
@@ -75,6 +75,8 @@ def load_builtin_corpus(name: str, tokenizer: str) -> tuple[np.ndarray, Tokenize
             f"unknown dataset {name!r}: built-in corpora are {', '.join(BUILTIN_CORPORA)}; "
             "for your own data set token_file (a flat uint16/uint32 token array) instead"
         )
+    if tokenizer not in TOKENIZERS:
+        raise ValueError(f"unknown tokenizer {tokenizer!r}: choose one of {', '.join(TOKENIZERS)}")
     files = stdlib_files()
     path = cache_dir() / f"{name}-{tokenizer}-{corpus_key(files, tokenizer)}.npz"
     cached = _read_cache(path)
