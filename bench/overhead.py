@@ -37,7 +37,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # Ray workers import this file as `bench.overhead` (cwd is propagated)
 os.chdir(ROOT)
 
-from orchestrator.executor.cluster import ensure_ray  # noqa: E402
+from orchestrator.executor.cluster import ensure_ray, shutdown_ray  # noqa: E402
 from orchestrator.executor.ray_executor import RayExecutor  # noqa: E402
 from orchestrator.executor.search import distributions  # noqa: E402
 from orchestrator.executor.trainable import per_trial, run_trial  # noqa: E402
@@ -264,8 +264,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="mt-b-") as tmp:
         data_dir = Path(tmp)
         ensure_ray(None, data_dir, num_cpus=os.cpu_count())
-        one = part1(args, data_dir)
-        two = part2(args, data_dir)
+        try:
+            one = part1(args, data_dir)
+            two = part2(args, data_dir)
+        finally:
+            shutdown_ray()  # before the temp dir goes: Ray's session files live in it
     result = {"overhead": one, "scale": two}
     if args.json:
         print(json.dumps(result, indent=2))

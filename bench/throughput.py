@@ -4,7 +4,8 @@ Both models run the real training step (`workers.train.train_step`: forward, los
 AdamW step) on the same pre-drawn batches of the built-in corpus. The μP model comes from
 `build_model` + `build_optimizer`; the plain one is written below with no parametrization machinery.
 Repeats are interleaved (μP, plain, plain, μP, ...) so that drift in a shared machine's speed hits both
-alike; the median over repeats is reported. Goal: μP / plain >= 0.97.
+alike; tokens/s is the median over repeats and the ratio the median of per-repeat μP / plain ratios.
+Goal: ratio >= 0.97. On a CPU shared with other jobs use `--threads 1 --clock cpu`.
 
     .venv/bin/python bench/throughput.py [--quick] [--json] [--widths 64,128,256,512] [--device cuda]
 """
@@ -226,6 +227,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
+SETTINGS = ("depth", "head_dim", "context", "batch_size", "steps", "warmup", "repeats", "clock")
+
+
+def device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"cpu ({torch.get_num_threads()} threads)"
+
+
 def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
     if args.threads:
@@ -233,14 +243,10 @@ def main(argv: list[str] | None = None) -> dict:
     device = resolve_device(args.device)
     rows = [bench_width(w, args, device) for w in args.widths]
     report = {
-        "device": torch.cuda.get_device_name(device)
-        if device.type == "cuda"
-        else f"cpu ({torch.get_num_threads()} threads)",
+        "device": device_name(device),
         "torch": torch.__version__,
         "compile": bool(args.compile and device.type == "cuda"),
-        "settings": {
-            k: getattr(args, k) for k in ("depth", "head_dim", "context", "batch_size", "steps", "repeats")
-        },
+        "settings": {k: getattr(args, k) for k in SETTINGS},
         "widths": rows,
         "min_ratio": min(r["ratio"] for r in rows),
         "goal_ratio": 0.97,

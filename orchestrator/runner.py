@@ -35,6 +35,8 @@ log = logging.getLogger(__name__)
 POLL_S = 1.0
 CANCEL_CHECK_S = 0.5
 RESUMABLE = (SweepStatus.PREFLIGHT.value, SweepStatus.RUNNING.value)
+# Past the proxies: handed to `after_proxies` (planning interrupted, or a target run launched/interrupted).
+AFTER_PROXIES = (SweepStatus.PLANNING.value, SweepStatus.TARGET_RUNNING.value)
 
 
 class SweepRunner:
@@ -100,7 +102,8 @@ class SweepRunner:
                     self._fail(sweep.id, exc)
 
     def _next_sweep(self) -> Sweep | None:
-        interrupted = self.store.sweeps_with_status(RESUMABLE)
+        statuses = RESUMABLE + (AFTER_PROXIES if self.after_proxies is not None else ())
+        interrupted = self.store.sweeps_with_status(statuses)
         if interrupted:
             return interrupted[0]
         queued = self.store.sweeps_with_status([SweepStatus.QUEUED.value])
@@ -111,6 +114,9 @@ class SweepRunner:
         sweep = self.store.get_sweep(sweep_id)
         spec = SweepSpec.model_validate(sweep.spec)
         stop = self._stop_check(sweep_id)
+        if sweep.status in AFTER_PROXIES and self.after_proxies is not None:
+            self.after_proxies(sweep_id)  # it handles cancel and shutdown of its own phase
+            return
         if stop() == CANCEL:
             self._cancelled(sweep_id)
             return
@@ -222,9 +228,13 @@ class SweepRunner:
 
 
 def make_runner(service: Service) -> SweepRunner:
-    """The `RunnerFactory` the service uses: Ray (local, or `settings.ray_address`) under the data dir."""
+    """The `RunnerFactory` the service uses: Ray (local, or `settings.ray_address`) under the data dir, with
+    the plan and target run (`orchestrator.target_run.TargetPhase`) after the proxies."""
     from orchestrator.executor.ray_executor import RayExecutor
+    from orchestrator.target_run import TargetPhase
 
     settings = service.settings
     executor = RayExecutor(settings.data_dir, settings.ray_address)
-    return SweepRunner(service.store, executor)
+    runner = SweepRunner(service.store, executor)
+    runner.after_proxies = TargetPhase(service.store, executor, settings.data_dir, runner._stop_check)
+    return runner

@@ -45,7 +45,7 @@ JUDGED = {
     "rms": "all steps, all modules but logits (width axis) / residual (depth axis)",
 }
 # A large LR per optimizer: big enough that SP's width dependence shows within a few steps.
-DEFAULT_LR = {"adamw": 3e-3, "adopt": 3e-3, "lamb": 3e-3, "muon": 3e-3, "sgd": 0.5}
+DEFAULT_LR = {"adamw": 3e-3, "adopt": 3e-3, "lamb": 3e-3, "muon": 3e-3, "sgd": 2e-2}
 
 
 @dataclass
@@ -166,7 +166,8 @@ def slope(x: Sequence[float], y: Sequence[float]) -> float | None:
 SHRINKING_BY_DESIGN = {"width": "logits", "depth": "residual"}
 
 
-def _judged(module: str, stat: str, step: int, axis: str) -> bool:
+def is_judged(module: str, stat: str, step: int, axis: str) -> bool:
+    """Whether the verdict reads this slope (see the module docstring)."""
     if stat == "delta_rms":
         return step >= 1
     return stat == "rms" and module != SHRINKING_BY_DESIGN[axis]
@@ -238,7 +239,7 @@ def coord_check(
     for g in modules:
         for s in STATS:
             for k in range(steps + 1):
-                if not _judged(g, s, k, axis):
+                if not is_judged(g, s, k, axis):
                     continue
                 value = slopes[g][s][k]
                 if value is None and all(v == 0 for v in stats[g][s][k]):

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from orchestrator.spec import SweepSpec
+
+if TYPE_CHECKING:
+    from orchestrator.executor.target import TargetEvents, TargetOutcome, TargetRequest
 
 # Objective that Optuna minimizes: the final validation loss (the train loss when no eval ran).
 OBJECTIVE = "objective"
@@ -139,6 +142,13 @@ class Executor(Protocol):
     def run(self, sweep: SweepRun, events: TrialEvents, should_stop: StopCheck) -> None:
         """Run every trial not yet finished; return when all are done or `should_stop()` gave a reason
         (the trials still running are then stopped within seconds)."""
+        ...
+
+    def run_target(
+        self, request: TargetRequest, events: TargetEvents, should_stop: StopCheck
+    ) -> TargetOutcome:
+        """Run the full-size target with its own resources, streaming its records to `events` and resuming
+        from its checkpoint when a worker dies (`orchestrator/executor/target.py`)."""
         ...
 
     def shutdown(self) -> None: ...

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,7 @@ from orchestrator.executor.cluster import cluster_gpus, ensure_ray, shutdown_ray
 from orchestrator.executor.preflight import run_preflight
 from orchestrator.executor.scheduler import SEARCH_CONFIG_KEY, make_scheduler
 from orchestrator.executor.search import SweepSearcher
+from orchestrator.executor.target import TargetEvents, TargetOutcome, TargetRequest, run_target_on_ray
 from orchestrator.executor.trainable import DEFAULT_TRIAL_FN, per_trial, run_trial
 from orchestrator.spec import SweepSpec
 from orchestrator.store.models import TrialStatus
@@ -178,6 +180,17 @@ class RayExecutor:
                     )
                 events.trial_finished(key, outcome)
         events.flush()
+
+    def run_target(
+        self, request: TargetRequest, events: TargetEvents, should_stop: StopCheck
+    ) -> TargetOutcome:
+        """The target as a Ray generator task (executor/target.py); GPUs only when the cluster has some."""
+        self.start()
+        if request.gpus > 0 and cluster_gpus() == 0:
+            request = replace(request, gpus=0.0)
+        return run_target_on_ray(
+            request, events, should_stop, max_failures=self.max_failures, trial_fn=self.trial_fn
+        )
 
     def _resources(self, spec: SweepSpec, events: TrialEvents) -> dict[str, float]:
         """Per-trial resources; GPUs only when the cluster has them (trials then pick CUDA themselves)."""

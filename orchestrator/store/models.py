@@ -81,6 +81,7 @@ class SweepStatus(StrEnum):
     PREFLIGHT = "preflight"
     RUNNING = "running"
     PLANNING = "planning"
+    AWAITING_APPROVAL = "awaiting_approval"  # planned; the target waits for POST .../target-run
     TARGET_RUNNING = "target_running"
     COMPLETED = "completed"
     FAILED = "failed"

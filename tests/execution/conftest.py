@@ -7,6 +7,7 @@ so a trial costs well under a second once its Ray worker has imported torch.
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -40,6 +41,15 @@ def ray_data_dir() -> Iterator[Path]:
 @pytest.fixture
 def executor(ray_data_dir: Path) -> RayExecutor:
     return RayExecutor(ray_data_dir, num_cpus=2)
+
+
+@pytest.fixture
+def short_dir() -> Iterator[Path]:
+    """A data dir with a short path (Ray's Unix sockets go under it), removed after the test, so the
+    Ray session files of services started by a test do not pile up in /tmp."""
+    path = Path(tempfile.mkdtemp(prefix="mt-t-"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture

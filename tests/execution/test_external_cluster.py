@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -69,13 +70,16 @@ def external_cluster() -> Iterator[tuple[str, dict[str, str], str]]:
         yield address, auth_env, node_id
     finally:
         _stop_cluster(temp_dir)
+        shutil.rmtree(temp_dir, ignore_errors=True)
 
 
 def test_trials_run_on_the_cluster_named_by_ray_address(
-    server_factory: Callable[..., RunningServer], external_cluster: tuple[str, dict[str, str], str], tmp_path: Path
+    short_dir: Path,
+    server_factory: Callable[..., RunningServer],
+    external_cluster: tuple[str, dict[str, str], str],
 ) -> None:
     address, auth_env, node_id = external_cluster
-    data_dir = tmp_path / "data"
+    data_dir = short_dir / "data"
     db_url = f"sqlite:///{data_dir / 'mutransfer.db'}"
     server = server_factory(
         database_url=db_url, env={"MUTRANSFER_DATA_DIR": str(data_dir), "RAY_ADDRESS": address, **auth_env}

@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 
 from orchestrator.executor.ray_executor import RayExecutor
 from orchestrator.runner import SweepRunner
-from orchestrator.store.models import SweepEvent, Trial, TrialMetric
+from orchestrator.store.models import CoordCheckResult, SweepEvent, Trial, TrialMetric
 from orchestrator.store.repository import SweepStore
 
 from .helpers import tiny_spec, wait_for
@@ -167,3 +167,29 @@ def test_trial_failing_every_attempt_is_failed_with_its_error_and_the_sweep_comp
         assert trial.attempts == 2  # the first try and one retry
         assert trial.error and "no-such-corpus" in trial.error
     assert exec_store.get_sweep(sweep.id).status == "completed"
+
+
+@pytest.mark.parametrize("mode", ["enforce", "warn"])
+def test_preflight_stores_the_coordinate_check_and_its_verdict_decides(
+    exec_store: SweepStore, executor: RayExecutor, mode: str
+) -> None:
+    spec = tiny_spec(parametrizations=["sp", "mup"], preflight=mode, **{"search.trials_per_width": 1})
+    sweep = exec_store.create_sweep(spec)
+
+    SweepRunner(exec_store, executor).run_sweep(sweep.id)
+
+    with exec_store.session() as session:
+        checks = session.scalars(select(CoordCheckResult).where(CoordCheckResult.sweep_id == sweep.id)).all()
+        events = session.scalars(select(SweepEvent).where(SweepEvent.sweep_id == sweep.id)).all()
+    assert [c.parametrization for c in checks] == ["mup"]  # SP is the baseline: never checked
+    check = checks[0]
+    assert check.data["widths"] == [16, 32, 64] and "slopes" in check.data
+    failing = sorted({f["module"] for f in check.data["failing"]})
+    event = next(e for e in events if e.kind == "coord_check")
+    assert event.data["failing_modules"] == failing
+    status = exec_store.get_sweep(sweep.id).status
+    if check.passed or mode == "warn":
+        assert status == "completed" and len(_trials(exec_store, sweep.id)) == 4
+    else:
+        assert status == "preflight_failed" and not _trials(exec_store, sweep.id)
+        assert all(module in (exec_store.get_sweep(sweep.id).error or "") for module in failing)

@@ -28,9 +28,9 @@ def _snapshot(store: SweepStore, sweep_id: int) -> dict[str, tuple[int, str, obj
 
 
 def test_sigkilled_service_resumes_the_sweep_keeping_finished_trials(
-    server_factory: Callable[..., RunningServer], tmp_path: Path
+    short_dir: Path, server_factory: Callable[..., RunningServer]
 ) -> None:
-    data_dir = tmp_path / "data"
+    data_dir = short_dir / "data"
     db_url = f"sqlite:///{data_dir / 'mutransfer.db'}"
     env = {"MUTRANSFER_DATA_DIR": str(data_dir), "RAY_AUTH_MODE": "", "RAY_ADDRESS": ""}
     spec = tiny_spec(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +18,14 @@ from workers.data import load_dataset
 from workers.metrics import StepMetrics
 from workers.schedules import lr_factor
 from workers.train import train
+
+
+@pytest.fixture(autouse=True)
+def keep_torch_threads() -> Iterator[None]:
+    """Trials set torch's process-wide thread count; give later tests in this process their own back."""
+    before = torch.get_num_threads()
+    yield
+    torch.set_num_threads(before)
 
 
 def tiny(**overrides: object) -> TrialConfig:
@@ -158,3 +167,12 @@ def test_invalid_settings_fail_before_training() -> None:
     if not torch.cuda.is_available():
         with pytest.raises(ValueError, match="no usable GPU"):
             run(tiny(device="cuda"))
+
+
+def test_a_torn_newest_checkpoint_falls_back_to_the_previous_one(tmp_path: Path) -> None:
+    run(tiny(steps=10, checkpoint_dir=str(tmp_path), checkpoint_every=5))
+    newest = tmp_path / "checkpoint-00000010.pt"
+    newest.write_bytes(newest.read_bytes()[:2000])
+    state = load_latest_checkpoint(tmp_path)
+    assert state is not None and state["step"] == 5
+    assert not list(tmp_path.glob("*.tmp"))

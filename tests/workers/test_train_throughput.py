@@ -37,28 +37,10 @@ def test_plain_model_is_the_same_architecture_as_the_mup_gpt(bench) -> None:
 def test_quick_benchmark_reports_tokens_per_second_and_ratio(
     bench, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    torch.set_num_threads(1)
-    argv = [
-        "--json",
-        "--widths",
-        "32,64",
-        "--context",
-        "16",
-        "--batch-size",
-        "4",
-        "--steps",
-        "2",
-        "--repeats",
-        "2",
-        "--warmup",
-        "1",
-        "--no-coord-check",
-        "--device",
-        "cpu",
-        "--threads",
-        "1",
-    ]
-    report = bench.main(argv)
+    argv = (
+        "--json --widths 32,64 --context 16 --batch-size 4 --steps 2 --repeats 2 --warmup 1 --no-coord-check"
+    )
+    report = bench.main([*argv.split(), "--device", "cpu", "--clock", "cpu"])
     assert json.loads(capsys.readouterr().out) == json.loads(json.dumps(report))
     assert [row["width"] for row in report["widths"]] == [32, 64]
     for row in report["widths"]:

@@ -49,6 +49,8 @@ class TokenDataset:
         The windows depend only on (seed, split, index), so a resumed run draws exactly
         the batches an uninterrupted one would, with no sampler state to save.
         """
+        if split not in ("train", "val"):
+            raise ValueError(f"split {split!r} is not 'train' or 'val'")
         data = self.train if split == "train" else self.val
         stream = _TRAIN_STREAM if split == "train" else _VAL_STREAM
         rng = np.random.default_rng([seed, stream, index])

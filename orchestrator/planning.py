@@ -1,0 +1,164 @@
+"""Plan glue: a sweep's trials from the store → the pure planner → a NEW stored plan version.
+
+Plans are never overwritten (a re-plan after more trials, or with another planner version, is version
+n+1), so a target run always points at the exact plan it was launched from (`TargetRun.plan_version`).
+Besides the planner's output, each stored plan carries `target_choice`: which parametrization and
+values the target run uses. That is the planner's `recommended` parametrization; when there is none
+(no parametrization's transfer holds) it falls back to the best-predicted μP-family parametrization and
+says so in `target_choice.fallback` and in a `recommendation_fallback` warning, never silently.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+
+from orchestrator.planner import TrialResult, build_plan
+from orchestrator.spec import SweepSpec
+from orchestrator.store.models import TransferPlan, Trial
+from orchestrator.store.repository import Conflict, NotFound, SweepStore
+
+# Parametrizations whose HPs are meant to transfer across width (science.md §3); SP is the control.
+MUP_FAMILY = ("mup", "u-mup", "completep")
+
+
+@dataclass(frozen=True)
+class TargetChoice:
+    """What the target run trains with, read from one plan."""
+
+    parametrization: str
+    hparams: dict[str, float]
+    predicted_loss: float | None
+    predicted_low: float | None
+    predicted_high: float | None
+    fallback: bool
+    reason: str
+
+
+def load_trial_results(store: SweepStore, sweep_id: int) -> list[TrialResult]:
+    """Every stored trial of the sweep as the planner's input (the planner ignores unusable ones)."""
+    with store.session() as session:
+        rows = session.scalars(select(Trial).where(Trial.sweep_id == sweep_id).order_by(Trial.id)).all()
+        return [TrialResult.from_record(row) for row in rows]
+
+
+def make_plan(store: SweepStore, sweep_id: int, *, level: float = 0.9, seed: int = 0) -> TransferPlan:
+    """Fit the sweep's trials and store the result as the next plan version; returns the stored row."""
+    sweep = store.get_sweep(sweep_id)
+    spec = SweepSpec.model_validate(sweep.spec)
+    trials = load_trial_results(store, sweep_id)
+    if not any(t.is_usable for t in trials):
+        raise Conflict(
+            f"sweep {sweep_id} has no completed or diverged proxy trials to plan from "
+            f"({len(trials)} trials stored); wait for its proxies to finish"
+        )
+    plan = build_plan(spec, trials, level=level, seed=seed).to_dict()
+    try:
+        plan["target_choice"] = asdict(choose_target(plan))
+    except Conflict as exc:
+        plan["target_choice"] = None
+        plan["warnings"].append({"code": "no_target", "message": str(exc)})
+    else:
+        if plan["target_choice"]["fallback"]:
+            plan["warnings"].append(
+                {"code": "recommendation_fallback", "message": plan["target_choice"]["reason"]}
+            )
+    return _store_version(store, sweep_id, plan)
+
+
+def _store_version(store: SweepStore, sweep_id: int, plan: dict[str, Any]) -> TransferPlan:
+    """Insert as max(version) + 1; a concurrent re-plan that took the number makes us take the next."""
+    for _ in range(5):
+        try:
+            with store.session() as session:
+                latest = session.scalar(
+                    select(func.max(TransferPlan.version)).where(TransferPlan.sweep_id == sweep_id)
+                )
+                row = TransferPlan(sweep_id=sweep_id, version=(latest or 0) + 1, plan=plan)
+                session.add(row)
+            return row
+        except IntegrityError:
+            continue
+    raise Conflict(f"could not store a new plan version for sweep {sweep_id}: too many concurrent re-plans")
+
+
+def get_plan(store: SweepStore, sweep_id: int, version: int | None = None) -> TransferPlan:
+    """The latest plan, or the given version; `NotFound` says which versions exist."""
+    with store.session() as session:
+        query = select(TransferPlan).where(TransferPlan.sweep_id == sweep_id)
+        if version is not None:
+            query = query.where(TransferPlan.version == version)
+        row = session.scalar(query.order_by(TransferPlan.version.desc()).limit(1))
+    if row is None:
+        versions = plan_versions(store, sweep_id)
+        if version is not None and versions:
+            raise NotFound(f"sweep {sweep_id} has no plan version {version}; versions: {versions}")
+        raise NotFound(
+            f"sweep {sweep_id} has no plan yet: one is made when its proxy trials finish "
+            "(or POST to this URL to plan from the trials stored so far)"
+        )
+    return row
+
+
+def plan_versions(store: SweepStore, sweep_id: int) -> list[int]:
+    with store.session() as session:
+        rows = session.scalars(
+            select(TransferPlan.version)
+            .where(TransferPlan.sweep_id == sweep_id)
+            .order_by(TransferPlan.version)
+        )
+        return list(rows)
+
+
+def choose_target(plan: dict[str, Any]) -> TargetChoice:
+    """The recommended parametrization's values, else the best-predicted μP-family one (flagged).
+
+    Raises `Conflict` when no parametrization has a transferred value for every swept HP.
+    """
+    candidates = plan.get("parametrizations", {})
+    recommended = plan.get("recommended")
+    if recommended in candidates and _values(candidates[recommended]) is not None:
+        return _choice(recommended, candidates[recommended], False, plan.get("recommendation") or "")
+    usable = {p: pp for p, pp in candidates.items() if p in MUP_FAMILY and _values(pp) is not None}
+    if not usable:
+        raise Conflict(
+            "the plan has no parametrization to launch: none is recommended and no μP-family "
+            f"parametrization ({', '.join(MUP_FAMILY)}) has a transferred value for every swept "
+            "hyperparameter; see the plan's transfer_notes and warnings, widen the search and re-plan"
+        )
+
+    def predicted(p: str) -> float:
+        value = usable[p]["predicted_loss"].get("value")
+        return value if value is not None and math.isfinite(value) else math.inf
+
+    best = min(usable, key=predicted)
+    why = (
+        f"no parametrization is recommended ({plan.get('recommendation')}); falling back to {best}, the "
+        "μP-family parametrization with the best predicted target loss: its transfer did not pass every "
+        "check, so treat the prediction with care"
+    )
+    return _choice(best, usable[best], True, why)
+
+
+def _values(pp: dict[str, Any]) -> dict[str, float] | None:
+    values = {k: v.get("value") for k, v in pp.get("hparams", {}).items()}
+    if not values or any(v is None or not math.isfinite(v) for v in values.values()):
+        return None
+    return {k: float(v) for k, v in values.items()}
+
+
+def _choice(p: str, pp: dict[str, Any], fallback: bool, reason: str) -> TargetChoice:
+    loss = pp.get("predicted_loss") or {}
+    return TargetChoice(
+        parametrization=p,
+        hparams=_values(pp) or {},
+        predicted_loss=loss.get("value"),
+        predicted_low=loss.get("low"),
+        predicted_high=loss.get("high"),
+        fallback=fallback,
+        reason=reason,
+    )

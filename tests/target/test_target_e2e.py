@@ -1,0 +1,183 @@
+"""End to end through the real service: REST API, runner, Ray, planner, target run, SQLite.
+
+One service (and one local Ray) for the module; each test submits its own sweep. The proxies and the
+target train the real GPT from `workers/` on the built-in corpus at tiny sizes.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from conftest import make_settings
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+
+from .helpers import kill, study, target_worker_pid, wait_for
+
+pytestmark = pytest.mark.ray
+
+RAY_ENV = ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN_PATH", "RAY_ADDRESS")
+API = "/api/v1"
+
+
+@pytest.fixture(scope="module")
+def client() -> Iterator[TestClient]:
+    """The app with its sweep runner on (Ray started under a short data dir, stopped at the end)."""
+    saved = {name: os.environ.get(name) for name in RAY_ENV}
+    os.environ.pop("RAY_ADDRESS", None)
+    with tempfile.TemporaryDirectory(prefix="mt-t-") as tmp:
+        db = f"sqlite:///{tmp}/mt.db"
+        settings = make_settings(Path(tmp), db, run_sweeps=True, data_dir=Path(tmp) / "d")
+        with TestClient(create_app(settings)) as test_client:
+            yield test_client
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+
+
+def tmp_data_dir(client: TestClient) -> Path:
+    return Path(client.app.state.settings.data_dir)  # type: ignore[attr-defined]
+
+
+def submit(client: TestClient, spec: dict) -> int:
+    response = client.post(f"{API}/sweeps", json=spec)
+    assert response.status_code == 201, response.text
+    return int(response.json()["id"])
+
+
+def status_of(client: TestClient, sweep_id: int) -> str:
+    return str(client.get(f"{API}/sweeps/{sweep_id}").json()["status"])
+
+
+def wait_status(client: TestClient, sweep_id: int, wanted: str, timeout: float = 150) -> None:
+    def reached() -> bool:
+        current = status_of(client, sweep_id)
+        if current in ("failed", "cancelled", "preflight_failed") and current != wanted:
+            sweep = client.get(f"{API}/sweeps/{sweep_id}").json()
+            raise AssertionError(f"sweep {sweep_id} ended {current}: {sweep['error']}")
+        return current == wanted
+
+    wait_for(reached, timeout, f"sweep {sweep_id} to become {wanted}", every=0.25)
+
+
+def events(client: TestClient, sweep_id: int) -> list[dict]:
+    return client.get(f"{API}/sweeps/{sweep_id}/events", params={"limit": 1000}).json()["items"]
+
+
+def test_auto_launch_plans_runs_the_target_and_stores_realized_vs_predicted(client: TestClient) -> None:
+    sweep_id = submit(client, study(name="auto"))
+    wait_status(client, sweep_id, "completed")
+
+    plan = client.get(f"{API}/sweeps/{sweep_id}/plan").json()
+    assert plan["version"] == 1
+    assert set(plan["plan"]["parametrizations"]) == {"sp", "mup"}
+    choice = plan["plan"]["target_choice"]
+    assert choice["parametrization"] in ("sp", "mup")
+    assert choice["fallback"] == (plan["plan"]["recommended"] is None)
+    if choice["fallback"]:  # never silent: the plan says it fell back
+        assert any(w["code"] == "recommendation_fallback" for w in plan["plan"]["warnings"])
+
+    run = client.get(f"{API}/sweeps/{sweep_id}/target-run").json()
+    assert run["status"] == "completed", run
+    assert run["plan_version"] == 1
+    assert run["hparams"] == choice["hparams"]
+    assert run["steps_done"] == 40 and run["attempts"] == 1
+    assert run["realized_loss"] is not None and 0 < run["realized_loss"] < 10
+    assert run["predicted_loss"] == choice["predicted_loss"]
+    if run["predicted_low"] is not None and run["predicted_high"] is not None:
+        inside = run["predicted_low"] <= run["realized_loss"] <= run["predicted_high"]
+        assert run["within_interval"] is inside
+
+    first = client.get(f"{API}/sweeps/{sweep_id}/target-run/metrics", params={"limit": 25}).json()
+    assert [m["step"] for m in first["items"]] == list(range(1, 26)) and first["has_more"]
+    rest = client.get(
+        f"{API}/sweeps/{sweep_id}/target-run/metrics", params={"since_step": first["next_since_step"]}
+    ).json()
+    assert [m["step"] for m in rest["items"]] == list(range(26, 41)) and not rest["has_more"]
+    assert rest["items"][-1]["val_loss"] == pytest.approx(run["realized_loss"])
+    kinds = [e["kind"] for e in events(client, sweep_id)]
+    assert kinds.index("planned") < kinds.index("target_created") < kinds.index("target_finished")
+
+    # re-plan: a new version; the old one stays readable
+    replanned = client.post(f"{API}/sweeps/{sweep_id}/plan")
+    assert replanned.status_code == 201, replanned.text
+    assert replanned.json()["version"] == 2
+    assert client.get(f"{API}/sweeps/{sweep_id}/plan").json()["version"] == 2
+    assert client.get(f"{API}/sweeps/{sweep_id}/plan", params={"version": 1}).json()["version"] == 1
+    missing = client.get(f"{API}/sweeps/{sweep_id}/plan", params={"version": 7})
+    assert missing.status_code == 404 and "version 7" in missing.json()["detail"]
+    outputs = client.get(f"{API}/sweeps/{sweep_id}/outputs").json()
+    assert outputs["plan_version"] == 2 and outputs["target_run"] == {"id": run["id"], "status": "completed"}
+
+
+def test_manual_approval_then_relaunch_resumes_a_killed_worker_from_its_checkpoint(
+    client: TestClient,
+) -> None:
+    spec = study(
+        name="manual",
+        parametrizations=["mup"],
+        **{"target.auto_launch": False, "target.steps": 400, "proxy.widths": [16, 32]},
+    )
+    sweep_id = submit(client, spec)
+    assert client.get(f"{API}/sweeps/{sweep_id}/plan").status_code == 404
+    assert client.post(f"{API}/sweeps/{sweep_id}/target-run").status_code == 409  # proxies still running
+    wait_status(client, sweep_id, "awaiting_approval")
+    assert client.get(f"{API}/sweeps/{sweep_id}/plan").json()["version"] == 1
+    none_yet = client.get(f"{API}/sweeps/{sweep_id}/target-run")
+    assert none_yet.status_code == 404 and "POST" in none_yet.json()["detail"]
+    assert any(e["kind"] == "awaiting_approval" for e in events(client, sweep_id))
+
+    launched = client.post(f"{API}/sweeps/{sweep_id}/target-run")
+    assert launched.status_code == 202, launched.text
+    first_id = launched.json()["id"]
+    again = client.post(f"{API}/sweeps/{sweep_id}/target-run")
+    assert again.status_code == 409 and "target_running" in again.json()["detail"]
+    wait_status(client, sweep_id, "completed", timeout=120)
+    assert client.get(f"{API}/sweeps/{sweep_id}/target-run").json()["attempts"] == 1
+
+    # relaunch after completion; SIGKILL its worker once it has checkpointed: retried from the checkpoint
+    relaunched = client.post(f"{API}/sweeps/{sweep_id}/target-run")
+    assert relaunched.status_code == 202, relaunched.text
+    run_id = relaunched.json()["id"]
+    assert run_id != first_id
+    checkpoints = Path(tmp_data_dir(client)) / "targets" / f"sweep-{sweep_id}" / f"target-{run_id}"
+
+    def checkpointed_worker() -> int | None:
+        if not checkpoints.is_dir() or not any(checkpoints.iterdir()):
+            return None
+        return target_worker_pid(run_id)
+
+    kill(wait_for(checkpointed_worker, 60, "the relaunched target to checkpoint", every=0.02))
+    wait_status(client, sweep_id, "completed", timeout=120)
+    run = client.get(f"{API}/sweeps/{sweep_id}/target-run").json()
+    assert run["id"] == run_id and run["status"] == "completed"
+    assert run["attempts"] == 2 and run["steps_done"] == 400 and run["realized_loss"] is not None
+    log = events(client, sweep_id)
+    assert any(e["kind"] == "target_retry" for e in log)
+    resumed = [e for e in log if e["kind"] == "target_resumed"]
+    assert resumed and resumed[-1]["data"]["from_step"] > 0  # not restarted from step 0
+    steps: list[int] = []
+    since = None
+    while True:
+        page = client.get(
+            f"{API}/sweeps/{sweep_id}/target-run/metrics", params={"since_step": since, "limit": 1000}
+        ).json()
+        steps += [m["step"] for m in page["items"]]
+        since = page["next_since_step"]
+        if not page["has_more"]:
+            break
+    assert steps == list(range(1, 401))  # one row per step: the replayed steps were not doubled
+
+
+def test_errors_are_clear(client: TestClient) -> None:
+    assert client.get(f"{API}/sweeps/999999/plan").status_code == 404
+    assert client.post(f"{API}/sweeps/999999/target-run").status_code == 404
+    assert client.get(f"{API}/sweeps/999999/target-run/metrics").status_code == 404
+    assert client.get(f"{API}/sweeps/1/plan", params={"version": 0}).status_code == 422
