@@ -13,6 +13,7 @@ One runner per database: sweeps are taken one at a time, oldest first, interrupt
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 import traceback
@@ -34,6 +35,8 @@ log = logging.getLogger(__name__)
 
 POLL_S = 1.0
 CANCEL_CHECK_S = 0.5
+# Retries of a trial whose worker died (Tune's FailureConfig.max_failures); then the trial is `failed`.
+RETRIES_ENV = "MUTRANSFER_TRIAL_RETRIES"
 RESUMABLE = (SweepStatus.PREFLIGHT.value, SweepStatus.RUNNING.value)
 # Past the proxies: handed to `after_proxies` (planning interrupted, or a target run launched/interrupted).
 AFTER_PROXIES = (SweepStatus.PLANNING.value, SweepStatus.TARGET_RUNNING.value)
@@ -230,11 +233,14 @@ class SweepRunner:
 def make_runner(service: Service) -> SweepRunner:
     """The `RunnerFactory` the service uses: Ray (local, or `settings.ray_address`) under the data dir, with
     the plan and target run (`orchestrator.target_run.TargetPhase`) after the proxies."""
-    from orchestrator.executor.ray_executor import RayExecutor
+    from orchestrator.executor.ray_executor import DEFAULT_MAX_FAILURES, RayExecutor
     from orchestrator.target_run import TargetPhase
 
     settings = service.settings
-    executor = RayExecutor(settings.data_dir, settings.ray_address)
+    raw = os.environ.get(RETRIES_ENV, "") or str(DEFAULT_MAX_FAILURES)
+    if not raw.isdigit():
+        raise ValueError(f"${RETRIES_ENV} must be a whole number of retries per trial (e.g. 2), got {raw!r}")
+    executor = RayExecutor(settings.data_dir, settings.ray_address, max_failures=int(raw))
     runner = SweepRunner(service.store, executor)
     runner.after_proxies = TargetPhase(service.store, executor, settings.data_dir, runner._stop_check)
     return runner

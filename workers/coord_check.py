@@ -243,7 +243,7 @@ def coord_check(
                     continue
                 value = slopes[g][s][k]
                 if value is None and all(v == 0 for v in stats[g][s][k]):
-                    continue  # nothing moved at any size (e.g. ADOPT's first step only fills v): no trend
+                    continue  # nothing moved at any size: no trend (the body at step 1 behind a zero readout)
                 if value is None or abs(value) > tolerance:
                     failing.append({"module": g, "stat": s, "step": k, "slope": value})
     return CoordCheckResult(

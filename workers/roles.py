@@ -19,6 +19,11 @@ class Role(StrEnum):
     OUTPUT = "output"
     # biases and norm gains: one width dimension
     VECTOR = "vector"
+    # MoE expert matrices (stacked, one slice per expert): hidden matrices whose fan-in multiplier is that of
+    # their own fan-in (d_model for the up projection, the active expert width for the down projection)
+    EXPERT = "expert"
+    # MoE router: fan_in ∝ width, fan_out = n_experts (finite): output-like (μP for MoE, 2025)
+    ROUTER = "router"
 
 
 # Roles whose parameters are matrices with a width dimension on both sides (Muon orthogonalizes these).

@@ -122,6 +122,13 @@ def cluster_gpus() -> float:
     return float(ray.cluster_resources().get("GPU", 0.0))
 
 
+def cluster_cpus() -> float:
+    """CPUs the connected cluster has in total."""
+    import ray
+
+    return float(ray.cluster_resources().get("CPU", 0.0))
+
+
 def shutdown_ray() -> None:
     import ray
 

@@ -37,7 +37,7 @@ from orchestrator.executor.base import (
     search_key,
 )
 from orchestrator.executor.callback import StoreCallback
-from orchestrator.executor.cluster import cluster_gpus, ensure_ray, shutdown_ray
+from orchestrator.executor.cluster import cluster_cpus, cluster_gpus, ensure_ray, shutdown_ray
 from orchestrator.executor.preflight import run_preflight
 from orchestrator.executor.scheduler import SEARCH_CONFIG_KEY, make_scheduler
 from orchestrator.executor.search import SweepSearcher
@@ -196,6 +196,14 @@ class RayExecutor:
         """Per-trial resources; GPUs only when the cluster has them (trials then pick CUDA themselves)."""
         cpus = spec.resources.cpus_per_trial
         gpus = spec.resources.gpus_per_trial
+        available = cluster_cpus()
+        if cpus > available > 0:  # Tune would wait forever for a node that big
+            events.event(
+                "cpus_capped",
+                f"the spec asks {cpus} CPUs per trial but the Ray cluster has {available}: using {available}",
+                level="warning",
+            )
+            cpus = available
         if gpus > 0 and cluster_gpus() == 0:
             events.event(
                 "no_gpu",

@@ -131,7 +131,7 @@ def test_manual_approval_then_relaunch_resumes_a_killed_worker_from_its_checkpoi
     wait_status(client, sweep_id, "awaiting_approval")
     assert client.get(f"{API}/sweeps/{sweep_id}/plan").json()["version"] == 1
     none_yet = client.get(f"{API}/sweeps/{sweep_id}/target-run")
-    assert none_yet.status_code == 404 and "POST" in none_yet.json()["detail"]
+    assert none_yet.status_code == 404
     assert any(e["kind"] == "awaiting_approval" for e in events(client, sweep_id))
 
     launched = client.post(f"{API}/sweeps/{sweep_id}/target-run")

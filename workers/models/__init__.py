@@ -1,4 +1,5 @@
-"""Model families: `gpt` (the decoder proxies and targets) and `mlp` (a per-position MLP for fast tests).
+"""Model families: `gpt` (the decoder proxies and targets), `moe` (the GPT with Mixture-of-Experts MLPs) and
+`mlp` (a per-position MLP for fast tests).
 
 `build_model(config, vocab_size)` returns a ready model: structure from the config, then init and forward
 multipliers from the parametrization. Every model's forward is `forward(idx, targets=None) -> (logits,
@@ -13,8 +14,9 @@ from torch import nn
 from workers.config import TrialConfig
 from workers.models.gpt import GPT, GPTConfig
 from workers.models.mlp import MLPConfig, MLPModel
+from workers.models.moe import MoEConfig, MoEGPT
 
-FAMILIES = ("gpt", "mlp")
+FAMILIES = ("gpt", "mlp", "moe")
 
 
 def make_model(config: TrialConfig, vocab_size: int) -> nn.Module:
@@ -23,20 +25,21 @@ def make_model(config: TrialConfig, vocab_size: int) -> nn.Module:
 
     if vocab_size < 2:
         raise ValueError(f"vocab_size must be >= 2, got {vocab_size}")
-    if config.family == "gpt":
+    if config.family in ("gpt", "moe"):
         n_heads, head_dim, _ = attention_shape(config)
-        return GPT(
-            GPTConfig(
-                vocab_size,
-                config.width,
-                config.depth,
-                n_heads,
-                head_dim,
-                config.context_length,
-                config.mlp_ratio,
-                config.tied_embeddings,
-            )
+        gpt = GPTConfig(
+            vocab_size,
+            config.width,
+            config.depth,
+            n_heads,
+            head_dim,
+            config.context_length,
+            config.mlp_ratio,
+            config.tied_embeddings,
         )
+        if config.family == "moe":
+            return MoEGPT(gpt, config.base_width, MoEConfig.from_dict(config.moe))
+        return GPT(gpt)
     if config.family == "mlp":
         return MLPModel(
             MLPConfig(vocab_size, config.width, config.depth, config.context_length, config.tied_embeddings)
@@ -51,4 +54,14 @@ def build_model(config: TrialConfig, vocab_size: int) -> nn.Module:
     return apply_parametrization(make_model(config, vocab_size), config)
 
 
-__all__ = ["FAMILIES", "GPT", "GPTConfig", "MLPConfig", "MLPModel", "build_model", "make_model"]
+__all__ = [
+    "FAMILIES",
+    "GPT",
+    "GPTConfig",
+    "MLPConfig",
+    "MLPModel",
+    "MoEConfig",
+    "MoEGPT",
+    "build_model",
+    "make_model",
+]

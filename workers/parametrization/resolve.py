@@ -95,9 +95,12 @@ def attention_shape(config: TrialConfig) -> tuple[int, int, int]:
     return config.width // config.head_dim, config.head_dim, config.head_dim
 
 
-def _scale(config: TrialConfig, fan_in: int, fan_out: int) -> Scale:
+def _scale(config: TrialConfig, site_module: nn.Module, fan_in: int, fan_out: int) -> Scale:
+    """The rule's inputs. `m` is width/base_width, except for a layer that declares the fan-in of its base
+    shape (`base_fan_in`, MoE experts): then m = fan_in / base_fan_in (microsoft/mup's base shapes)."""
+    base_fan_in = getattr(site_module, "base_fan_in", None)
     return Scale(
-        m=config.width / config.base_width,
+        m=config.width / config.base_width if base_fan_in is None else fan_in / base_fan_in,
         m_depth=config.depth / config.base_depth,
         depth_alpha=config.depth_alpha,
         sigma=config.init_std,
@@ -140,7 +143,7 @@ def resolve_params(model: nn.Module, config: TrialConfig) -> list[ResolvedParam]
     resolved = []
     for site in parameter_sites(model):
         rule = lookup(config.parametrization, site.role, config.optimizer)
-        scale = _scale(config, site.fan_in, site.fan_out)
+        scale = _scale(config, site.module, site.fan_in, site.fan_out)
         lr = config.lr * rule.lr(scale)
         init_std = 0.0 if site.constant_init is not None or _zeroed(config, site) else rule.init(scale)
         row = ParamRow(
@@ -163,7 +166,7 @@ def _set_multipliers(model: nn.Module, config: TrialConfig) -> None:
         if isinstance(module, SCALED):
             fan_in, fan_out = module.fans()
             rule = lookup(config.parametrization, module.role, config.optimizer)
-            module.multiplier = rule.forward(_scale(config, fan_in, fan_out))
+            module.multiplier = rule.forward(_scale(config, module, fan_in, fan_out))
         elif isinstance(module, CausalSelfAttention):
             module.scale = attention_scale(config.parametrization, head_dim, base_head_dim, config.alpha_attn)
         elif isinstance(module, Block):

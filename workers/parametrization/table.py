@@ -111,6 +111,10 @@ def alpha_out_over_fan_in(s: Scale) -> float:
     return s.alpha_out / s.fan_in
 
 
+def inv_fan_in(s: Scale) -> float:
+    return 1.0 / s.fan_in
+
+
 def inv_sqrt_fan_in(s: Scale) -> float:
     return 1.0 / math.sqrt(s.fan_in)
 
@@ -131,6 +135,7 @@ ALL = FAMILIES
 ADAM_LIKE = ("adam", "muon")  # Muon keeps every non-hidden parameter on AdamW
 NOT_SGD = ("adam", "muon", "lamb")
 INPUT, HIDDEN, OUTPUT, VECTOR = (Role.INPUT,), (Role.HIDDEN,), (Role.OUTPUT,), (Role.VECTOR,)
+EXPERT, ROUTER = (Role.EXPERT,), (Role.ROUTER,)
 
 # fmt: off
 # Columns: scheme, roles, optimizer families, init std, forward multiplier, LR multiplier, source[, wd].
@@ -142,6 +147,8 @@ _SP_ROWS = (
     Rule("sp", HIDDEN, ALL, sigma, one, one, "GPT-2 / nanoGPT: init σ, LR η"),
     Rule("sp", OUTPUT, ALL, sigma, alpha_out, one, "GPT-2 / nanoGPT: init σ, LR η"),
     Rule("sp", VECTOR, ALL, zero, one, one, "GPT-2 / nanoGPT: gains 1, biases 0, LR η"),
+    Rule("sp", EXPERT, ALL, sigma, one, one, "Switch / Mixtral: experts as SP hidden matrices, init σ, LR η"),
+    Rule("sp", ROUTER, ALL, sigma, one, one, "Switch / Mixtral: router init σ, forward 1, LR η"),
 )
 
 _SP_EMBEDDING_LR_ROWS = (
@@ -167,6 +174,18 @@ _MUP_ROWS = (
          "TP5 Table 8 / MuSGD: forward α_out/m, LR η·m", wd=inv_m),
     Rule("mup", VECTOR, NOT_SGD, zero, one, one, "TP5 Table 8 / MuAdam: vector LR η"),
     Rule("mup", VECTOR, ("sgd",), zero, one, m, "TP5 Table 8 / MuSGD: vector LR η·m", wd=inv_m),
+    # MoE (science.md §5). For EXPERT rows `Scale.m` is the multiplier of the parameter's own fan-in (resolve.py):
+    # d_model / base for the up projection, the active width (Complete-muE bridges) for the down projection.
+    Rule("mup", EXPERT, ("adam", "muon"), sigma_over_sqrt_m, one, inv_m,
+         "μP for MoE (2025): experts are hidden matrices of width d_expert: init σ/√m, LR η/m (Muon: on AdamW)",
+         wd=m),
+    Rule("mup", EXPERT, ("sgd",), sigma_over_sqrt_m, one, one, "μP for MoE (2025) + TP5 MuSGD: init σ/√m, LR η"),
+    Rule("mup", EXPERT, ("lamb",), sigma_over_sqrt_m, one, inv_sqrt_m,
+         "μP for MoE (2025) + science.md §4 LAMB: init σ/√m, LR η/√m", wd=sqrt_m),
+    Rule("mup", ROUTER, NOT_SGD, sigma, inv_m, one,
+         "μP for MoE (2025): the router is output-like (fan_out = n_experts): forward × 1/m, init σ, LR η"),
+    Rule("mup", ROUTER, ("sgd",), sigma, inv_m, m,
+         "μP for MoE (2025) + TP5 MuSGD: router forward × 1/m, LR η·m", wd=inv_m),
 )
 
 _U_MUP_ROWS = (
@@ -178,6 +197,10 @@ _U_MUP_ROWS = (
     Rule("u-mup", OUTPUT, ("adam",), one, alpha_out_over_fan_in, one,
          "u-μP Table 2: unit init, forward α_out/fan_in, LR η"),
     Rule("u-mup", VECTOR, ("adam",), zero, one, one, "u-μP Table 2: vector LR η"),
+    Rule("u-mup", EXPERT, ("adam",), one, inv_sqrt_fan_in, inv_sqrt_fan_in,
+         "u-μP Table 2 (hidden) applied per expert: unit init, forward and LR × fan_in^-½"),
+    Rule("u-mup", ROUTER, ("adam",), one, inv_fan_in, one,
+         "u-μP Table 2 (output-like, α_out = 1): unit init, forward 1/fan_in, LR η"),
 )
 # fmt: on
 
@@ -189,10 +212,11 @@ def _depth_lr(s: Scale) -> float:
 def _completep(row: Rule) -> Rule:
     """CompleteP / depth-μP (Dey et al. 2025 Table 1; TP-VI): μP, with hidden and vector LR × m_L^(α−1)
     (weight decay compensated as MuAdam does for width) and the hidden Adam ε × m^-1·m_L^-α."""
-    if row.roles[0] not in (Role.HIDDEN, Role.VECTOR):
+    if row.roles[0] not in (Role.HIDDEN, Role.EXPERT, Role.VECTOR):
         return replace(row, scheme="completep")
     lr, wd = row.lr, row.wd
-    eps: Fn = (lambda s: 1.0 / (s.m * s.m_depth**s.depth_alpha)) if row.roles[0] == Role.HIDDEN else one
+    matrix = row.roles[0] in (Role.HIDDEN, Role.EXPERT)
+    eps: Fn = (lambda s: 1.0 / (s.m * s.m_depth**s.depth_alpha)) if matrix else one
     return replace(
         row,
         scheme="completep",
