@@ -235,12 +235,7 @@ class TargetIngest:
         if not rows:
             return
         if self._first_batch and min(rows) > 1:  # the worker restored a checkpoint: say from where
-            self.store.add_event(
-                self.sweep_id,
-                "target_resumed",
-                f"target run {self.target_run_id} resumed from its checkpoint at step {min(rows) - 1}",
-                data={"from_step": min(rows) - 1},
-            )
+            self._resumed(min(rows) - 1)
         self._first_batch = False
         with self.store.session() as session:
             _upsert(session, list(rows.values()))
@@ -249,6 +244,22 @@ class TargetIngest:
                 .where(TargetRun.id == self.target_run_id, TargetRun.steps_done < max(rows))
                 .values(steps_done=max(rows))
             )
+
+    def _resumed(self, from_step: int) -> None:
+        with self.store.session() as session:
+            recorded = session.get_one(TargetRun, self.target_run_id).steps_done
+        lost = (
+            f"; steps {recorded + 1}-{from_step} were lost with the killed worker"
+            if recorded < from_step
+            else ""
+        )
+        self.store.add_event(
+            self.sweep_id,
+            "target_resumed",
+            f"target run {self.target_run_id} resumed from its checkpoint at step {from_step}{lost}",
+            level=EventLevel.WARNING if lost else EventLevel.INFO,
+            data={"from_step": from_step, "recorded_steps": recorded},
+        )
 
     def attempt_failed(self, attempt: int, error: str, will_retry: bool) -> None:
         with self.store.session() as session:

@@ -26,8 +26,35 @@ SchemeOpt = Annotated[
     str, typer.Option("--parametrization", "-p", help="sp | mup | sp-embedding-lr | u-mup | completep")
 ]
 OptimizerOpt = Annotated[str, typer.Option("--optimizer", "-o", help="adamw | sgd | muon | lamb | adopt")]
-FamilyOpt = Annotated[str, typer.Option("--family", help="model family: gpt | mlp")]
+FamilyOpt = Annotated[str, typer.Option("--family", help="model family: gpt | mlp | moe")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON instead of a table")]
+# MoE options (read only with --family moe; workers/models/moe.py documents each).
+NExpertsOpt = Annotated[int, typer.Option(help="moe: number of experts")]
+TopKOpt = Annotated[int, typer.Option(help="moe: experts each token is routed to")]
+DExpertOpt = Annotated[
+    int | None, typer.Option(help="moe: expert hidden size (default mlp_ratio·width / active experts)")
+]
+SharedOpt = Annotated[
+    bool, typer.Option("--shared-expert/--no-shared-expert", help="moe: add a shared expert")
+]
+RouterOpt = Annotated[str, typer.Option(help="moe: softmax | sigmoid")]
+BridgeOpt = Annotated[str, typer.Option(help="moe: complete-mue (dense ↔ MoE bridges I+II) | none")]
+
+
+def _moe(
+    family: str, n_experts: int, top_k: int, d_expert: int | None, shared: bool, router: str, bridge: str
+) -> dict[str, object] | None:
+    """The TrialConfig.moe dict for --family moe (None otherwise)."""
+    if family != "moe":
+        return None
+    return {
+        "n_experts": n_experts,
+        "top_k": top_k,
+        "d_expert": d_expert,
+        "shared_expert": shared,
+        "router": router,
+        "bridge": bridge,
+    }
 
 
 def _bad_input(message: str) -> typer.Exit:
@@ -69,6 +96,12 @@ def parametrization_command(
     tied_embeddings: Annotated[
         bool, typer.Option("--tied/--untied", help="tie embedding and readout")
     ] = False,
+    n_experts: NExpertsOpt = 8,
+    top_k: TopKOpt = 2,
+    d_expert: DExpertOpt = None,
+    shared_expert: SharedOpt = False,
+    router: RouterOpt = "softmax",
+    bridge: BridgeOpt = "complete-mue",
     as_json: JsonOpt = False,
 ) -> None:
     """Print every parameter's resolved role, init std, forward multiplier, LR and weight decay."""
@@ -90,6 +123,7 @@ def parametrization_command(
         head_dim=head_dim,
         n_heads=n_heads,
         tied_embeddings=tied_embeddings,
+        moe=_moe(family, n_experts, top_k, d_expert, shared_expert, router, bridge),
     )
     try:
         rows = resolve_table(config, vocab_size)
@@ -130,6 +164,12 @@ def coord_check_command(
     lr: Annotated[float | None, typer.Option(help="LR (default: a large one per optimizer)")] = None,
     tolerance: Annotated[float, typer.Option(help="largest |log-log slope| that passes")] = 0.1,
     out: Annotated[str | None, typer.Option(help="directory for coord_check.json/.png/.html")] = None,
+    n_experts: NExpertsOpt = 8,
+    top_k: TopKOpt = 2,
+    d_expert: DExpertOpt = None,
+    shared_expert: SharedOpt = False,
+    router: RouterOpt = "softmax",
+    bridge: BridgeOpt = "complete-mue",
     as_json: JsonOpt = False,
 ) -> None:
     """Train each size a few steps on one fixed batch; pass iff every activation's slope vs size is flat."""
@@ -143,6 +183,7 @@ def coord_check_command(
         depth=depth,
         base_width=base_width or (width if depth_list else min(width_list)),
         base_depth=base_depth or (min(depth_list) if depth_list else depth),
+        moe=_moe(family, n_experts, top_k, d_expert, shared_expert, router, bridge),
     )
     try:
         result = coord_check(

@@ -67,16 +67,27 @@ class TargetEvents(Protocol):
 
 
 def stream_target(config: dict[str, Any], trial_fn: str = DEFAULT_TRIAL_FN) -> Iterator[list[dict[str, Any]]]:
-    """The worker side: train and yield lists of metric records (plain dicts), the last one final."""
+    """The worker side: train and yield lists of metric records (plain dicts), the last one final.
+
+    Records are batched for `BATCH_S` seconds, except that a checkpointed step is sent at once: after a crash
+    the run resumes *after* its checkpoint, so steps up to it must already have reached the driver."""
     from workers.config import TrialConfig
 
     run = resolve_trial_fn(trial_fn)
+    trial = TrialConfig.from_dict(config)
+    every = trial.checkpoint_every if trial.checkpoint_dir else 0
     batch: list[dict[str, Any]] = []
     last_sent = time.monotonic()
-    for item in run(TrialConfig.from_dict(config)):
+    for item in run(trial):
         record = item.to_dict() if hasattr(item, "to_dict") else dict(item)
         batch.append(record)
-        if record.get("status", "running") != "running" or time.monotonic() - last_sent >= BATCH_S:
+        # Sent at once after a checkpoint too: a resumed run restarts after it and never repeats those steps.
+        checkpointed = bool(every) and int(record["step"]) % every == 0
+        if (
+            record.get("status", "running") != "running"
+            or checkpointed
+            or time.monotonic() - last_sent >= BATCH_S
+        ):
             yield batch
             batch, last_sent = [], time.monotonic()
     if batch:

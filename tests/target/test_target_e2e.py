@@ -150,7 +150,10 @@ def test_manual_approval_then_relaunch_resumes_a_killed_worker_from_its_checkpoi
     checkpoints = Path(tmp_data_dir(client)) / "targets" / f"sweep-{sweep_id}" / f"target-{run_id}"
 
     def checkpointed_worker() -> int | None:
-        if not checkpoints.is_dir() or not any(checkpoints.iterdir()):
+        """The worker, once a finished checkpoint (not a .tmp being written) has its steps recorded."""
+        saved = [int(p.stem.split("-")[1]) for p in checkpoints.glob("checkpoint-*.pt")]
+        steps = client.get(f"{API}/sweeps/{sweep_id}/target-run").json()["steps_done"]
+        if not saved or steps < min(saved):
             return None
         return target_worker_pid(run_id)
 
@@ -164,10 +167,10 @@ def test_manual_approval_then_relaunch_resumes_a_killed_worker_from_its_checkpoi
     resumed = [e for e in log if e["kind"] == "target_resumed"]
     assert resumed and resumed[-1]["data"]["from_step"] > 0  # not restarted from step 0
     steps: list[int] = []
-    since = None
+    since = 0
     while True:
         page = client.get(
-            f"{API}/sweeps/{sweep_id}/target-run/metrics", params={"since_step": since, "limit": 1000}
+            f"{API}/sweeps/{sweep_id}/target-run/metrics", params={"since_step": since, "limit": 150}
         ).json()
         steps += [m["step"] for m in page["items"]]
         since = page["next_since_step"]

@@ -1,8 +1,10 @@
 """The sweep page while real sweeps run (real runner, Ray, training on text): the progress bar advances
-without a reload, the page ends on the finished sweep, and the cancel button stops a running sweep."""
+without a reload, the plan arrives, "Launch target run" trains the target and its curve is drawn against
+the prediction; the cancel button stops a running sweep."""
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -16,11 +18,11 @@ from ui.conftest import start_server, stop_server
 
 pytestmark = pytest.mark.ray
 
-TERMINAL = {"completed", "failed", "cancelled", "preflight_failed"}
+WAITING_OR_DONE = {"awaiting approval", "completed", "failed", "cancelled", "preflight failed"}
 
 
-def tiny_spec(name: str, steps: int) -> dict[str, Any]:
-    """μP only, two tiny widths, three learning rates: 6 short real trials."""
+def tiny_spec(name: str, steps: int, preflight: str = "warn") -> dict[str, Any]:
+    """μP only, two tiny widths, three learning rates: 6 short real trials; the target waits for approval."""
     return {
         "name": name,
         "parametrizations": ["mup"],
@@ -30,7 +32,7 @@ def tiny_spec(name: str, steps: int) -> dict[str, Any]:
         "search": {"algorithm": "grid", "space": {"lr": {"low": 1e-3, "high": 0.1, "grid_points": 3}}},
         "target": {"width": 64, "steps": steps, "auto_launch": False},
         "resources": {"cpus_per_trial": 2, "max_concurrent_trials": 1},
-        "preflight": "warn",  # widths this small are too noisy for a strict coordinate check
+        "preflight": preflight,  # "warn": widths this small are too noisy for a strict coordinate check
     }
 
 
@@ -57,17 +59,18 @@ def wait_for_status(server: RunningServer, sweep_id: int, statuses: set[str], ti
     raise AssertionError(f"sweep {sweep_id} not in {statuses} after {timeout}s:\n{server.log()[-3000:]}")
 
 
-def test_progress_bar_advances_live_then_shows_the_finished_sweep(running_server, page: Page, screenshot):
-    sweep_id = submit(running_server, tiny_spec("live-progress", steps=150))
+def test_progress_advances_live_then_the_target_run_is_launched(running_server, page: Page, screenshot):
+    sweep_id = submit(running_server, tiny_spec("live-progress", steps=60))
     page.goto(f"{running_server.url}/sweeps/{sweep_id}")
     page.evaluate("() => { window.__sameDocument = true; }")  # gone if the page reloads
     bar = page.locator("#sweep-progress")
     expect(bar).to_have_attribute("aria-valuemax", "6")
+    status = page.locator("#sweep-status")
 
     seen: list[int] = []
     mid_shot = False
     deadline = time.monotonic() + 240
-    while time.monotonic() < deadline:
+    while time.monotonic() < deadline and status.inner_text() not in WAITING_OR_DONE:
         done = int(bar.get_attribute("aria-valuenow") or 0)
         if not seen or done != seen[-1]:
             seen.append(done)
@@ -75,23 +78,35 @@ def test_progress_bar_advances_live_then_shows_the_finished_sweep(running_server
             page.locator("#plot-transfer .main-svg").first.wait_for()  # finished trials are plotted already
             screenshot(page, "sweep-detail-live-mid-sweep")
             mid_shot = True
-        if page.locator("#sweep-status").inner_text() in TERMINAL:
-            break
-        page.wait_for_timeout(250)
+        page.wait_for_timeout(200)
 
     assert seen == sorted(seen) and seen[-1] == 6, seen
-    assert len([d for d in seen if 0 < d < 6]) >= 1, f"no intermediate progress was shown: {seen}"
-    assert mid_shot
-    expect(page.locator("#sweep-status")).to_have_text("completed")
-    assert page.evaluate("() => window.__sameDocument === true"), "the page reloaded"
+    assert mid_shot, f"no intermediate progress was shown: {seen}"
+    expect(status).to_have_text("awaiting approval", timeout=60_000)  # planned; auto_launch is off
     expect(page.locator("#tf-count")).to_have_text("6 of 6 trials")
     expect(page.locator("#cancel-button")).to_be_hidden()
-    page.wait_for_function("() => document.getElementById('plot-transfer').data?.length === 2")  # 2 widths
+    page.wait_for_function("() => document.getElementById('plot-transfer').data?.length >= 2")  # 2 widths
+    page.wait_for_function("() => (document.getElementById('plot-optimum').data || []).length > 0")
+
+    launch = page.locator("#launch-button")
+    expect(launch).to_have_text("Launch target run")
+    launch.click()
+    expect(page.locator("#target-status")).to_have_text(re.compile("pending|running|completed"))
+    expect(launch).to_be_hidden()
+    expect(status).to_have_text("completed", timeout=180_000)
+    expect(page.locator("#target-status")).to_have_text("completed")
+    page.wait_for_function(
+        "() => (document.getElementById('plot-target').data || []).some(t => t.meta.role === 'prediction')"
+    )
+    target = httpx.get(f"{running_server.url}/api/v1/sweeps/{sweep_id}/target-run").json()
+    expect(page.locator("#target-note")).to_contain_text("width 64")
+    assert target["status"] == "completed" and target["steps_done"] == 60
+    assert page.evaluate("() => window.__sameDocument === true"), "the page reloaded"
     screenshot(page, "sweep-detail-live-finished")
 
 
 def test_cancel_button_stops_a_running_sweep(running_server, page: Page) -> None:
-    sweep_id = submit(running_server, tiny_spec("live-cancel", steps=3000))
+    sweep_id = submit(running_server, tiny_spec("live-cancel", steps=3000, preflight="off"))
     wait_for_status(running_server, sweep_id, {"running"}, timeout=120)
     page.goto(f"{running_server.url}/sweeps/{sweep_id}")
     expect(page.locator("#sweep-status")).to_have_text("running")

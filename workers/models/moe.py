@@ -169,7 +169,7 @@ class MoELayer(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         flat = x.reshape(-1, x.shape[-1])
-        n_tokens, k, n_experts = flat.shape[0], self.moe.top_k, self.moe.n_experts
+        k, n_experts = self.moe.top_k, self.moe.n_experts
         gates, expert_ids, probs = self.route(flat)
         # Dispatch: sort the N·k assignments by expert; each gets a slot in its expert's row of the buffer.
         assigned = expert_ids.flatten()

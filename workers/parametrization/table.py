@@ -174,12 +174,13 @@ _MUP_ROWS = (
          "TP5 Table 8 / MuSGD: forward α_out/m, LR η·m", wd=inv_m),
     Rule("mup", VECTOR, NOT_SGD, zero, one, one, "TP5 Table 8 / MuAdam: vector LR η"),
     Rule("mup", VECTOR, ("sgd",), zero, one, m, "TP5 Table 8 / MuSGD: vector LR η·m", wd=inv_m),
-    # MoE (science.md §5). For EXPERT rows `Scale.m` is the multiplier of the parameter's own fan-in (resolve.py):
-    # d_model / base for the up projection, the active width (Complete-muE bridges) for the down projection.
+    # MoE (science.md §5). For EXPERT rows `Scale.m` is the multiplier of the parameter's own fan-in
+    # (resolve.py): d_model for the up projection, the active width (Complete-muE) for the down projection.
     Rule("mup", EXPERT, ("adam", "muon"), sigma_over_sqrt_m, one, inv_m,
-         "μP for MoE (2025): experts are hidden matrices of width d_expert: init σ/√m, LR η/m (Muon: on AdamW)",
+         "μP for MoE (2025): experts are hidden matrices of width d_expert: init σ/√m, LR η/m (Muon: AdamW)",
          wd=m),
-    Rule("mup", EXPERT, ("sgd",), sigma_over_sqrt_m, one, one, "μP for MoE (2025) + TP5 MuSGD: init σ/√m, LR η"),
+    Rule("mup", EXPERT, ("sgd",), sigma_over_sqrt_m, one, one,
+         "μP for MoE (2025) + TP5 MuSGD: init σ/√m, LR η"),
     Rule("mup", EXPERT, ("lamb",), sigma_over_sqrt_m, one, inv_sqrt_m,
          "μP for MoE (2025) + science.md §4 LAMB: init σ/√m, LR η/√m", wd=sqrt_m),
     Rule("mup", ROUTER, NOT_SGD, sigma, inv_m, one,

@@ -277,8 +277,10 @@ export function optimumFigure(fits, { hp = "lr" } = {}) {
         meta: { role: "prediction", parametrization: f.parametrization } });
     }
   });
+  const values = data.flatMap((t) => t.y).filter((v) => isNum(v) && v > 0);
+  const decades = values.length ? Math.log10(Math.max(...values) / Math.min(...values)) : 0;
   const layout = baseLayout({ xaxis: axis("width", { type: "log", dtick: Math.log10(2), tickformat: "d" }),
-    yaxis: axis(`optimal ${hp}`, { ...LOG_AXIS, exponentformat: "power" }) });
+    yaxis: axis(`optimal ${hp}`, decades > 1 ? { ...LOG_AXIS, exponentformat: "power" } : { type: "log", exponentformat: "e" }) });
   return { data, layout };
 }
 

@@ -13,6 +13,10 @@ import { TrialTable } from "./trial_table.js";
 const POLL_MS = 2000;
 const TERMINAL = new Set(["completed", "failed", "cancelled", "preflight_failed"]);
 const TARGET_ACTIVE = new Set(["pending", "running"]);
+// Where the target run may be launched from (orchestrator/target_run.py LAUNCHABLE), and where the
+// proxies are still running (the only stages with an ETA and something to cancel).
+const LAUNCHABLE = new Set(["awaiting_approval", "completed", "failed"]);
+const PROXIES_ACTIVE = new Set(["queued", "preflight", "running", "planning", "target_running"]);
 
 const match = window.location.pathname.match(/\/sweeps\/([^/]+)/);
 const sweepId = match ? decodeURIComponent(match[1]) : "";
@@ -76,7 +80,7 @@ function renderHeader() {
   $("#sweep-status").innerHTML = badge(s.status);
   const counts = p.counts || {};
   const countText = Object.entries(counts).filter(([, n]) => n > 0).map(([k, n]) => `${n} ${k}`).join(", ");
-  const eta = TERMINAL.has(s.status) ? "" : p.eta_s !== undefined && p.eta_s !== null ? fmtDuration(p.eta_s) : "estimating…";
+  const eta = !["preflight", "running"].includes(s.status) ? "" : p.eta_s !== undefined && p.eta_s !== null ? fmtDuration(p.eta_s) : "estimating…";
   const sp = spec();
   $("#sweep-meta").innerHTML = [
     `<span>sweep <b>#${esc(s.id)}</b></span>`,
@@ -93,7 +97,7 @@ function renderHeader() {
   bar.querySelector(".fill").style.width = `${total ? (100 * Math.min(done, total)) / total : 0}%`;
   $("#progress-label").textContent = `${done} / ${total} trials${countText ? ` (${countText})` : ""}${eta ? ` · ETA ${eta}` : ""}`;
   const cancel = $("#cancel-button");
-  cancel.classList.toggle("hidden", TERMINAL.has(s.status));
+  cancel.classList.toggle("hidden", !PROXIES_ACTIVE.has(s.status));
   if (!state.cancelArmed) cancel.textContent = s.cancel_requested ? "Cancelling…" : "Cancel sweep";
   cancel.disabled = Boolean(s.cancel_requested);
   const err = $("#sweep-error");
@@ -239,8 +243,9 @@ function renderPlan() {
   } else {
     card.innerHTML = planCardHtml(state.plan, sp);
   }
-  const launchable = state.plan && sp.target && sp.target.auto_launch === false
-    && (!state.target || !TARGET_ACTIVE.has(state.target.status)) && !["cancelled"].includes(status);
+  const launchable = Boolean(state.plan) && LAUNCHABLE.has(status)
+    && (sp.target?.auto_launch === false || status === "awaiting_approval")
+    && (!state.target || !TARGET_ACTIVE.has(state.target.status));
   const button = $("#launch-button");
   button.classList.toggle("hidden", !launchable);
   button.textContent = state.target ? "Relaunch target run" : "Launch target run";
@@ -372,7 +377,11 @@ async function tick() {
   const failed = results.find((r) => r.status === "rejected");
   if (failed) pageError(`Some parts could not be refreshed: ${failed.reason?.message || failed.reason}`);
   state.polls += 1;
-  document.body.dataset.rendered = "1";
+  if (!document.body.dataset.rendered) {
+    // First complete render (header, plots, table): read by browser tests and bench/ui_render.py.
+    document.body.dataset.rendered = "1";
+    window.firstRenderMs = performance.now();
+  }
   const idle = TERMINAL.has(s.status) && !(state.target && TARGET_ACTIVE.has(state.target.status));
   // A finished sweep changes only when someone re-plans or relaunches: poll slowly then.
   state.timer = setTimeout(tick, idle ? 5 * POLL_MS : POLL_MS);

@@ -7,7 +7,7 @@ import { $, badge, esc, fmtNum, fmtTime, progressBar, showState } from "./format
 import { renderShell } from "./shell.js";
 
 const POLL_MS = 2000;
-const ACTIVE = new Set(["queued", "preflight", "running", "planning", "target_running"]);
+const ACTIVE = new Set(["queued", "preflight", "running", "planning", "awaiting_approval", "target_running"]);
 const PAGE_SIZE = 50;
 
 const state = { offset: 0, timer: null, inFlight: null };

@@ -1,0 +1,75 @@
+"""SIGKILL the service while the target trains, start it again: the same target run continues from its
+checkpoint (no new run, no repeated rows) and the sweep completes with realized vs predicted loss."""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+import pytest
+from conftest import RunningServer
+from sqlalchemy import func, select
+
+from orchestrator.store.db import make_engine
+from orchestrator.store.models import TargetMetric, TargetRun
+from orchestrator.store.repository import SweepStore
+
+from .helpers import study, wait_for
+
+pytestmark = pytest.mark.ray
+
+STEPS = 600
+
+
+def test_killed_service_continues_the_target_from_its_checkpoint(
+    server_factory: Callable[..., RunningServer], tmp_path: Path
+) -> None:
+    data_dir = tmp_path / "data"
+    db_url = f"sqlite:///{data_dir / 'mutransfer.db'}"
+    env = {"MUTRANSFER_DATA_DIR": str(data_dir), "RAY_AUTH_MODE": "", "RAY_ADDRESS": ""}
+    spec = study(
+        name="restart",
+        parametrizations=["mup"],
+        **{"proxy.widths": [16, 32], "target.steps": STEPS, "search.space.lr.grid_points": 3},
+    )
+    first = server_factory(database_url=db_url, env=env)
+    created = httpx.post(f"{first.url}/api/v1/sweeps", json=spec, timeout=30)
+    assert created.status_code == 201, created.text
+    sweep_id = created.json()["id"]
+    engine = make_engine(db_url)
+    store = SweepStore.from_engine(engine)
+
+    def target() -> TargetRun | None:
+        with store.session() as session:
+            return session.scalar(select(TargetRun).where(TargetRun.sweep_id == sweep_id))
+
+    def checkpointed() -> bool:
+        run = target()
+        return bool(run and run.checkpoint_path and any(Path(run.checkpoint_path).glob("checkpoint-*.pt")))
+
+    wait_for(checkpointed, 240, "the target to write a checkpoint", every=0.05)
+    first.process.send_signal(signal.SIGKILL)
+    first.process.wait(timeout=30)
+    before = target()
+    assert before is not None and before.status == "running" and 0 < before.steps_done < STEPS
+    assert store.get_sweep(sweep_id).status == "target_running"
+
+    second = server_factory(database_url=db_url, env=env)
+    wait_for(lambda: store.get_sweep(sweep_id).status in ("completed", "failed"), 240, "the sweep to end")
+    sweep = store.get_sweep(sweep_id)
+    assert sweep.status == "completed", sweep.error
+    after = target()
+    assert after is not None and after.id == before.id  # the same run continued, no new one
+    assert after.status == "completed" and after.steps_done == STEPS and after.attempts == 2
+    assert after.realized_loss is not None and after.predicted_loss is not None
+    with store.session() as session:
+        count, last = session.execute(
+            select(func.count(), func.max(TargetMetric.step)).where(TargetMetric.target_run_id == after.id)
+        ).one()
+    assert count == last == STEPS  # one row per step
+    log = httpx.get(f"{second.url}/api/v1/sweeps/{sweep_id}/events", params={"limit": 1000}, timeout=30)
+    resumed = [e for e in log.json()["items"] if e["kind"] == "target_resumed"]
+    assert resumed and resumed[0]["data"]["from_step"] > 0
+    engine.dispose()
