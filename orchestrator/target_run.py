@@ -5,6 +5,7 @@
 
     running/planning -> planning (new plan version) -> target_running -> completed
                                                    \\-> awaiting_approval (target.auto_launch false)
+                                                   \\-> completed, no target (nothing launchable: event)
     awaiting_approval/completed/failed --POST .../target-run (`launch_target`)--> target_running
 
 The target trains on the executor (`Executor.run_target`: Ray, its own resources), checkpointing under
@@ -342,11 +343,14 @@ class TargetPhase:
             level=EventLevel.INFO if plan.get("recommended") else EventLevel.WARNING,
             data={"version": row.version, "recommended": plan.get("recommended")},
         )
-        if not plan.get("target_choice"):
-            message = _no_target(plan)
-            self.store.set_sweep_status(
-                sweep_id, SweepStatus.FAILED, error=f"plan v{row.version} stored, but {message}"
+        if not plan.get("target_choice"):  # the plan itself is the result: it says why nothing transfers
+            self.store.add_event(
+                sweep_id,
+                "no_target",
+                f"plan v{row.version} stored; no target run: {_no_target(plan)}",
+                level=EventLevel.WARNING,
             )
+            self.store.set_sweep_status(sweep_id, SweepStatus.COMPLETED)
             return False
         if not spec.target.auto_launch:
             self.store.set_sweep_status(sweep_id, SweepStatus.AWAITING_APPROVAL)

@@ -10,6 +10,8 @@ app = typer.Typer(
 )
 
 # Command modules register themselves on import; keep this list in CLI order.
-from orchestrator.cli import commands_sweeps  # noqa: E402,F401
-from orchestrator.cli import commands_tokens  # noqa: E402,F401
-from orchestrator.cli import commands_workers  # noqa: E402,F401
+from orchestrator.cli import (  # noqa: E402,F401
+    commands_sweeps,
+    commands_tokens,
+    commands_workers,
+)

@@ -42,12 +42,20 @@ BridgeOpt = Annotated[str, typer.Option(help="moe: complete-mue (dense ↔ MoE b
 
 
 def _moe(
-    family: str, n_experts: int, top_k: int, d_expert: int | None, shared: bool, router: str, bridge: str
+    family: str,
+    n_experts: int,
+    top_k: int,
+    d_expert: int | None,
+    shared: bool,
+    router: str,
+    bridge: str,
+    aux_loss_weight: float = 0.01,
 ) -> dict[str, object] | None:
     """The TrialConfig.moe dict for --family moe (None otherwise)."""
     if family != "moe":
         return None
     return {
+        "aux_loss_weight": aux_loss_weight,
         "n_experts": n_experts,
         "top_k": top_k,
         "d_expert": d_expert,
@@ -170,6 +178,13 @@ def coord_check_command(
     shared_expert: SharedOpt = False,
     router: RouterOpt = "softmax",
     bridge: BridgeOpt = "complete-mue",
+    aux_loss_weight: Annotated[
+        float,
+        typer.Option(
+            help="moe: load-balancing loss weight; 0 by default here: behind the check's zero readout its "
+            "gradient alone drives the step-0 update, which Adam blows up to full size"
+        ),
+    ] = 0.0,
     as_json: JsonOpt = False,
 ) -> None:
     """Train each size a few steps on one fixed batch; pass iff every activation's slope vs size is flat."""
@@ -183,7 +198,7 @@ def coord_check_command(
         depth=depth,
         base_width=base_width or (width if depth_list else min(width_list)),
         base_depth=base_depth or (min(depth_list) if depth_list else depth),
-        moe=_moe(family, n_experts, top_k, d_expert, shared_expert, router, bridge),
+        moe=_moe(family, n_experts, top_k, d_expert, shared_expert, router, bridge, aux_loss_weight),
     )
     try:
         result = coord_check(

@@ -20,7 +20,7 @@ from .helpers import study, wait_for
 
 pytestmark = pytest.mark.ray
 
-STEPS = 600
+STEPS = 300
 
 
 def test_killed_service_continues_the_target_from_its_checkpoint(

@@ -96,21 +96,18 @@ export function itemsOf(page, key) {
 }
 
 /**
- * Every item of a paginated endpoint, fetched page by page (`limit`/`offset`) until a short page.
- * `pageSize` is clipped by the server's own cap, so the loop trusts what came back, not what was asked.
+ * Every item of a paginated endpoint (`limit`/`offset`, `total` in the envelope): the first page says how
+ * many there are, the rest are fetched in parallel.
  */
-export async function getAll(path, { key, pageSize = 1000, maxItems = 200000, signal } = {}) {
-  const all = [];
+export async function getAll(path, { key, pageSize = 1000, signal } = {}) {
   const sep = path.includes("?") ? "&" : "?";
-  for (let offset = 0; offset < maxItems; ) {
-    const page = await get(`${path}${sep}limit=${pageSize}&offset=${offset}`, { signal });
-    const items = itemsOf(page, key);
-    all.push(...items);
-    const total = page && typeof page.total === "number" ? page.total : null;
-    if (items.length === 0 || (total !== null && all.length >= total) || (total === null && items.length < pageSize)) {
-      break;
-    }
-    offset += items.length;
-  }
-  return all;
+  const pageAt = (offset) => get(`${path}${sep}limit=${pageSize}&offset=${offset}`, { signal });
+  const first = await pageAt(0);
+  const items = itemsOf(first, key);
+  const total = typeof first?.total === "number" ? first.total : items.length;
+  const offsets = [];
+  // Step by the page the server actually returned: it may cap `limit` below what was asked.
+  for (let offset = items.length; items.length > 0 && offset < total; offset += items.length) offsets.push(offset);
+  const rest = await Promise.all(offsets.map(pageAt));
+  return items.concat(...rest.map((page) => itemsOf(page, key)));
 }

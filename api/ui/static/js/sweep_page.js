@@ -6,7 +6,10 @@
 import { ApiError, get, getAll, itemsOf, post } from "./api.js";
 import { $, badge, esc, fmtDuration, fmtNum, fmtTime, showState } from "./format.js";
 import { coordView, optimumFits, planCardHtml, scalingFits, targetPrediction, transferOptima } from "./plan_view.js";
-import { coordFigure, draw, lossCurveFigure, optimumFigure, paramLabel, scalingFigure, transferFigure } from "./plots.js";
+import {
+  coordFigure, drawsSettled, lossCurveFigure, optimumFigure, paramLabel, scalingFigure, showFigure, showMessage,
+  transferFigure,
+} from "./plots.js";
 import { renderShell } from "./shell.js";
 import { TrialTable } from "./trial_table.js";
 
@@ -112,19 +115,15 @@ function renderTransfer() {
   const hp = currentHp();
   const withLoss = state.trials.some((t) => t.diverged || Number.isFinite(t.final_loss));
   if (!withLoss) {
-    if (el.dataset.drawn) window.Plotly.purge(el);
-    delete el.dataset.drawn;
-    showState(el, TERMINAL.has(state.sweep.status) ? "" : "loading",
+    showMessage(el, TERMINAL.has(state.sweep.status) ? "" : "loading",
       state.trials.length ? "Waiting for the first trials to finish…" : "No trials yet: the sweep has not started its proxies.");
     return;
   }
-  if (!el.dataset.drawn) el.innerHTML = "";
   const single = sweptHps().length === 1 || sp.search?.algorithm === "grid";
-  draw(el, transferFigure(state.trials, {
+  showFigure(el, transferFigure(state.trials, {
     hp, logX: hpIsLog(), parametrizations: sp.parametrizations, widths: sp.proxy?.widths,
     optima: transferOptima(state.plan, hp), connect: single,
   }));
-  el.dataset.drawn = "1";
 }
 
 async function refreshTrials() {
@@ -159,8 +158,7 @@ async function openCurve(trial) {
     + ` (${trial.trial_key || ""})`;
   $("#curve-modal").classList.remove("hidden");
   const el = $("#plot-curve");
-  window.Plotly.purge(el);
-  showState(el, "loading", "Loading the loss curve…");
+  showMessage(el, "loading", "Loading the loss curve…");
   await pollCurve();
 }
 
@@ -172,15 +170,14 @@ async function pollCurve() {
     const last = curve.metrics.length ? curve.metrics[curve.metrics.length - 1].step : null;
     curve.metrics.push(...(await fetchMetrics(`${base}/trials/${trial.id}/metrics`, last)));
   } catch (err) {
-    showState(el, "error", `Could not load the loss curve: ${err.message}`);
+    showMessage(el, "error", `Could not load the loss curve: ${err.message}`);
     return;
   }
   if (curve.trial !== trial) return;
   if (!curve.metrics.length) {
-    showState(el, "", "This trial has reported no steps yet.");
+    showMessage(el, "", "This trial has reported no steps yet.");
   } else {
-    if (el.querySelector(".state")) el.innerHTML = "";
-    draw(el, lossCurveFigure(curve.metrics));
+    showFigure(el, lossCurveFigure(curve.metrics));
   }
   const current = state.trials.find((t) => t.id === trial.id);
   if (current && ["running", "pending"].includes(current.status)) curve.timer = setTimeout(pollCurve, POLL_MS);
@@ -205,9 +202,7 @@ function renderCoord() {
     const message = skipped ? "No coordinate check for this sweep (SP only, or preflight off)."
       : ["queued", "preflight"].includes(state.sweep.status) ? "The coordinate check runs before the proxies…"
         : "No coordinate check result is stored for this sweep.";
-    if (el.dataset.drawn) window.Plotly.purge(el);
-    delete el.dataset.drawn;
-    showState(el, state.sweep.status === "preflight" ? "loading" : "", message);
+    showMessage(el, state.sweep.status === "preflight" ? "loading" : "", message);
     return;
   }
   const select = $("#coord-select");
@@ -226,9 +221,7 @@ function renderCoord() {
   box.classList.remove("hidden");
   verdict.innerHTML = `${badge(chosen.passed ? "passed" : "failed")} ${esc(paramLabel(chosen.parametrization))}`
     + (chosen.failing.length ? ` <span class="muted">not flat: ${esc(chosen.failing.join(", "))}</span>` : "");
-  if (!el.dataset.drawn) el.innerHTML = "";
-  draw(el, coordFigure(chosen.check));
-  el.dataset.drawn = "1";
+  showFigure(el, coordFigure(chosen.check));
 }
 
 function renderPlan() {
@@ -255,13 +248,9 @@ function renderPlan() {
   ]) {
     const el = $(id);
     if (!fits.length) {
-      if (el.dataset.drawn) window.Plotly.purge(el);
-      delete el.dataset.drawn;
-      showState(el, status === "planning" ? "loading" : "", empty);
+      showMessage(el, status === "planning" ? "loading" : "", empty);
     } else {
-      if (!el.dataset.drawn) el.innerHTML = "";
-      draw(el, figure(fits, { hp: currentHp() }));
-      el.dataset.drawn = "1";
+          showFigure(el, figure(fits, { hp: currentHp() }));
     }
   }
 }
@@ -275,9 +264,7 @@ function renderTarget() {
     const auto = spec().target?.auto_launch !== false;
     const msg = state.plan ? (auto ? "The target run starts automatically from the plan…" : "Waiting for approval: press “Launch target run”.")
       : "The target run is trained with the plan's values once the plan exists.";
-    if (el.dataset.drawn) window.Plotly.purge(el);
-    delete el.dataset.drawn;
-    showState(el, "", msg);
+    showMessage(el, "", msg);
     return;
   }
   const pred = targetPrediction(t, state.plan);
@@ -290,15 +277,11 @@ function renderTarget() {
   if (t.error) parts.push(`error: ${t.error}`);
   $("#target-note").textContent = parts.join(" · ");
   if (!state.targetMetrics.length) {
-    if (el.dataset.drawn) window.Plotly.purge(el);
-    delete el.dataset.drawn;
-    showState(el, TARGET_ACTIVE.has(t.status) ? "loading" : "", TARGET_ACTIVE.has(t.status)
+    showMessage(el, TARGET_ACTIVE.has(t.status) ? "loading" : "", TARGET_ACTIVE.has(t.status)
       ? "The target run is starting; its loss appears here as it trains…" : "The target run reported no steps.");
     return;
   }
-  if (!el.dataset.drawn) el.innerHTML = "";
-  draw(el, lossCurveFigure(state.targetMetrics, { predicted: pred, logY: false }));
-  el.dataset.drawn = "1";
+  showFigure(el, lossCurveFigure(state.targetMetrics, { predicted: pred, logY: false }));
 }
 
 /** Fetch the later-stage documents that exist (per `outputs`), only when they changed since last time. */
@@ -361,6 +344,7 @@ async function tick() {
     return;
   }
   pageError("");
+  if (!state.polls) setUpHps();
   renderHeader();
   const s = state.sweep;
   const p = s.progress || {};
@@ -378,6 +362,7 @@ async function tick() {
   if (failed) pageError(`Some parts could not be refreshed: ${failed.reason?.message || failed.reason}`);
   state.polls += 1;
   if (!document.body.dataset.rendered) {
+    await drawsSettled();
     // First complete render (header, plots, table): read by browser tests and bench/ui_render.py.
     document.body.dataset.rendered = "1";
     window.firstRenderMs = performance.now();
@@ -429,7 +414,7 @@ function init() {
     return;
   }
   for (const id of ["#plot-transfer", "#plot-coord", "#plot-scaling", "#plot-optimum", "#plot-target"]) {
-    showState($(id), "loading", "Loading…");
+    showMessage($(id), "loading", "Loading…");
   }
   table = new TrialTable($("#trial-table-root"), { hps: [], onCurve: openCurve });
   $("#cancel-button").addEventListener("click", cancelSweep);
@@ -444,14 +429,15 @@ function init() {
     renderTransfer();
     renderPlan();
   });
-  get(base).then((sweep) => {
-    state.sweep = sweep;
-    const hps = sweptHps();
-    table.setHps(hps);
-    const select = $("#hp-select");
-    select.innerHTML = hps.map((h) => `<option>${esc(h)}</option>`).join("");
-    $("#hp-select-box").classList.toggle("hidden", hps.length < 2);
-  }).catch(() => {}).finally(tick);
+  tick();
+}
+
+/** Once the spec is known: one table column and one x-axis choice per swept hyperparameter. */
+function setUpHps() {
+  const hps = sweptHps();
+  table.setHps(hps);
+  $("#hp-select").innerHTML = hps.map((h) => `<option>${esc(h)}</option>`).join("");
+  $("#hp-select-box").classList.toggle("hidden", hps.length < 2);
 }
 
 init();
