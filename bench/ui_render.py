@@ -147,9 +147,6 @@ def measure(url: str, sweep_id: int, runs: int) -> list[float]:
             if not drawn:
                 raise RuntimeError("first render finished without every plot and the table drawn")
             times.append(page.evaluate("() => window.firstRenderMs") / 1000)
-            if os.environ.get("UI_BENCH_TRACE"):
-                print(page.evaluate("() => performance.getEntriesByType('resource').map(e => "
-                                    "[e.name.split('/').slice(-2).join('/'), Math.round(e.startTime), Math.round(e.responseEnd)])"))
         browser.close()
     if errors:
         raise RuntimeError(f"the page logged errors: {errors}")

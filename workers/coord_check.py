@@ -13,10 +13,15 @@ update. The verdict passes iff every judged slope has |slope| ≤ tolerance. Jud
   judged.
 
 The check runs by default on a zero-initialized readout (TP5 App. D.2, microsoft/mup's recommendation) and
-on a small batch (2 × 8 tokens): with a σ-initialized readout the logits' change contains W₀·Δh, which μP
-makes vanish like 1/√m but which dominates at proxy widths (measured slope −0.27 over 64..512 for a correct
-μP with AdamW), and Adam's coherent update grows like width/√tokens, so the infinite-width behaviour shows
-at proxy widths only for few tokens per batch. Both are settings of the check, not of the trial.
+on a small batch of 4 × 16 = 64 tokens. With a σ-initialized readout the logits' change contains W₀·Δh,
+which μP makes vanish like 1/√m but which dominates at proxy widths (measured slope −0.27 over 64..512 for a
+correct μP with AdamW). The batch size is a finite-size knob, measured over widths 64..512 (GPT, depth 2,
+3 updates; max judged |slope|): with only 16 tokens (2 × 8) the first body update under μP+SGD carries a
+finite-width excess that makes widths 64/128 sit high (0.12 with 8 seeds, 0.13-0.20 with 2 seeds), and
+CompleteP's depth check is as noisy (0.18 with 6 seeds); with 64 tokens μP+SGD gives 0.04 (8 seeds) /
+0.09 (2 seeds), AdamW 0.04, Muon 0.06, CompleteP vs depth 2..8 at width 64 0.08, while SP still fails
+with slopes > 1. Larger batches stay flat for μP too (256 tokens: SGD 0.08, AdamW 0.05) but cost more.
+Both are settings of the check, not of the trial.
 `l1` is recorded for the microsoft/mup-style plot but never judged (it carries the same information as rms).
 The depth variant (axis="depth") varies depth at fixed width and averages each kind of block output over
 blocks (`blocks.attn`, `blocks.mlp`), so curves are comparable across depths (CompleteP's claim).
@@ -183,8 +188,8 @@ def coord_check(
     lr: float | None = None,
     depths: Sequence[int] | None = None,
     tolerance: float = 0.1,
-    batch_size: int = 2,
-    context_length: int = 8,
+    batch_size: int = 4,
+    context_length: int = 16,
     readout_zero_init: bool = True,
     dtype: torch.dtype = torch.float32,
 ) -> CoordCheckResult:

@@ -88,6 +88,7 @@ class StoreCallback(DriverOnly, Callback):
             if reason == CANCEL:
                 status = "cancelled"
         self._finish(key, outcome_from(trial.last_result, status))
+        self._forget_analysis(trial)
 
     def on_trial_recover(self, iteration: int, trials: list[Trial], trial: Trial, **info: Any) -> None:
         key = self._key(trial)
@@ -105,6 +106,7 @@ class StoreCallback(DriverOnly, Callback):
             return
         status = "cancelled" if reason == CANCEL else "failed"
         self._finish(key, outcome_from(trial.last_result, status, error=trial_error_text(trial)))
+        self._forget_analysis(trial)
 
     def on_step_end(self, iteration: int, trials: list[Trial], **info: Any) -> None:
         now = time.monotonic()
@@ -118,3 +120,12 @@ class StoreCallback(DriverOnly, Callback):
     def _finish(self, key: str, outcome: TrialOutcome) -> None:
         self.open.discard(key)
         self._events.trial_finished(key, outcome)
+
+    @staticmethod
+    def _forget_analysis(trial: Trial) -> None:
+        """Drop Tune's running statistics of a finished trial (min/max/avg and last-n windows of every
+        numeric metric, tens of KB per trial): they feed Tune's console and result analysis, which this
+        service does not use (the store has every step), and would otherwise grow the driver per trial."""
+        trial.run_metadata.metric_analysis = {}
+        trial.run_metadata.metric_n_steps = {}
+        trial.run_metadata.invalidate_cache()

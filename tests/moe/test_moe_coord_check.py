@@ -53,7 +53,7 @@ def test_completep_moe_is_flat_across_depths_where_mup_grows() -> None:
 
 def test_cli_coord_check_family_moe_exits_0_and_reports_json() -> None:
     args = ["coord-check", "--family", "moe", "--depth", "1", "--widths", "64,128,256", "--n-experts", "4"]
-    result = runner.invoke(app, [*args, "--top-k", "2", "--seeds", "0", "--json"])
+    result = runner.invoke(app, [*args, "--top-k", "2", "--seeds", "0,1", "--json"])
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     assert data["passed"] and data["settings"]["family"] == "moe"

@@ -9,6 +9,7 @@ from typer.testing import CliRunner
 
 from orchestrator.cli import app
 from workers.config import TrialConfig
+from workers.models.moe import transfer_mapping
 from workers.parametrization import SCHEMES, lookup, resolve_table
 from workers.roles import Role
 
@@ -73,3 +74,13 @@ def test_cli_parametrization_json_lists_router_and_expert_roles() -> None:
 def test_cli_parametrization_rejects_a_bad_router_with_exit_2() -> None:
     result = runner.invoke(app, ["parametrization", "--family", "moe", "--router", "relu"])
     assert result.exit_code == 2 and "moe.router 'relu'" in result.output
+
+
+def test_transfer_mapping_names_the_complete_mue_bridges() -> None:
+    dense = transfer_mapping("gpt", {"n_experts": 4, "top_k": 4}, width=128, mlp_ratio=4)
+    assert dense["bridge"] == "complete-mue I" and dense["active_width"] == dense["dense_ffn_width"] == 512
+    sparse = transfer_mapping("gpt", {"n_experts": 16, "top_k": 2, "d_expert": 128}, width=128, mlp_ratio=4)
+    assert sparse["bridge"] == "complete-mue I+II" and sparse["active_width"] == 256
+    assert "bridge II" in sparse["text"] and sparse["gate_sum"] == 2.0
+    with pytest.raises(ValueError, match="no transfer from a 'gpt' proxy"):
+        transfer_mapping("gpt", {"bridge": "none"}, width=128, mlp_ratio=4)

@@ -68,8 +68,13 @@ def test_killed_service_continues_the_target_from_its_checkpoint(
         count, last = session.execute(
             select(func.count(), func.max(TargetMetric.step)).where(TargetMetric.target_run_id == after.id)
         ).one()
-    assert count == last == STEPS  # one row per step
     log = httpx.get(f"{second.url}/api/v1/sweeps/{sweep_id}/events", params={"limit": 1000}, timeout=30)
     resumed = [e for e in log.json()["items"] if e["kind"] == "target_resumed"]
-    assert resumed and resumed[0]["data"]["from_step"] > 0
+    assert len(resumed) == 1 and resumed[0]["data"]["from_step"] > 0
+    # The worker may outlive its killed driver by a moment and checkpoint steps the driver never recorded;
+    # the resumed run starts after that checkpoint, so those steps are missing, and the event says which.
+    from_step, recorded = resumed[0]["data"]["from_step"], resumed[0]["data"]["recorded_steps"]
+    lost = max(0, from_step - recorded)
+    assert last == STEPS and count == STEPS - lost  # one row per step otherwise: nothing doubled
+    assert ("were lost" in resumed[0]["message"]) == (lost > 0)
     engine.dispose()

@@ -40,7 +40,13 @@ def browser() -> Iterator[Browser]:
 
 
 @pytest.fixture
-def page(browser: Browser) -> Iterator[Page]:
+def expected_errors() -> list[tuple[str, str]]:
+    """(message substring, URL substring) of console errors a test provokes on purpose (e.g. a 401)."""
+    return []
+
+
+@pytest.fixture
+def page(browser: Browser, expected_errors: list[tuple[str, str]]) -> Iterator[Page]:
     """A fresh tab (own session storage); the test fails if the page logs an error or throws."""
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     tab = context.new_page()
@@ -48,8 +54,9 @@ def page(browser: Browser) -> Iterator[Page]:
     errors: list[str] = []
 
     def on_console(message: ConsoleMessage) -> None:
-        if message.type == "error":
-            errors.append(f"console error: {message.text} ({message.location.get('url', '')})")
+        url = message.location.get("url", "")
+        if message.type == "error" and not any(m in message.text and u in url for m, u in expected_errors):
+            errors.append(f"console error: {message.text} ({url})")
 
     tab.on("console", on_console)
     tab.on("pageerror", lambda exc: errors.append(f"uncaught exception: {exc}"))
@@ -58,7 +65,7 @@ def page(browser: Browser) -> Iterator[Page]:
     assert not errors, "the page reported errors:\n" + "\n".join(errors)
 
 
-def start_server(directory: Path, *, run_sweeps: bool) -> RunningServer:
+def start_server(directory: Path, *, run_sweeps: bool, admin_token: str | None = None) -> RunningServer:
     """The real app (`create_app` under uvicorn, as `mutransfer serve` runs it) on a free loopback port
     with its own SQLite file and data dir, configured through the environment like a deployment."""
     port = free_port()
@@ -70,7 +77,9 @@ def start_server(directory: Path, *, run_sweeps: bool) -> RunningServer:
         "MUTRANSFER_DATABASE_URL": db_url,
         "MUTRANSFER_DATA_DIR": str(data_dir),
         "MUTRANSFER_RUN_SWEEPS": "true" if run_sweeps else "false",
-        "MUTRANSFER_AUTH": "off",
+        # Auth off (loopback only) unless the test brings an admin token: then tokens are required.
+        "MUTRANSFER_AUTH": "on" if admin_token else "off",
+        **({"MUTRANSFER_ADMIN_TOKEN": admin_token} if admin_token else {}),
     }
     command = [sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory", "--host", "127.0.0.1",
                "--port", str(port), "--log-level", "warning"]

@@ -9,6 +9,7 @@ import yaml
 from playwright.sync_api import Page, expect
 
 from orchestrator.store.models import SweepStatus
+from ui.conftest import start_server, stop_server
 from ui.seed import seed_sweep, study_spec
 
 
@@ -72,3 +73,27 @@ def test_new_sweep_form_shows_validation_messages_then_creates_the_sweep(stored_
     stored = httpx.get(f"{server.url}/api/v1/sweeps/{sweep_id}").json()
     assert stored["spec"]["name"] == "created-from-the-form"
     assert stored["total_trials"] == 30
+
+
+def test_pasted_token_is_kept_for_the_tab_and_sent_on_every_call(tmp_path, page: Page, expected_errors):
+    token = "ui-test-admin-token-" + "x" * 24
+    server = start_server(tmp_path, run_sweeps=False, admin_token=token)
+    try:
+        expected_errors.append(("401", "/api/v1/"))  # the calls made before the token is pasted
+        page.goto(server.url + "/")
+        expect(page.locator("#list-error")).to_contain_text("paste an API token")
+        sent: list[str | None] = []
+        page.on("request", lambda r: "/api/" in r.url and sent.append(r.headers.get("authorization")))
+        page.fill("#token-input", token)
+        page.click("#token-form button")
+        expect(page.locator("#token-info")).to_contain_text("every project")
+        expect(page.locator("#list-error")).to_be_hidden()
+        expect(page.locator("#sweeps-body")).to_contain_text("No sweeps yet")
+        assert sent and set(sent) == {f"Bearer {token}"}
+        assert page.evaluate("() => sessionStorage.getItem('mutransfer.token')") == token
+        page.reload()  # same tab: still signed in
+        expect(page.locator("#token-info")).to_contain_text("every project")
+        page.click("#token-clear")
+        assert page.evaluate("() => sessionStorage.getItem('mutransfer.token')") is None
+    finally:
+        stop_server(server)

@@ -51,11 +51,18 @@ def test_slope_is_the_log_log_exponent() -> None:
     assert slope([64, 128], [1.0, math.nan]) is None
 
 
-@pytest.mark.parametrize("optimizer", ["adamw", "muon"])
+@pytest.mark.parametrize("optimizer", ["adamw", "sgd", "muon"])
 def test_mup_passes_with_every_slope_within_tolerance(optimizer: str) -> None:
+    """μP passes at the check's default batch (64 tokens) with AdamW (max |slope| 0.04), SGD (0.04 with these
+    4 seeds, 0.09 with the default 2) and Muon (0.06). SGD used to fail (0.11-0.20) on a 16-token batch: a
+    finite-size excess at widths 64/128, not a table error (see workers/coord_check.py)."""
     # Muon's Newton–Schulz on the 4·width MLP matrices dominates CPU time: one block, MLP ratio 1.
-    result = check("mup", "adamw") if optimizer == "adamw" else check("mup", "muon", depth=1, mlp_ratio=1)
+    if optimizer == "muon":
+        result = check("mup", "muon", depth=1, mlp_ratio=1)
+    else:
+        result = check("mup", optimizer, seeds=(0, 1, 2, 3) if optimizer == "sgd" else (0, 1))
     assert result.passed, result.failing
+    assert judged_max(result) <= result.tolerance
     assert result.widths == list(WIDTHS) and result.steps == [0, 1, 2, 3]
     assert {"embedding", "logits"} <= set(result.modules)
 
@@ -70,31 +77,36 @@ def test_sp_with_adamw_fails_on_hidden_and_logit_outputs() -> None:
     assert result.slopes["logits"]["delta_rms"][1] > 0.8
 
 
-def test_mup_with_sgd_is_close_to_flat_where_sp_grows() -> None:
-    """Known gap, not hidden by a looser default: μP+SGD shows delta_rms slopes of about −0.11..−0.18 over
-    64..512 on the first body updates (widths 64/128 sit high; flat from 256 on), so it fails at 0.1."""
-    mup, sp = check("mup", "sgd"), check("sp", "sgd", seeds=(0,))
-    assert judged_max(mup) < 0.25
+def test_sp_with_sgd_grows_with_width() -> None:
+    """The contrast to μP+SGD passing: SP's SGD updates (one LR for all) grow with width."""
+    sp = check("sp", "sgd", seeds=(0,))
+    assert not sp.passed
     assert min(sp.slopes[m]["delta_rms"][2] for m in ("blocks.0.mlp", "blocks.1.attn", "logits")) > 0.5
 
 
 def test_u_mup_is_flat_except_the_embedding_update_its_lr_rule_shrinks_by_design() -> None:
-    # u-μP's embedding LR η/√d_model (Blake et al. 2024) makes the embedding's update shrink like m^-½; every
-    # other activation and update is flat.
+    """u-μP's embedding LR is η/√fan_out = η/√d_model with unit init and a width-independent embedding
+    multiplier (Blake et al. 2024, Table 2; graphcore unit-scaling `optim.lr_scale_func_adam`: embeddings
+    are "weight"s whose fan_in is the hidden dimension, LR × fan_in^-½). Adam moves each entry by ~η/√d_model
+    while the entries stay Θ(1), so the embedding's change shrinks like m^-½: measured −0.52/−0.53 at steps
+    2/3 (64 tokens; −0.5 on 16 tokens), every other judged slope ≤ 0.1. That is the scheme as published (u-μP
+    departs from μP's Θ(1) embedding update on purpose), not a table bug, so it is asserted, not loosened."""
     result = check("u-mup", "adamw")
     assert {(f["module"], f["stat"]) for f in result.failing} == {("embedding", "delta_rms")}
     assert all(f["slope"] == pytest.approx(-0.5, abs=0.05) for f in result.failing)
 
 
-def test_completep_is_near_flat_across_depths_where_mup_grows() -> None:
-    """Depth-μP claim, as measured: CompleteP (α = 1) keeps every judged slope vs depth 2..8 within about
-    0.15 (block activations after updates drift −0.10..−0.13 at these small depths), while μP's residual
-    stream grows ∝ L. It does not pass the 0.1 tolerance; that is reported, not loosened."""
+def test_completep_passes_across_depths_where_mup_grows() -> None:
+    """Depth-μP claim: CompleteP (α = 1) passes vs depth 2..8 at width 64 (max |slope| 0.08 with 3 or 6
+    seeds), while μP's residual stream grows ∝ L. The margin is thin and comes from depth 2: each block's
+    output after updates depends on its relative depth l/L (first blocks ≈ 0.6× the last one), so the block
+    mean is a Riemann sum whose O(1/L) boundary error shows at L = 2 (width 128: 0.105 on blocks.mlp rms at
+    step 2, 6 seeds); over depths 4..16 it is 0.06-0.08, the block means agreeing to ±4 %."""
     completep, mup = depth_check("completep"), depth_check("mup")
     assert completep.axis == "depth" and completep.x == [2, 4, 8]
     assert {"blocks.attn", "blocks.mlp", "residual"} <= set(completep.modules)
-    assert judged_max(completep) < 0.2
-    assert completep.slopes["residual"]["delta_rms"][3] == pytest.approx(0.0, abs=0.15)
+    assert completep.passed, completep.failing
+    assert completep.slopes["residual"]["delta_rms"][3] == pytest.approx(0.0, abs=0.1)
     assert not mup.passed
     assert mup.slopes["residual"]["delta_rms"][3] > 0.5  # L un-scaled branch updates add up
 

@@ -214,3 +214,46 @@ class MoEGPT(GPT):
         if loss is not None and self.training and self.moe.aux_loss_weight > 0:
             loss = loss + self.moe.aux_loss_weight * self.aux_loss().to(loss.dtype)
         return logits, loss
+
+
+def transfer_mapping(
+    proxy_family: str, moe: dict[str, Any] | None, width: int, mlp_ratio: int
+) -> dict[str, Any]:
+    """How HPs tuned on a `proxy_family` proxy carry to an MoE target of `width`: the plan states this.
+
+    From a dense proxy (gpt) under `bridge: complete-mue`: bridge I (the dense FFN read as a dense MoE:
+    hidden units split among the experts, gates summing to the active count) and, when top_k < n_experts,
+    bridge II (dense → sparse MoE: gates sum to top_k, the expert rules scale with the active width
+    top_k·d_expert against the dense base FFN). From an MoE proxy: plain μP in width. Raises when no
+    mapping exists (an MLP proxy, or a dense proxy with `bridge: none`)."""
+    config = MoEConfig.from_dict(moe)
+    d_expert = config.expert_width(width, mlp_ratio)
+    facts = {
+        "active_experts": config.active_experts,
+        "d_expert": d_expert,
+        "active_width": config.active_experts * d_expert,
+        "dense_ffn_width": mlp_ratio * width,
+        "gate_sum": config.gate_scale(),
+    }
+    if proxy_family == "moe":
+        return {
+            "bridge": "none",
+            "text": "MoE proxies → MoE target: μP in width, experts and router as tuned",
+        }
+    if proxy_family != "gpt" or config.bridge != "complete-mue":
+        raise ValueError(
+            f"no transfer from a {proxy_family!r} proxy to an MoE target with moe.bridge {config.bridge!r}: "
+            "tune a gpt proxy and keep moe.bridge 'complete-mue', or tune MoE proxies"
+        )
+    dense_moe = config.top_k == config.n_experts
+    bridge = "complete-mue I" if dense_moe else "complete-mue I+II"
+    text = (
+        f"dense FFN ({facts['dense_ffn_width']} hidden units) read as a dense MoE (bridge I: gates sum to "
+        f"the active count, expert rules from the active width {facts['active_width']})"
+    )
+    if not dense_moe:
+        text += (
+            f"; dense → sparse MoE (bridge II: top_{config.top_k} of {config.n_experts} experts, expert LR "
+            f"and init scale with the active width top_k·d_expert = {facts['active_width']})"
+        )
+    return {"bridge": bridge, "text": text, **facts}

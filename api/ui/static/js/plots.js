@@ -87,8 +87,10 @@ const sortUnique = (xs) => [...new Set(xs)].sort((a, b) => a - b);
  * The μTransfer plot: final loss against log2(hp), one panel per parametrization (side by side, shared
  * loss axis), one curve per width on a sequential scale. `optima`: [{parametrization, width, x, loss,
  * xLow, xHigh, fitted}] with x on the plot's axis (log2 when `logX`); diverged trials sit on a marked ceiling row.
+ * `xRange` pins the axis to the searched range, so it does not jump while trials arrive.
  */
-export function transferFigure(trials, { hp = "lr", logX = true, parametrizations, widths, optima = [], connect = true } = {}) {
+export function transferFigure(trials, { hp = "lr", logX = true, xRange = null, parametrizations, widths, optima = [],
+  connect = true } = {}) {
   const toX = logX ? log2 : (v) => v;
   const valid = (t) => isNum(t.hparams?.[hp]) && (!logX || t.hparams[hp] > 0);
   const xTitle = logX ? `log<sub>2</sub> ${hp}` : hp;
@@ -106,7 +108,7 @@ export function transferFigure(trials, { hp = "lr", logX = true, parametrization
   params.forEach((p, pi) => {
     const xa = axId("x", pi);
     const ya = axId("y", pi);
-    layout[axKey("x", pi)] = axis(xTitle, { domain: domains[pi], anchor: ya });
+    layout[axKey("x", pi)] = axis(xTitle, { domain: domains[pi], anchor: ya, ...(xRange ? { range: xRange } : {}) });
     layout[axKey("y", pi)] = axis(pi === 0 ? "final loss" : "", { anchor: xa, ...(pi > 0 ? { matches: "y" } : {}) });
     allWidths.forEach((w, wi) => {
       const raw = finite.filter((t) => t.parametrization === p && t.width === w)

@@ -1,7 +1,7 @@
 // The frame around every page: the top bar with navigation and the API-token box.
 // With auth off no token is needed; with auth on, the pasted token is kept for this tab only.
 
-import { getToken, setToken } from "./api.js";
+import { get, getToken, setToken } from "./api.js";
 import { esc } from "./format.js";
 
 export function renderShell(onTokenChange) {
@@ -17,8 +17,15 @@ export function renderShell(onTokenChange) {
   function draw() {
     const token = getToken();
     if (token) {
-      box.innerHTML = `<span title="kept in this tab's session storage">API token …${esc(token.slice(-4))}</span>
+      box.innerHTML = `<span id="token-info" title="kept in this tab's session storage">API token …${esc(token.slice(-4))}</span>
         <button type="button" id="token-clear">Forget</button>`;
+      // Say what the token grants (or that the server rejects it) before the pages use it.
+      get("auth/whoami").then((who) => {
+        const scope = who.project ? `project ${who.project}` : "every project";
+        box.querySelector("#token-info").textContent = `token …${token.slice(-4)}: ${scope}${who.read_only ? ", read-only" : ""}`;
+      }).catch((err) => {
+        box.querySelector("#token-info").textContent = `token …${token.slice(-4)} rejected (HTTP ${err.status})`;
+      });
       box.querySelector("#token-clear").addEventListener("click", () => {
         setToken("");
         draw();

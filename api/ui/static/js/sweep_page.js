@@ -72,6 +72,16 @@ function hpIsLog() {
   return param.scale === "log";
 }
 
+/** The searched interval of the x-axis HP in plot units, padded a little (null when not a low/high range). */
+function searchedRange() {
+  const param = spec().search?.space?.[currentHp()];
+  if (!param || !Number.isFinite(param.low) || !Number.isFinite(param.high)) return null;
+  const log = hpIsLog();
+  const [lo, hi] = log ? [Math.log2(param.low), Math.log2(param.high)] : [param.low, param.high];
+  const pad = 0.05 * (hi - lo);
+  return [lo - pad, hi + pad];
+}
+
 // header ------------------------------------------------------------------------------------------
 function renderHeader() {
   const s = state.sweep;
@@ -121,7 +131,7 @@ function renderTransfer() {
   }
   const single = sweptHps().length === 1 || sp.search?.algorithm === "grid";
   showFigure(el, transferFigure(state.trials, {
-    hp, logX: hpIsLog(), parametrizations: sp.parametrizations, widths: sp.proxy?.widths,
+    hp, logX: hpIsLog(), xRange: searchedRange(), parametrizations: sp.parametrizations, widths: sp.proxy?.widths,
     optima: transferOptima(state.plan, hp), connect: single,
   }));
 }
