@@ -100,7 +100,7 @@ def width_spec(mode: Mode, family: str, parametrizations: list[str]) -> dict[str
 
 # --vary: which axis the proxies shrink → the spec for it. Issue 7 adds "depth".
 AXES: dict[str, Callable[[Mode, str, list[str]], dict[str, Any]]] = {"width": width_spec}
-FAMILIES = ("gpt", "mlp")  # issue 7 adds "moe" once its parametrization table exists
+FAMILIES = ("gpt", "mlp", "moe")  # moe: the default `model.moe` (8 experts, top-2; workers/models/moe.py)
 
 
 @dataclass
