@@ -12,9 +12,9 @@ L_oracle is the best loss of the direct sweep, and compute_fraction = proxy FLOP
 (C = 6·N·D over non-embedding params, as the planner counts it; goal ≤ 5 %). The loss is the final
 validation loss on fixed held-out batches.
 
-`--vary` says which axis the proxies shrink (only `width` today; issue 7 adds `depth` as another entry in
-`AXES`), `--family` which model family is trained (`gpt`, `mlp`; issue 7 adds `moe`): both only change the
-spec the bench builds, never the procedure.
+`--vary` says which axis the proxies shrink (`width`, or `depth`: proxies at depths 2 and 4 transferred to
+depth 8 under CompleteP, issue 7), `--family` which model family is trained (`gpt`, `mlp`, `moe`): both only
+change the spec the bench builds, never the procedure.
 
     .venv/bin/python bench/transfer.py --quick [--json] [--parametrizations mup,sp] [--threads 1]
 
@@ -98,8 +98,22 @@ def width_spec(mode: Mode, family: str, parametrizations: list[str]) -> dict[str
     }
 
 
-# --vary: which axis the proxies shrink → the spec for it. Issue 7 adds "depth".
-AXES: dict[str, Callable[[Mode, str, list[str]], dict[str, Any]]] = {"width": width_spec}
+def depth_spec(mode: Mode, family: str, parametrizations: list[str]) -> dict[str, Any]:
+    """Proxies at depths 2 and 4 (at the two smallest proxy widths, which the width fit needs), the target
+    at depth 8 and one width step up (the spec wants a target wider than its proxies): the figure is mostly
+    the depth transfer, CompleteP's claim (issue 7)."""
+    spec = width_spec(mode, family, parametrizations)
+    widths = mode.proxy_widths[:2]
+    spec["name"] = f"bench-transfer-{family}-depth"
+    spec["model"]["depth"] = 2
+    spec["base_depth"] = 2
+    spec["proxy"] = {**spec["proxy"], "widths": widths, "depths": [2, 4]}
+    spec["target"] = {"width": 2 * widths[-1], "depth": 8, "steps": mode.steps}
+    return spec
+
+
+# --vary: which axis the proxies shrink → the spec for it.
+AXES: dict[str, Callable[[Mode, str, list[str]], dict[str, Any]]] = {"width": width_spec, "depth": depth_spec}
 FAMILIES = ("gpt", "mlp", "moe")  # moe: the default `model.moe` (8 experts, top-2; workers/models/moe.py)
 
 
@@ -111,6 +125,7 @@ class Run:
     status: str
     seconds: float
     flops: float
+    depth: int | None = None
 
 
 @dataclass
@@ -130,6 +145,8 @@ class Result:
     transfer_holds: bool | None = None
     proxy_runs: list[Run] = field(default_factory=list)
     oracle_runs: list[Run] = field(default_factory=list)
+    proxy_depths: list[int] = field(default_factory=list)
+    target_depth: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out = {k: v for k, v in self.__dict__.items() if k not in ("proxy_runs", "oracle_runs")}
@@ -138,13 +155,13 @@ class Result:
         return out
 
 
-def run_one(spec: SweepSpec, p: str, width: int, lr: float, threads: int) -> Run:
-    """One training run with the product's config mapping and training loop."""
+def run_one(spec: SweepSpec, p: str, width: int, lr: float, threads: int, depth: int | None = None) -> Run:
+    """One training run with the product's config mapping and training loop (depth: the model's)."""
     config = trial_config(
         spec,
         parametrization=p,
         width=width,
-        depth=spec.model.depth,
+        depth=depth or spec.model.depth,
         seed=0,
         hparams={"lr": lr},
         steps=spec.proxy.steps,
@@ -161,19 +178,23 @@ def run_one(spec: SweepSpec, p: str, width: int, lr: float, threads: int) -> Run
         loss = None
     tokens = config.steps * config.batch_size * config.context_length
     flops = training_flops(params_for(spec.model, width, config.depth), tokens)
-    return Run(width, lr, loss, last.status, time.perf_counter() - started, flops)
+    return Run(width, lr, loss, last.status, time.perf_counter() - started, flops, config.depth)
 
 
 def bench_one(spec: SweepSpec, p: str, threads: int, log: Callable[[str], None]) -> Result:
     grid = spec.search.space["lr"].grid()
     result = Result(p, list(spec.proxy.widths), spec.target.width)
-    for w in spec.proxy.widths:
-        for lr in grid:
-            run = run_one(spec, p, w, lr, threads)
-            result.proxy_runs.append(run)
-            log(f"{p} proxy width={w} lr={lr:.3g} loss={run.loss} ({run.seconds:.0f}s)")
+    result.proxy_depths, result.target_depth = spec.depths(), spec.target.depth or spec.model.depth
+    for d in result.proxy_depths:
+        for w in spec.proxy.widths:
+            for lr in grid:
+                run = run_one(spec, p, w, lr, threads, d)
+                result.proxy_runs.append(run)
+                log(f"{p} proxy width={w} depth={d} lr={lr:.3g} loss={run.loss} ({run.seconds:.0f}s)")
     trials = [
-        TrialResult(p, r.width, spec.model.depth, 0, {"lr": r.lr}, r.loss, r.status == "diverged", r.status)
+        TrialResult(
+            p, r.width, r.depth or spec.model.depth, 0, {"lr": r.lr}, r.loss, r.status == "diverged", r.status
+        )
         for r in result.proxy_runs
     ]
     plan = build_plan(spec.model_copy(update={"parametrizations": [p]}), trials)
@@ -184,7 +205,7 @@ def bench_one(spec: SweepSpec, p: str, threads: int, log: Callable[[str], None])
     log(f"{p} plan: lr={result.lr_transferred} holds={pp.transfer_holds} notes={pp.transfer_notes}")
 
     for lr in grid:
-        run = run_one(spec, p, spec.target.width, lr, threads)
+        run = run_one(spec, p, spec.target.width, lr, threads, result.target_depth)
         result.oracle_runs.append(run)
         log(f"{p} oracle width={spec.target.width} lr={lr:.3g} loss={run.loss} ({run.seconds:.0f}s)")
     finished = [r for r in result.oracle_runs if r.loss is not None]
@@ -192,7 +213,7 @@ def bench_one(spec: SweepSpec, p: str, threads: int, log: Callable[[str], None])
         best = min(finished, key=lambda r: r.loss or math.inf)
         result.lr_oracle, result.loss_oracle = best.lr, best.loss
     if result.lr_transferred is not None:
-        run = run_one(spec, p, spec.target.width, result.lr_transferred, threads)
+        run = run_one(spec, p, spec.target.width, result.lr_transferred, threads, result.target_depth)
         result.loss_transferred = run.loss
         log(f"{p} transferred lr={result.lr_transferred:.3g} loss={run.loss} ({run.seconds:.0f}s)")
     if result.loss_transferred is not None and result.loss_oracle:

@@ -56,6 +56,7 @@ class Ingest:
         self._buffered = 0
         self._started: dict[str, float] = {}
         self._lock = threading.Lock()
+        self._flush_lock = threading.Lock()
         self.rows_written = 0
 
     # TrialEvents ---------------------------------------------------------------------------------
@@ -116,7 +117,11 @@ class Ingest:
         retry_transient(lambda: self.store.add_event(self.sweep_id, kind, message, level=level, data=data))
 
     def flush(self) -> None:
-        """Write everything buffered in one transaction."""
+        """Write everything buffered in one transaction; one flush at a time keeps rows before metrics."""
+        with self._flush_lock:
+            self._flush()
+
+    def _flush(self) -> None:
         with self._lock:
             pending, self._pending = self._pending, {}
             self._buffered = 0
@@ -221,12 +226,14 @@ def _upsert_metrics(session: Session, rows: list[dict[str, Any]]) -> None:
         from sqlalchemy.dialects.postgresql import insert
     else:
         raise RuntimeError(f"unsupported database {dialect!r}: mutransfer supports SQLite and PostgreSQL")
+    # One executemany over the Core table: building an ORM multi-VALUES statement per chunk cost
+    # ~15x more per row (0.31 s vs 0.02 s for 1,250 rows, measured by bench/load.py's author).
+    stmt = insert(TrialMetric.__table__)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["trial_id", "step"], set_={c: stmt.excluded[c] for c in METRIC_COLUMNS}
+    )
     for start in range(0, len(rows), UPSERT_CHUNK):
-        stmt = insert(TrialMetric).values(rows[start : start + UPSERT_CHUNK])
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["trial_id", "step"], set_={c: stmt.excluded[c] for c in METRIC_COLUMNS}
-        )
-        session.execute(stmt)
+        session.connection().execute(stmt, rows[start : start + UPSERT_CHUNK])
 
 
 def known_trials(store: SweepStore, sweep_id: int) -> list[KnownTrial]:
