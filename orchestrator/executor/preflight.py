@@ -30,13 +30,15 @@ def _coord_check_task(config: dict[str, Any], parametrization: str, widths: list
     ).to_dict()
 
 
-def preflight_widths(spec: SweepSpec) -> list[int]:
-    """The proxy widths, padded to at least 3 (a slope needs spread), each a multiple of the head dim."""
-    widths = list(spec.proxy.widths)
+def preflight_widths(spec: SweepSpec, count: int = 4, smallest: int = 64) -> list[int]:
+    """Four doublings from the smallest proxy width (at least 64), each a multiple of the head dim.
+
+    The check judges the parametrization, not the proxies: below ~64 a 16-dim-head model has one or
+    two heads and finite-width terms swamp the slopes, so tiny proxies are checked on a wider ladder.
+    """
     step = spec.model.head_dim or 1
-    while len(widths) < 3:
-        widths.append(int(math.ceil(widths[-1] * 2 / step) * step))
-    return widths
+    first = int(math.ceil(max(spec.proxy.widths[0], smallest) / step) * step)
+    return [first * 2**i for i in range(count)]
 
 
 def run_preflight(spec: SweepSpec, parametrization: str) -> PreflightOutcome:

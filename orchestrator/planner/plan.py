@@ -232,6 +232,9 @@ def build_plan(
                 "the proxies: its HPs and loss are extrapolated from the proxies' family",
             )
         )
+        mapping = family_mapping(spec)
+        if mapping is not None:
+            warnings.append(PlanWarning("family_mapping", mapping))
     return Plan(
         sweep_name=spec.name,
         level=level,
@@ -471,3 +474,19 @@ def _coverage_text(proxy_tokens: int, t_tokens: int, spec: SweepSpec) -> str:
         f"{'lower' if direction == 'more' else 'higher'} than predicted. loss_vs_compute extrapolates along "
         "the proxies' compute, which is not the same as more data"
     )
+
+
+def family_mapping(spec: SweepSpec) -> str | None:
+    """The rule that carries the proxies' HPs to a target of another family, as the plan states it: dense →
+    MoE by Complete-muE's bridges (workers.models.moe.transfer_mapping); None when the target is not MoE."""
+    t_model = target_model(spec)
+    if t_model.family != "moe":
+        return None
+    from workers.models.moe import transfer_mapping
+
+    moe = t_model.moe.model_dump() if t_model.moe is not None else None
+    try:
+        mapping = transfer_mapping(spec.model.family, moe, spec.target.width, t_model.mlp_ratio)
+    except ValueError as exc:
+        return f"no rule maps the proxies' HPs to the MoE target: {exc}"
+    return f"{mapping['bridge']}: {mapping['text']}"
