@@ -51,9 +51,12 @@ def test_completep_moe_is_flat_across_depths_where_mup_grows() -> None:
     assert mup.slopes["residual"]["delta_rms"][3] > 0.5  # L un-scaled branch updates add up
 
 
-def test_cli_coord_check_family_moe_exits_0_and_reports_json() -> None:
-    args = ["coord-check", "--family", "moe", "--depth", "1", "--widths", "64,128,256", "--n-experts", "4"]
-    result = runner.invoke(app, [*args, "--top-k", "2", "--seeds", "0,1", "--json"])
-    assert result.exit_code == 0, result.output
+def test_cli_coord_check_family_moe_reports_json_and_exits_1_under_sp() -> None:
+    """The command's MoE path (μP passing is the width test above, on the same function): SP fails fast."""
+    args = ["coord-check", "--family", "moe", "-p", "sp", "--depth", "1", "--widths", "64,128,256"]
+    result = runner.invoke(
+        app, [*args, "--n-experts", "4", "--top-k", "2", "--seeds", "0", "--steps", "2", "--json"]
+    )
+    assert result.exit_code == 1, result.output
     data = json.loads(result.stdout)
-    assert data["passed"] and data["settings"]["family"] == "moe"
+    assert not data["passed"] and data["settings"]["family"] == "moe" and "blocks.0.mlp" in data["modules"]

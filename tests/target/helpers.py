@@ -62,3 +62,23 @@ def target_worker_pid(target_run_id: int) -> int | None:
 
 def kill(pid: int) -> None:
     os.kill(pid, signal.SIGKILL)
+
+
+def kill_orphans_of(data_dir: str) -> None:
+    """SIGKILL what the killed services left behind (their Ray agents outlive them): processes that carry
+    this test's data dir in their environment, or orphaned `ray::` processes started by this very test
+    (PYTEST_CURRENT_TEST), so nothing of another test or helper is touched."""
+    me = os.environ.get("PYTEST_CURRENT_TEST", "").rsplit(" ", 1)[0]
+    for proc in psutil.process_iter(["pid", "ppid", "cmdline"]):
+        try:
+            if proc.pid == os.getpid():
+                continue
+            env = proc.environ()
+            ours = env.get("MUTRANSFER_DATA_DIR") == data_dir or env.get(
+                "RAY_AUTH_TOKEN_PATH", ""
+            ).startswith(data_dir)
+            orphan = proc.info["ppid"] == 1 and " ".join(proc.info["cmdline"] or []).startswith("ray::")
+            if ours or (orphan and me and env.get("PYTEST_CURRENT_TEST", "").startswith(me)):
+                proc.kill()
+        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+            continue

@@ -16,7 +16,7 @@ from orchestrator.store.db import make_engine
 from orchestrator.store.models import TargetMetric, TargetRun
 from orchestrator.store.repository import SweepStore
 
-from .helpers import study, wait_for
+from .helpers import kill_orphans_of, study, wait_for
 
 pytestmark = pytest.mark.ray
 
@@ -40,6 +40,21 @@ def test_killed_service_continues_the_target_from_its_checkpoint(
     sweep_id = created.json()["id"]
     engine = make_engine(db_url)
     store = SweepStore.from_engine(engine)
+    try:
+        _kill_and_resume(server_factory, first, store, sweep_id, db_url, env)
+    finally:
+        engine.dispose()
+        kill_orphans_of(str(data_dir))
+
+
+def _kill_and_resume(
+    server_factory: Callable[..., RunningServer],
+    first: RunningServer,
+    store: SweepStore,
+    sweep_id: int,
+    db_url: str,
+    env: dict[str, str],
+) -> None:
 
     def target() -> TargetRun | None:
         with store.session() as session:
@@ -77,4 +92,5 @@ def test_killed_service_continues_the_target_from_its_checkpoint(
     lost = max(0, from_step - recorded)
     assert last == STEPS and count == STEPS - lost  # one row per step otherwise: nothing doubled
     assert ("were lost" in resumed[0]["message"]) == (lost > 0)
-    engine.dispose()
+    second.process.terminate()  # stopped here so that the cleanup below also finds its Ray's leftovers
+    second.process.wait(timeout=30)
