@@ -6,9 +6,12 @@ import os
 import signal
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import psutil
+
+from orchestrator.executor.cluster import ray_temp_dir
 
 # Ray names a worker process after the task it runs: `ray::target-<id>` (orchestrator/executor/target.py).
 TARGET_PROCESS = "ray::target-{id}"
@@ -64,21 +67,19 @@ def kill(pid: int) -> None:
     os.kill(pid, signal.SIGKILL)
 
 
-def kill_orphans_of(data_dir: str) -> None:
-    """SIGKILL what the killed services left behind (their Ray agents outlive them): processes that carry
-    this test's data dir in their environment, or orphaned `ray::` processes started by this very test
-    (PYTEST_CURRENT_TEST), so nothing of another test or helper is touched."""
-    me = os.environ.get("PYTEST_CURRENT_TEST", "").rsplit(" ", 1)[0]
-    for proc in psutil.process_iter(["pid", "ppid", "cmdline"]):
+def kill_orphans_of(data_dir: Path) -> None:
+    """SIGKILL what the killed services left behind (their Ray agents outlive them): processes with this
+    test's data dir in their environment or a file open under its Ray temp dir, so nothing of another
+    test or helper is touched."""
+    ray_dir = str(ray_temp_dir(data_dir))
+    for proc in psutil.process_iter(["pid"]):
         try:
             if proc.pid == os.getpid():
                 continue
-            env = proc.environ()
-            ours = env.get("MUTRANSFER_DATA_DIR") == data_dir or env.get(
-                "RAY_AUTH_TOKEN_PATH", ""
-            ).startswith(data_dir)
-            orphan = proc.info["ppid"] == 1 and " ".join(proc.info["cmdline"] or []).startswith("ray::")
-            if ours or (orphan and me and env.get("PYTEST_CURRENT_TEST", "").startswith(me)):
+            ours = proc.environ().get("MUTRANSFER_DATA_DIR") == str(data_dir) or any(
+                f.path.startswith(ray_dir) for f in proc.open_files()
+            )
+            if ours:
                 proc.kill()
         except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
             continue

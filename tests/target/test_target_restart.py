@@ -44,7 +44,7 @@ def test_killed_service_continues_the_target_from_its_checkpoint(
         _kill_and_resume(server_factory, first, store, sweep_id, db_url, env)
     finally:
         engine.dispose()
-        kill_orphans_of(str(data_dir))
+        kill_orphans_of(data_dir)
 
 
 def _kill_and_resume(
