@@ -50,9 +50,18 @@ def ray_temp_dir(data_dir: Path) -> Path:
     return Path(tempfile.gettempdir()) / f"mt-ray-{digest}"
 
 
+# Whether RAY_AUTH_MODE in this process is ours (set by `_local_auth`) or the user's (left alone).
+_auth_env_is_ours = False
+
+
 def _local_auth(data_dir: Path) -> None:
-    """Token auth with the token kept in the data dir (see the module docstring)."""
-    if os.environ.get("RAY_AUTH_MODE"):
+    """Token auth with the token kept in the data dir (see the module docstring).
+
+    Runs again for every local start in the same process (a restarted service, a test suite): each start
+    points Ray at its own data dir's token and drops the token Ray cached for the previous one.
+    """
+    global _auth_env_is_ours
+    if os.environ.get("RAY_AUTH_MODE") and not _auth_env_is_ours:
         return
     token_path = data_dir.resolve() / "ray_auth_token"
     if not token_path.exists():
@@ -64,8 +73,11 @@ def _local_auth(data_dir: Path) -> None:
     # Ray reads its auth mode once per process (when `ray` is imported); this is the function Ray's own
     # `ray.init` uses to switch a running process to token auth (sets RAY_AUTH_MODE=token, reloads config).
     from ray._private.authentication.authentication_token_setup import _enable_token_auth
+    from ray._raylet import AuthenticationTokenLoader
 
     _enable_token_auth()
+    AuthenticationTokenLoader.instance().reset_cache()
+    _auth_env_is_ours = True
 
 
 def quiet() -> None:

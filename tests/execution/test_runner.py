@@ -10,6 +10,7 @@ import time
 import pytest
 from sqlalchemy import func, select
 
+from orchestrator.executor.preflight import preflight_widths
 from orchestrator.executor.ray_executor import RayExecutor
 from orchestrator.runner import SweepRunner
 from orchestrator.store.models import CoordCheckResult, SweepEvent, Trial, TrialMetric
@@ -169,10 +170,21 @@ def test_trial_failing_every_attempt_is_failed_with_its_error_and_the_sweep_comp
     assert exec_store.get_sweep(sweep.id).status == "completed"
 
 
+@pytest.mark.parametrize(
+    ("parametrization", "passes"),
+    [
+        ("mup", True),
+        # u-μP's embedding LR η/√d_model makes the embedding's update shrink with width by design
+        # (workers/coord_check.py): a real failing check, so enforce must stop the sweep.
+        ("u-mup", False),
+    ],
+)
 def test_preflight_stores_the_coordinate_check_and_its_verdict_decides(
-    exec_store: SweepStore, executor: RayExecutor
+    exec_store: SweepStore, executor: RayExecutor, parametrization: str, passes: bool
 ) -> None:
-    spec = tiny_spec(parametrizations=["sp", "mup"], preflight="enforce", **{"search.trials_per_width": 1})
+    spec = tiny_spec(
+        parametrizations=["sp", parametrization], preflight="enforce", **{"search.trials_per_width": 1}
+    )
     sweep = exec_store.create_sweep(spec)
 
     SweepRunner(exec_store, executor).run_sweep(sweep.id)
@@ -180,15 +192,17 @@ def test_preflight_stores_the_coordinate_check_and_its_verdict_decides(
     with exec_store.session() as session:
         checks = session.scalars(select(CoordCheckResult).where(CoordCheckResult.sweep_id == sweep.id)).all()
         events = session.scalars(select(SweepEvent).where(SweepEvent.sweep_id == sweep.id)).all()
-    assert [c.parametrization for c in checks] == ["mup"]  # SP is the baseline: never checked
+    assert [c.parametrization for c in checks] == [parametrization]  # SP is the baseline: never checked
     check = checks[0]
-    assert check.data["widths"] == [16, 32, 64] and "slopes" in check.data
+    assert check.data["widths"] == preflight_widths(spec) and "slopes" in check.data
+    assert check.passed is passes
     failing = sorted({f["module"] for f in check.data["failing"]})
     event = next(e for e in events if e.kind == "coord_check")
     assert event.data["failing_modules"] == failing
     status = exec_store.get_sweep(sweep.id).status
-    if check.passed:
+    if passes:
         assert status == "completed" and len(_trials(exec_store, sweep.id)) == 4
     else:
+        assert failing == ["embedding"]
         assert status == "preflight_failed" and not _trials(exec_store, sweep.id)
-        assert all(module in (exec_store.get_sweep(sweep.id).error or "") for module in failing)
+        assert "embedding" in (exec_store.get_sweep(sweep.id).error or "")
