@@ -33,7 +33,8 @@ from orchestrator.store.models import SweepStatus
 DEFAULT_SERVER = "http://127.0.0.1:8000"
 DEMO_DATA_DIR = "mutransfer-data"
 DEMO_SPEC = Path("examples") / "tiny-cpu.yaml"
-TERMINAL = {s.value for s in SweepStatus.terminal()}
+# Where waiting stops: a finished sweep, or one whose target run waits for approval.
+TERMINAL = {s.value for s in SweepStatus.terminal()} | {SweepStatus.AWAITING_APPROVAL.value}
 
 # soft_wrap: long messages (URLs, validation errors) stay on one line for copy/paste and grep.
 console = Console(highlight=False, soft_wrap=True)

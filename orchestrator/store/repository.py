@@ -214,16 +214,17 @@ class SweepStore:
                 update(Sweep).where(Sweep.id == sweep_id).values(cancel_requested=True, updated_at=utcnow())
             )
             session.add(SweepEvent(sweep_id=sweep_id, kind="cancel_requested", message="cancel requested"))
-        if status is SweepStatus.QUEUED:
-            return self._cancel_if_queued(sweep_id)
+        if status in (SweepStatus.QUEUED, SweepStatus.AWAITING_APPROVAL):
+            return self._cancel_if_idle(sweep_id, status)
         return self.get_sweep(sweep_id)
 
-    def _cancel_if_queued(self, sweep_id: int) -> Sweep:
+    def _cancel_if_idle(self, sweep_id: int, status: SweepStatus) -> Sweep:
+        """A sweep no runner is working on (queued, or waiting for approval) is cancelled here and now."""
         now = utcnow()
         with self.session() as session:
             result = session.execute(
                 update(Sweep)
-                .where(Sweep.id == sweep_id, Sweep.status == SweepStatus.QUEUED.value)
+                .where(Sweep.id == sweep_id, Sweep.status == status.value)
                 .values(status=SweepStatus.CANCELLED.value, finished_at=now, updated_at=now)
             )
             if result.rowcount:  # the runner did not pick it up meanwhile
@@ -231,8 +232,8 @@ class SweepStore:
                     SweepEvent(
                         sweep_id=sweep_id,
                         kind="status",
-                        message="status queued -> cancelled",
-                        data={"from": "queued", "to": "cancelled"},
+                        message=f"status {status.value} -> cancelled",
+                        data={"from": status.value, "to": "cancelled"},
                     )
                 )
         return self.get_sweep(sweep_id)

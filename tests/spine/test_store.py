@@ -47,6 +47,20 @@ def test_status_changes_stamp_times_and_log_events(store: SweepStore, tiny_spec:
         store.set_sweep_status(sweep.id, "exploded")
 
 
+@pytest.mark.parametrize("idle", ["queued", "awaiting_approval"])
+def test_cancel_ends_a_sweep_no_runner_is_working_on_at_once(
+    store: SweepStore, tiny_spec: dict[str, Any], idle: str
+) -> None:
+    sweep = store.create_sweep(parse_spec(tiny_spec))
+    if idle != "queued":
+        store.set_sweep_status(sweep.id, idle)
+    cancelled = store.request_cancel(sweep.id)
+    assert cancelled.status == "cancelled" and cancelled.finished_at is not None
+    assert store.list_events(sweep.id)[-1].message == f"status {idle} -> cancelled"
+    with pytest.raises(Conflict):
+        store.request_cancel(sweep.id)
+
+
 def test_trial_key_and_metric_step_are_unique(store: SweepStore, tiny_spec: dict[str, Any]) -> None:
     sweep = store.create_sweep(parse_spec(tiny_spec))
     with store.session() as session:

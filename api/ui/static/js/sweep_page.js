@@ -110,7 +110,7 @@ function renderHeader() {
   bar.querySelector(".fill").style.width = `${total ? (100 * Math.min(done, total)) / total : 0}%`;
   $("#progress-label").textContent = `${done} / ${total} trials${countText ? ` (${countText})` : ""}${eta ? ` · ETA ${eta}` : ""}`;
   const cancel = $("#cancel-button");
-  cancel.classList.toggle("hidden", !PROXIES_ACTIVE.has(s.status));
+  cancel.classList.toggle("hidden", !(PROXIES_ACTIVE.has(s.status) || s.status === "awaiting_approval"));
   if (!state.cancelArmed) cancel.textContent = s.cancel_requested ? "Cancelling…" : "Cancel sweep";
   cancel.disabled = Boolean(s.cancel_requested);
   const err = $("#sweep-error");
