@@ -225,6 +225,7 @@ def status(
         detail = client.request("GET", f"/sweeps/{sweep_id}")
         console.print(progress_snapshot(detail))
     console.print(counts_line(detail))
+    print_outcome(client, sweep_id)
     if detail.get("error"):
         console.print(f"[red]error:[/red] {detail['error']}")
 
@@ -281,6 +282,34 @@ def progress_snapshot(detail: dict[str, Any]) -> Progress:
 def counts_line(detail: dict[str, Any]) -> str:
     counts = detail["progress"]["counts"]
     return "  ".join(f"{name}: {n}" for name, n in counts.items() if n) or "no trials yet"
+
+
+def print_outcome(client: ApiClient, sweep_id: int) -> None:
+    """The study's answer in a few lines: each parametrization's transferred values, and the target run."""
+    outputs = client.request("GET", f"/sweeps/{sweep_id}/outputs")
+    if outputs.get("plan_version") is None:
+        return
+    plan = client.request("GET", f"/sweeps/{sweep_id}/plan")["plan"]
+    table = Table(title=f"transfer plan v{outputs['plan_version']} (target width {plan['target']['width']})")
+    for column in ("parametrization", "transferred to the target", "predicted loss", "transfer holds"):
+        table.add_column(column)
+    for name, entry in plan["parametrizations"].items():
+        values = ", ".join(f"{hp}={v['value']:.3g}" for hp, v in entry["hparams"].items() if v["value"])
+        loss = entry["predicted_loss"]
+        table.add_row(
+            name + (" (recommended)" if name == plan.get("recommended") else ""),
+            values or "-",
+            f"{loss['value']:.3f} [{loss['low']:.3f}, {loss['high']:.3f}]" if loss.get("value") else "-",
+            "yes" if entry.get("transfer_holds") else "no",
+        )
+    console.print(table)
+    run = outputs.get("target_run")
+    if run is not None:
+        target = client.request("GET", f"/sweeps/{sweep_id}/target-run")
+        realized = target.get("realized_loss")
+        inside = {True: "inside", False: "outside", None: "no interval for"}[target.get("within_interval")]
+        outcome = "not known yet" if realized is None else f"{realized:.3f}, {inside} the predicted interval"
+        console.print(f"target run {target['status']}: realized loss {outcome}")
 
 
 def watch_sweep(client: ApiClient, sweep_id: int, interval: float = 1.0) -> dict[str, Any]:
@@ -399,6 +428,7 @@ def demo(
             detail = watch_sweep(client, sweep_id)
             final_status = detail["status"]
             console.print(f"sweep {sweep_id} finished: {final_status}  ({counts_line(detail)})")
+            print_outcome(client, sweep_id)
         else:
             console.print(
                 f"sweep {sweep_id} is stored and validated; no sweep runner is installed, so it stays queued"
