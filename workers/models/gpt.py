@@ -83,8 +83,11 @@ class Block(nn.Module):
         self.residual_multiplier = 1.0  # (L/L_base)^-α under CompleteP, set by the parametrization
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x + self.residual_multiplier * self.attn(self.ln_1(x))
-        return x + self.residual_multiplier * self.mlp(self.ln_2(x))
+        scale = self.residual_multiplier  # a plain float: skipping the multiply at 1.0 keeps SP's cost
+        attn = self.attn(self.ln_1(x))
+        x = x + (attn if scale == 1.0 else scale * attn)
+        mlp = self.mlp(self.ln_2(x))
+        return x + (mlp if scale == 1.0 else scale * mlp)
 
 
 class GPT(nn.Module):
