@@ -84,7 +84,7 @@ def test_progress_advances_live_then_the_target_run_is_launched(running_server, 
     assert mid_shot, f"no intermediate progress was shown: {seen}"
     expect(status).to_have_text("awaiting approval", timeout=60_000)  # planned; auto_launch is off
     expect(page.locator("#tf-count")).to_have_text("6 of 6 trials")
-    expect(page.locator("#cancel-button")).to_be_hidden()
+    expect(page.locator("#cancel-button")).to_be_visible()  # a sweep awaiting approval can be cancelled
     page.wait_for_function("() => document.getElementById('plot-transfer').data?.length >= 2")  # 2 widths
     page.wait_for_function("() => (document.getElementById('plot-optimum').data || []).length > 0")
 
