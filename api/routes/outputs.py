@@ -16,11 +16,9 @@ from sqlalchemy import func, select
 
 from api.deps import ReaderDep, StoreDep
 from api.errors import ERROR_RESPONSES, ApiError
-from api.routes.common import MAX_ID, SweepId
+from api.routes.common import MAX_ID, MetricsLimit, SinceStep, SweepId
 from api.schemas import MetricOut
 from orchestrator.store.models import CoordCheckResult, TargetMetric, TargetRun, TransferPlan
-
-MAX_METRICS_PAGE = 10_000
 
 router = APIRouter(prefix="/sweeps/{sweep_id}", tags=["outputs"], responses=ERROR_RESPONSES)
 
@@ -158,10 +156,8 @@ def get_target_metrics(
     sweep_id: SweepId,
     store: StoreDep,
     principal: ReaderDep,
-    since_step: Annotated[
-        int | None, Query(ge=-1, le=MAX_ID, description="only steps after this one (the last step you have)")
-    ] = None,
-    limit: Annotated[int, Query(ge=1, le=MAX_METRICS_PAGE, description="rows per page")] = 1000,
+    since_step: SinceStep = None,
+    limit: MetricsLimit = 1000,
 ) -> TargetMetricPage:
     store.get_sweep(sweep_id, principal.project)
     run = _latest_target_run(store, sweep_id)

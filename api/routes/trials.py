@@ -8,13 +8,12 @@ from fastapi import APIRouter, Query
 
 from api.deps import ReaderDep, StoreDep
 from api.errors import ERROR_RESPONSES
-from api.routes.common import MAX_ID, Limit, Offset, SweepId, TrialId
+from api.routes.common import Limit, MetricsLimit, Offset, SinceStep, SweepId, TrialId
 from api.schemas import MetricOut, MetricPage, TrialOut, TrialPage
 from orchestrator.store.models import TrialStatus
 
 router = APIRouter(prefix="/sweeps/{sweep_id}/trials", tags=["trials"], responses=ERROR_RESPONSES)
 
-MAX_METRICS_PAGE = 10_000
 
 
 @router.get("", response_model=TrialPage, summary="A sweep's trials, in creation order")
@@ -45,10 +44,8 @@ def trial_metrics(
     trial_id: TrialId,
     store: StoreDep,
     principal: ReaderDep,
-    since_step: Annotated[
-        int | None, Query(ge=-1, le=MAX_ID, description="only steps after this one (the last step you have)")
-    ] = None,
-    limit: Annotated[int, Query(ge=1, le=MAX_METRICS_PAGE, description="rows per page")] = 1000,
+    since_step: SinceStep = None,
+    limit: MetricsLimit = 1000,
 ) -> MetricPage:
     store.get_sweep(sweep_id, principal.project)
     store.get_trial(sweep_id, trial_id)
