@@ -31,3 +31,35 @@ def adamw_step(group: dict[str, Any], states: Any) -> None:
         direction = adam_direction(p, group, states[p])
         p.mul_(1 - group["lr"] * group["weight_decay"])
         p.add_(direction, alpha=-group["lr"])
+
+
+class PerParameterOptimizer(torch.optim.Optimizer):
+    """Adam-style hyperparameters and the closure/grad bookkeeping; subclasses say how one parameter moves."""
+
+    default_betas: tuple[float, float] = (0.9, 0.999)
+
+    def __init__(
+        self,
+        params: Any,
+        lr: float = 1e-3,
+        betas: tuple[float, float] | None = None,
+        eps: float = 1e-6,
+        weight_decay: float = 0.0,
+    ) -> None:
+        betas = betas or self.default_betas
+        super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay))
+
+    def update(self, p: torch.Tensor, group: dict[str, Any], state: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+    @torch.no_grad()
+    def step(self, closure: Any = None) -> float | None:
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is not None:
+                    self.update(p, group, self.state[p])
+        return loss
