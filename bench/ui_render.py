@@ -55,8 +55,10 @@ def fixture_spec(trials: int) -> dict[str, Any]:
         "search": {
             "algorithm": "random",
             "trials_per_width": per_search,
-            "space": {"lr": {"scale": "log", "low": 2**-12, "high": 2**-1},
-                      "init_std": {"scale": "log", "low": 0.005, "high": 0.1}},
+            "space": {
+                "lr": {"scale": "log", "low": 2**-12, "high": 2**-1},
+                "init_std": {"scale": "log", "low": 0.005, "high": 0.1},
+            },
         },
         "target": {"width": 1024, "auto_launch": False},
     }
@@ -85,16 +87,43 @@ def store_fixture(store: SweepStore, trials: int, seed: int = 0) -> int:
                 status = "diverged" if diverged else "completed"
                 final = None if diverged else loss
                 results.append(TrialResult(p, width, depth, 0, hp, final, diverged, status))
-                session.add(Trial(sweep_id=sweep.id, trial_key=f"{p}-w{width}-d{depth}-i{i}-s0",
-                                  parametrization=p, width=width, depth=depth, seed=0, search_index=i,
-                                  hparams=hp, status=status, diverged=diverged, final_loss=final,
-                                  best_loss=final, steps_done=200, attempts=1, duration_s=rng.uniform(5, 60)))
+                session.add(
+                    Trial(
+                        sweep_id=sweep.id,
+                        trial_key=f"{p}-w{width}-d{depth}-i{i}-s0",
+                        parametrization=p,
+                        width=width,
+                        depth=depth,
+                        seed=0,
+                        search_index=i,
+                        hparams=hp,
+                        status=status,
+                        diverged=diverged,
+                        final_loss=final,
+                        best_loss=final,
+                        steps_done=200,
+                        attempts=1,
+                        duration_s=rng.uniform(5, 60),
+                    )
+                )
         widths = [16, 32, 64, 128]
         modules = ["embedding", "blocks.0.attn", "blocks.0.mlp", "logits"]
         stats = {m: {"l1": [[1.0 + k for _ in widths] for _ in range(3)]} for k, m in enumerate(modules)}
-        session.add(CoordCheckResult(sweep_id=sweep.id, parametrization="mup", passed=True,
-                                     data={"widths": widths, "steps": [0, 1, 2], "modules": modules,
-                                           "stats": stats, "passed": True, "failing": []}))
+        session.add(
+            CoordCheckResult(
+                sweep_id=sweep.id,
+                parametrization="mup",
+                passed=True,
+                data={
+                    "widths": widths,
+                    "steps": [0, 1, 2],
+                    "modules": modules,
+                    "stats": stats,
+                    "passed": True,
+                    "failing": [],
+                },
+            )
+        )
         plan = build_plan(spec, results, resolve_multipliers=default_multiplier_resolver(spec))
         session.add(TransferPlan(sweep_id=sweep.id, version=1, plan=plan.to_dict()))
     store.set_sweep_status(sweep.id, SweepStatus.RUNNING)
@@ -110,11 +139,28 @@ def free_port() -> int:
 
 def serve(db_url: str, data_dir: Path) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
-    env = {**os.environ, "MUTRANSFER_DATABASE_URL": db_url, "MUTRANSFER_DATA_DIR": str(data_dir),
-           "MUTRANSFER_RUN_SWEEPS": "false", "MUTRANSFER_AUTH": "off"}
+    env = {
+        **os.environ,
+        "MUTRANSFER_DATABASE_URL": db_url,
+        "MUTRANSFER_DATA_DIR": str(data_dir),
+        "MUTRANSFER_RUN_SWEEPS": "false",
+        "MUTRANSFER_AUTH": "off",
+    }
     process = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory", "--port", str(port),
-         "--log-level", "warning"], env=env, cwd=REPO)
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "api.app:create_app",
+            "--factory",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+        ],
+        env=env,
+        cwd=REPO,
+    )
     url = f"http://127.0.0.1:{port}"
     for _ in range(300):
         try:
@@ -143,7 +189,8 @@ def measure(url: str, sweep_id: int, runs: int) -> list[float]:
             drawn = page.evaluate(
                 "() => ['plot-transfer','plot-coord','plot-scaling','plot-optimum']"
                 ".every(id => (document.getElementById(id).data || []).length > 0)"
-                " && document.querySelectorAll('#trial-table tbody tr').length > 0")
+                " && document.querySelectorAll('#trial-table tbody tr').length > 0"
+            )
             if not drawn:
                 raise RuntimeError("first render finished without every plot and the table drawn")
             times.append(page.evaluate("() => window.firstRenderMs") / 1000)
@@ -174,16 +221,22 @@ def main() -> None:
         finally:
             process.terminate()
             process.wait(timeout=30)
-    result = {"trials": n, "first_render_cold_s": round(times[0], 3),
-              "first_render_warm_median_s": round(statistics.median(times[1:] or times), 3),
-              "runs_s": [round(t, 3) for t in times], "fixture_store_and_plan_s": round(stored_s, 1),
-              "budget_s": 2.0}
+    result = {
+        "trials": n,
+        "first_render_cold_s": round(times[0], 3),
+        "first_render_warm_median_s": round(statistics.median(times[1:] or times), 3),
+        "runs_s": [round(t, 3) for t in times],
+        "fixture_store_and_plan_s": round(stored_s, 1),
+        "budget_s": 2.0,
+    }
     if args.json:
         print(json.dumps(result))
     else:
         warm = result["first_render_warm_median_s"]
-        print(f"sweep page, {n} stored trials (benchmark fixture): first render cold {times[0]:.2f} s, "
-              f"warm median {warm:.2f} s (budget 2 s); runs {result['runs_s']}")
+        print(
+            f"sweep page, {n} stored trials (benchmark fixture): first render cold {times[0]:.2f} s, "
+            f"warm median {warm:.2f} s (budget 2 s); runs {result['runs_s']}"
+        )
 
 
 if __name__ == "__main__":

@@ -91,10 +91,21 @@ class StrictModel(BaseModel):
 class MoESpec(StrictModel):
     n_experts: int = Field(8, ge=1, le=1024)
     top_k: int = Field(2, ge=1)
-    d_expert: int | None = Field(None, ge=1, description="expert hidden size; default mlp_ratio*width/top_k")
+    d_expert: int | None = Field(
+        None,
+        ge=1,
+        description="expert hidden size; default mlp_ratio·width / active experts (top_k, plus 1 with "
+        "shared_expert): the active width equals the dense FFN's",
+    )
     shared_expert: bool = False
     router: Literal["softmax", "sigmoid"] = "softmax"
     aux_loss_weight: float = Field(0.01, ge=0)
+    bridge: Literal["complete-mue", "none"] = Field(
+        "complete-mue",
+        description="complete-mue: normalized router scale and active-width μP (Complete-muE), so HPs "
+        "tuned on a dense (gpt) proxy transfer; none: plain μP for MoE (gates sum to 1, d_expert ∝ width), "
+        "which only MoE proxies transfer to",
+    )
 
     @model_validator(mode="after")
     def _top_k_fits(self) -> MoESpec:

@@ -15,7 +15,6 @@ from orchestrator.store.models import TrialStatus
 router = APIRouter(prefix="/sweeps/{sweep_id}/trials", tags=["trials"], responses=ERROR_RESPONSES)
 
 
-
 @router.get("", response_model=TrialPage, summary="A sweep's trials, in creation order")
 def list_trials(
     sweep_id: SweepId,

@@ -7,6 +7,9 @@ small widths. Compute is C = 6·N·tokens (forward + backward, Kaplan's approxim
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from orchestrator.spec import ModelSpec, SweepSpec
 
 
@@ -16,15 +19,15 @@ def non_embedding_params(
     *,
     family: str = "gpt",
     mlp_ratio: int = 4,
-    moe_top_k: int = 1,
-    moe_experts: int = 1,
-    d_expert: int | None = None,
+    moe: Mapping[str, Any] | None = None,
 ) -> int:
     """Active non-embedding parameters of one model of the workers' families (workers/models).
 
     gpt: per block q, k, v, o (width² each; heads × head_dim = width), the MLP (2·mlp_ratio·width²) and two
     LayerNorms (weight and bias), plus the final LayerNorm. mlp: depth width×width layers. moe: attention as
-    gpt, `moe_top_k` active experts of hidden size `d_expert` and a width × n_experts router.
+    gpt, a width × n_experts router, and the experts a token passes through (the routed top_k plus the shared
+    expert, each width → d_expert → width): the inactive experts' weights cost no compute, so they are not
+    counted. `moe` is the spec's `model.moe` (None: the worker's defaults); d_expert is the worker's.
     """
     if width < 1 or depth < 1:
         raise ValueError(f"width and depth must be positive, got width={width}, depth={depth}")
@@ -32,8 +35,11 @@ def non_embedding_params(
         return depth * width * width
     norms = depth * 4 * width + 2 * width
     if family == "moe":
-        hidden = d_expert if d_expert is not None else mlp_ratio * width // max(moe_top_k, 1)
-        ffn = moe_top_k * 2 * width * hidden + width * moe_experts
+        from workers.models.moe import MoEConfig  # lazily: the planner's import does not pull in torch
+
+        config = MoEConfig.from_dict(dict(moe or {}))
+        expert = 2 * width * config.expert_width(width, mlp_ratio)
+        ffn = config.active_experts * expert + width * config.n_experts
         return depth * (4 * width * width + ffn) + norms
     if family != "gpt":
         raise ValueError(f"unknown model family {family!r}: choose gpt, mlp or moe")
@@ -42,15 +48,12 @@ def non_embedding_params(
 
 def params_for(model: ModelSpec, width: int, depth: int) -> int:
     """`non_embedding_params` for a spec's model section."""
-    moe = model.moe
     return non_embedding_params(
         width,
         depth,
         family=model.family,
         mlp_ratio=model.mlp_ratio,
-        moe_top_k=moe.top_k if moe else 1,
-        moe_experts=moe.n_experts if moe else 1,
-        d_expert=moe.d_expert if moe else None,
+        moe=model.moe.model_dump() if model.moe is not None else None,
     )
 
 

@@ -2,9 +2,10 @@
 
 `build_plan(spec, trials)` is a pure function: the store glue loads the trials, calls it and stores
 `plan.to_dict()` (JSON, no NaN) as a new version. Per parametrization it fits each swept HP's optimum at every
-proxy width (optimum.py), the transfer law across width (transfer.py), the loss-vs-scale law (loss_law.py)
-and the transfer-quality metrics (quality.py), then recommends the parametrization with the best predicted
-target loss among those whose transfer holds.
+proxy width (optimum.py), the transfer law across width and, with ≥ 2 proxy depths, across depth (transfer.py;
+the target's values are extrapolated along both), the loss-vs-scale law (loss_law.py) and the transfer-quality
+metrics (quality.py), then recommends the parametrization with the best predicted target loss among those
+whose transfer holds.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from orchestrator.planner.model_size import (
     tokens_per_trial,
     training_flops,
 )
-from orchestrator.planner.numeric import json_safe
+from orchestrator.planner.numeric import json_safe, percentile_interval
 from orchestrator.planner.optimum import OptimumFit, fit_optimum
 from orchestrator.planner.profile import profile
 from orchestrator.planner.quality import (
@@ -34,7 +35,7 @@ from orchestrator.planner.quality import (
     extrapolation_robustness,
     fit_quality,
 )
-from orchestrator.planner.transfer import ScaleLaw, fit_scale_law
+from orchestrator.planner.transfer import ScaleLaw, fit_scale_law, to_hp
 from orchestrator.planner.types import Interval, PlanWarning, TrialResult
 from orchestrator.spec import SweepSpec
 
@@ -212,15 +213,6 @@ def build_plan(
         mine = [t for t in trials if t.parametrization == p]
         plans[p] = _plan_one(spec, p, mine, axes, sizes, resolver, level, seed + 1000 * i)
     fit_depth = sizes.fit_depth
-    if fit_depth != t_depth:
-        warnings.append(
-            PlanWarning(
-                "depth_not_transferred",
-                f"width transfer was fitted at depth {fit_depth}; "
-                f"the target's depth {t_depth} is not in the proxies' depths {depths}",
-            )
-        )
-
     recommended, why = _recommend(plans)
     proxy_flops = sum(pp.proxy_flops for pp in plans.values())
     covers = _coverage_text(sizes.proxy_tokens, sizes.target_tokens, spec)
@@ -312,7 +304,7 @@ def _plan_one(
     warnings += [w for law in [*width_laws.values(), *depth_laws.values()] for w in law.warnings]
     seen = {w.code for w in by_params.warnings}  # the compute law refits the same points: report news only
     warnings += by_params.warnings + [w for w in by_compute.warnings if w.code not in seen]
-    hparams = {name: law.target for name, law in width_laws.items()}
+    hparams = _target_hparams(axes, width_laws, depth_laws, spec.depths(), sizes, warnings)
     multipliers = _resolve(resolver, p, spec.target.width, t_depth, hparams, warnings)
 
     notes: list[str] = []
@@ -371,6 +363,89 @@ def _resolve(
             )
         )
         return None
+
+
+def _target_hparams(
+    axes: list[HPAxis],
+    width_laws: dict[str, ScaleLaw],
+    depth_laws: dict[str, ScaleLaw],
+    depths: list[int],
+    sizes: _Sizes,
+    warnings: list[PlanWarning],
+) -> dict[str, Interval]:
+    """The target's HP values, extrapolated in width and then in depth (issue 7).
+
+    The width law is fitted at `fit_depth`; where the target's depth differs, each HP moves along its depth
+    law: u = u_width(target width) + γ_depth·(log2 target depth − log2 fit depth). Each move is noted on the
+    plan (`depth_transfer_applied`, with γ_depth and the shift), and so is each HP left unmoved for want of a
+    depth law (`depth_not_transferred`).
+    """
+    hparams = {name: law.target for name, law in width_laws.items()}
+    if sizes.fit_depth == sizes.target_depth:
+        return hparams
+    shift = math.log2(sizes.target_depth) - math.log2(sizes.fit_depth)
+    for axis in axes:
+        width, depth = width_laws[axis.name], depth_laws.get(axis.name)
+        if width.target_u.value is None:
+            continue  # nothing to move: the width law's own warnings say why
+        if depth is None or depth.gamma.value is None:
+            warnings.append(_not_transferred(axis.name, depths, sizes, depth is None))
+            continue
+        hparams[axis.name] = to_hp(axis, _moved_along_depth(width, depth, shift))
+        warnings.append(_transfer_applied(axis, depth.gamma, shift, sizes))
+    return hparams
+
+
+def _moved_along_depth(width: ScaleLaw, depth: ScaleLaw, shift: float) -> Interval:
+    """The width law's target (u) moved by γ_depth·shift. Its interval comes from draw-wise sums of the two
+    laws' bootstrap draws (independent bootstraps, so pairing by index samples the sum); without draws (a law
+    fitted at one scale) the interval bounds add up instead, which is wider."""
+    w, g = width.target_u, depth.gamma
+    value = float(w.value or 0.0) + float(g.value or 0.0) * shift
+    n = min(width.draws_u.size, depth.draws_gamma.size)
+    low: float | None = None
+    high: float | None = None
+    if n:
+        low, high = percentile_interval(width.draws_u[:n] + shift * depth.draws_gamma[:n], w.level)
+    elif w.low is not None and w.high is not None and g.low is not None and g.high is not None:
+        moves = (g.low * shift, g.high * shift)
+        low, high = w.low + min(moves), w.high + max(moves)
+    return Interval(
+        value,
+        None if low is None else min(low, value),
+        None if high is None else max(high, value),
+        w.level,
+    )
+
+
+def _transfer_applied(axis: HPAxis, gamma: Interval, shift: float, sizes: _Sizes) -> PlanWarning:
+    """The informational note of a depth move: γ_depth with its interval, and the HP's change."""
+    move = float(gamma.value or 0.0) * shift
+    change = f"×{2.0**move:.3g}" if axis.log else f"by {move:+.3g}"
+    bounds = "unknown" if gamma.low is None or gamma.high is None else f"[{gamma.low:.3g}, {gamma.high:.3g}]"
+    return PlanWarning(
+        "depth_transfer_applied",
+        f"{axis.name}: γ_depth = {gamma.value:.3g} ({100 * gamma.level:g} % interval {bounds}) moves the "
+        f"width-transferred value {change}, from the fit depth {sizes.fit_depth} to the target depth "
+        f"{sizes.target_depth}",
+        hparam=axis.name,
+    )
+
+
+def _not_transferred(name: str, depths: list[int], sizes: _Sizes, no_law: bool) -> PlanWarning:
+    """Why an HP keeps its width-transferred value at a target depth the proxies did not run."""
+    if len(depths) < 2:
+        why = "the proxies have one depth, so no depth law can be fitted: list ≥ 2 proxy.depths"
+    elif no_law:
+        why = "no proxy width has trials at ≥ 2 depths, so no depth law was fitted"
+    else:
+        why = f"{name} has an optimum at fewer than 2 depths, so its depth law is unfitted"
+    return PlanWarning(
+        "depth_not_transferred",
+        f"{name}: width transfer was fitted at depth {sizes.fit_depth}; the target's depth "
+        f"{sizes.target_depth} is not in the proxies' depths {depths} and {why}",
+        hparam=name,
+    )
 
 
 def _fit_at(

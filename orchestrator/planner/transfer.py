@@ -43,6 +43,9 @@ class ScaleLaw:
     reduced_chi2: float | None
     warnings: list[PlanWarning] = field(default_factory=list)
     draws_u: np.ndarray = field(default_factory=lambda: np.empty(0), repr=False)
+    draws_gamma: np.ndarray = field(
+        default_factory=lambda: np.empty(0), repr=False
+    )  # to move along this scale
 
     def to_dict(self) -> dict[str, Any]:
         return json_safe(
@@ -106,7 +109,7 @@ def fit_scale_law(
             None,
             None,
             target_scale,
-            _to_hp(axis, target_u),
+            to_hp(axis, target_u),
             target_u,
             None,
             None,
@@ -155,12 +158,13 @@ def fit_scale_law(
         intercept=float(coef[0]),
         gamma_compatible_with_zero=compatible,
         target_scale=target_scale,
-        target=_to_hp(axis, target_u),
+        target=to_hp(axis, target_u),
         target_u=target_u,
         residual_rms=finite(float(np.sqrt(np.mean(resid**2)))),
         reduced_chi2=finite(chi2) if chi2 is not None else None,
         warnings=warnings,
         draws_u=targets,
+        draws_gamma=gammas,
     )
 
 
@@ -188,7 +192,7 @@ def _hi(bound: float | None, point: float) -> float | None:
     return None if bound is None else max(bound, float(point))
 
 
-def _to_hp(axis: HPAxis, interval: Interval) -> Interval:
+def to_hp(axis: HPAxis, interval: Interval) -> Interval:
     return Interval(
         axis.from_u(interval.value), axis.from_u(interval.low), axis.from_u(interval.high), interval.level
     )

@@ -1,88 +1,99 @@
-"""Two tiny real studies through the product's glue, in-process (no service): proxies trained by the
-workers' loop on real text, planned by the planner, the target configured by `target_request` and trained.
+"""Issue 7's two studies end to end through the real service: REST submit, runner, Ray trials, planner, the
+target run (auto_launch) on Ray, realized vs predicted loss stored.
 
-- a dense (gpt) proxy sweep whose target is an MoE model: the plan states the Complete-muE mapping;
-- proxies at depths 2 and 4 transferred to depth 8 under CompleteP.
+- a dense (gpt) proxy sweep whose target is an MoE model: the plan states the Complete-muE mapping and the
+  target trains the MoE;
+- proxies at depths 2 and 4 transferred to depth 8 under CompleteP: the plan fits the depth law and the
+  target trains 8 blocks.
+
+The trained target is read back from its final checkpoint: its stored config says what was really trained.
 """
 
 from __future__ import annotations
 
+import json
 import math
+from pathlib import Path
 from typing import Any
 
-import torch
+import pytest
+from fastapi.testclient import TestClient
+from target.helpers import study
+from target.test_target_e2e import API, client, submit, tmp_data_dir, wait_status
 
-from orchestrator.planner import build_plan
-from orchestrator.planner.types import TrialResult
-from orchestrator.planning import choose_target
-from orchestrator.spec import SweepSpec, parse_spec
-from orchestrator.store.models import TargetRun
-from orchestrator.target_run import target_request
-from orchestrator.trial_config import trial_config
-from workers.config import TrialConfig
-from workers.train import train
+from orchestrator.planner.model_size import non_embedding_params
+from workers.checkpoint import load_latest_checkpoint
 
-torch.set_num_threads(2)
+pytestmark = pytest.mark.ray
 
+__all__ = ["client"]  # the module-scoped service fixture: one service (and Ray) for this module's tests
 
-def _spec(parametrization: str, **overrides: Any) -> SweepSpec:
-    data = {
-        "name": "moe-study",
-        "model": {"family": "gpt", "depth": 1, "context_length": 16},
-        "parametrizations": [parametrization],
-        "base_width": 16,
-        "proxy": {"widths": [16, 32], "steps": 8, "batch_size": 4, "eval_every": 8},
-        "search": {
-            "algorithm": "grid",
-            "space": {"lr": {"scale": "log", "low": 3e-3, "high": 3e-2, "grid_points": 2}},
-        },
-        "target": {"width": 64, "steps": 8},
-    }
-    for key, value in overrides.items():
-        data[key] = {**data[key], **value} if isinstance(value, dict) else value
-    return parse_spec(data)
+MODEL = {"family": "gpt", "depth": 1, "head_dim": 16, "context_length": 16}
 
 
-def _final(config: TrialConfig) -> tuple[str, float | None]:
-    last = None
-    for record in train(config):
-        last = record
-    assert last is not None
-    return last.status, last.final_val_loss
+def tiny(**overrides: Any) -> dict[str, Any]:
+    """One parametrization (μP), proxies at widths 16/32 (2 LRs, 8 steps), target width 64, 8 steps;
+    `overrides` as `study`'s dotted paths."""
+    return study(
+        **{
+            "parametrizations": ["mup"],
+            "model": dict(MODEL),
+            "proxy.widths": [16, 32],
+            "proxy.steps": 8,
+            "proxy.eval_every": 4,
+            "search.space.lr": {"scale": "log", "low": 3e-3, "high": 3e-2, "grid_points": 2},
+            "target.width": 64,
+            "target.steps": 8,
+            **overrides,
+        }
+    )
 
 
-def _study(spec: SweepSpec, tmp_path) -> tuple[Any, TrialConfig, tuple[str, float | None]]:
-    """Sweep the proxies, plan, configure and train the target; returns (plan, target config, outcome)."""
-    p = spec.parametrizations[0]
-    trials = []
-    for depth in spec.depths():
-        for width in spec.proxy.widths:
-            for lr in spec.search.space["lr"].grid():
-                config = trial_config(
-                    spec, parametrization=p, width=width, depth=depth, seed=0, hparams={"lr": lr}, threads=2
-                )
-                status, loss = _final(config)
-                trials.append(TrialResult(p, width, depth, 0, {"lr": lr}, loss, status == "diverged", status))
-    plan = build_plan(spec, trials)
-    choice = choose_target(plan.to_dict())
-    request = target_request(spec, TargetRun(id=1, checkpoint_path=str(tmp_path / "target")), choice)
-    target = TrialConfig.from_dict(request.config)
-    return plan, target, _final(target)
+def finished_study(client: TestClient, spec: dict[str, Any]) -> tuple[dict, dict]:
+    """Submit, wait for `completed`, check the target run trained the plan's choice to a finite loss stored
+    beside the prediction; (plan, the target's final checkpoint config and weight names)."""
+    sweep_id = submit(client, spec)
+    wait_status(client, sweep_id, "completed", timeout=120)
+    plan = client.get(f"{API}/sweeps/{sweep_id}/plan").json()["plan"]
+    run = client.get(f"{API}/sweeps/{sweep_id}/target-run").json()
+    assert run["status"] == "completed", run
+    assert run["realized_loss"] is not None and math.isfinite(run["realized_loss"]), run
+    assert run["steps_done"] == spec["target"]["steps"]
+    assert run["hparams"] == plan["target_choice"]["hparams"]
+    assert run["predicted_loss"] == plan["target_choice"]["predicted_loss"]
+    checkpoints = tmp_data_dir(client) / "targets" / f"sweep-{sweep_id}" / f"target-{run['id']}"
+    return plan, trained_config(checkpoints)
 
 
-def test_a_dense_proxy_sweep_transfers_to_an_moe_target_and_states_the_bridge(tmp_path) -> None:
-    moe = {"family": "moe", "depth": 1, "context_length": 16, "moe": {"n_experts": 4, "top_k": 2}}
-    spec = _spec("mup", target={"width": 64, "steps": 8, "model": moe})
-    plan, target, (status, loss) = _study(spec, tmp_path)
-    mapping = [w.message for w in plan.warnings if w.code == "family_mapping"]
-    assert mapping and mapping[0].startswith("complete-mue I+II")
-    assert target.family == "moe" and target.moe["top_k"] == 2 and target.width == 64
-    assert status == "completed" and loss is not None and loss < 6.0
+def trained_config(checkpoints: Path) -> dict[str, Any]:
+    state = load_latest_checkpoint(checkpoints)
+    assert state is not None, f"no checkpoint under {checkpoints}"
+    return {**json.loads(state["config"]), "weights": list(state["model"])}
 
 
-def test_proxies_at_depths_two_and_four_transfer_to_depth_eight_under_completep(tmp_path) -> None:
-    spec = _spec("completep", base_depth=2, model={"depth": 2}, proxy={"depths": [2, 4]}, target={"depth": 8})
-    plan, target, (status, loss) = _study(spec, tmp_path)
-    assert plan.proxy["depths"] == [2, 4] and plan.target["depth"] == 8
-    assert target.depth == 8 and target.base_depth == 2 and target.parametrization == "completep"
-    assert status == "completed" and loss is not None and math.isfinite(loss) and loss < 6.0
+def test_a_dense_proxy_sweep_transfers_to_an_moe_target_and_states_the_bridge(client: TestClient) -> None:
+    moe = {"n_experts": 4, "top_k": 2}
+    spec = tiny(name="dense-to-moe", **{"target.model": {**MODEL, "family": "moe", "moe": moe}})
+    plan, trained = finished_study(client, spec)
+
+    mapping = [w["message"] for w in plan["warnings"] if w["code"] == "family_mapping"]
+    assert mapping and mapping[0].startswith("complete-mue I+II"), plan["warnings"]
+    assert plan["target"]["params"] == non_embedding_params(64, 1, family="moe", moe=moe)  # active only
+    assert trained["family"] == "moe" and trained["width"] == 64
+    assert trained["moe"]["top_k"] == 2 and trained["moe"]["bridge"] == "complete-mue"
+    assert "blocks.0.mlp.experts.up.weight" in trained["weights"]
+
+
+def test_proxies_at_depths_two_and_four_transfer_to_depth_eight_under_completep(client: TestClient) -> None:
+    spec = tiny(
+        name="depth-2-4-to-8",
+        parametrizations=["completep"],
+        base_depth=2,
+        **{"model.depth": 2, "proxy.depths": [2, 4], "target.depth": 8},
+    )
+    plan, trained = finished_study(client, spec)
+
+    assert plan["target"]["depth"] == 8 and plan["proxy"]["depths"] == [2, 4]
+    assert "lr" in plan["parametrizations"]["completep"]["depth_transfer"]
+    assert trained["depth"] == 8 and trained["base_depth"] == 2 and trained["parametrization"] == "completep"
+    assert "blocks.7.mlp.fc.weight" in trained["weights"]

@@ -206,7 +206,7 @@ def test_depth_transfer_reuses_the_width_fit_over_depth() -> None:
     assert depth_law.scale_name == "depth" and depth_law.scales == [2, 4, 8]
     assert depth_law.gamma.contains(-0.5) and not depth_law.gamma_compatible_with_zero
     assert depth_law.target_u.contains(surface.optimum_u(64, 16))
-    assert plan.proxy["fit_depth"] == 8 and "depth_not_transferred" in [w.code for w in plan.warnings]
+    assert plan.proxy["fit_depth"] == 8 and "depth_transfer_applied" in [w.code for w in plan.warnings]
 
 
 def test_store_rows_convert_preferring_the_validation_loss() -> None:

@@ -35,8 +35,10 @@ def study_spec(name: str, widths: list[int], lrs: int, auto_launch: bool = False
         "base_width": widths[0],
         "model": {"family": "gpt", "depth": 2, "head_dim": 16, "context_length": 32},
         "proxy": {"widths": widths, "steps": 40, "batch_size": 8, "eval_every": 10},
-        "search": {"algorithm": "grid", "space": {"lr": {"scale": "log", "low": 2**-10, "high": 2**-2,
-                                                         "grid_points": lrs}}},
+        "search": {
+            "algorithm": "grid",
+            "space": {"lr": {"scale": "log", "low": 2**-10, "high": 2**-2, "grid_points": lrs}},
+        },
         "target": {"width": widths[-1] * 4, "auto_launch": auto_launch},
     }
 
@@ -79,10 +81,21 @@ def seed_sweep(
                 final = None if diverged else loss
                 results.append(TrialResult(p, width, depth, 0, {"lr": lr}, final, diverged, outcome))
                 trial = Trial(
-                    sweep_id=sweep.id, trial_key=f"{p}-w{width}-d{depth}-i{i}-s0", parametrization=p,
-                    width=width, depth=depth, seed=0, search_index=i, hparams={"lr": lr},
-                    status=outcome, diverged=diverged, final_loss=final, best_loss=final,
-                    steps_done=metrics_steps, attempts=1, duration_s=1.0 + 0.01 * width,
+                    sweep_id=sweep.id,
+                    trial_key=f"{p}-w{width}-d{depth}-i{i}-s0",
+                    parametrization=p,
+                    width=width,
+                    depth=depth,
+                    seed=0,
+                    search_index=i,
+                    hparams={"lr": lr},
+                    status=outcome,
+                    diverged=diverged,
+                    final_loss=final,
+                    best_loss=final,
+                    steps_done=metrics_steps,
+                    attempts=1,
+                    duration_s=1.0 + 0.01 * width,
                 )
                 session.add(trial)
                 session.flush()
@@ -93,20 +106,41 @@ def seed_sweep(
         if coord_check:
             for p in spec.parametrizations:
                 if p != "sp":
-                    session.add(CoordCheckResult(sweep_id=sweep.id, parametrization=p, passed=True,
-                                                 data=coord_data(spec.proxy.widths, flat=True)))
+                    session.add(
+                        CoordCheckResult(
+                            sweep_id=sweep.id,
+                            parametrization=p,
+                            passed=True,
+                            data=coord_data(spec.proxy.widths, flat=True),
+                        )
+                    )
         if plan:
             planned = build_plan(spec, results, resolve_multipliers=default_multiplier_resolver(spec))
             session.add(TransferPlan(sweep_id=sweep.id, version=1, plan=planned.to_dict()))
         if target_metrics:
-            run = TargetRun(sweep_id=sweep.id, plan_version=1, status="completed", hparams={"lr": 2**-6},
-                            predicted_loss=1.75, predicted_low=1.70, predicted_high=1.81, realized_loss=1.76,
-                            within_interval=True, steps_done=target_metrics, attempts=1)
+            run = TargetRun(
+                sweep_id=sweep.id,
+                plan_version=1,
+                status="completed",
+                hparams={"lr": 2**-6},
+                predicted_loss=1.75,
+                predicted_low=1.70,
+                predicted_high=1.81,
+                realized_loss=1.76,
+                within_interval=True,
+                steps_done=target_metrics,
+                attempts=1,
+            )
             session.add(run)
             session.flush()
             for step in range(1, target_metrics + 1):
-                session.add(TargetMetric(target_run_id=run.id, step=step,
-                                         train_loss=1.76 + 2.4 * (1 - step / target_metrics) ** 2))
+                session.add(
+                    TargetMetric(
+                        target_run_id=run.id,
+                        step=step,
+                        train_loss=1.76 + 2.4 * (1 - step / target_metrics) ** 2,
+                    )
+                )
     store.set_sweep_status(sweep.id, SweepStatus.RUNNING)
     if status is not SweepStatus.RUNNING:
         store.set_sweep_status(sweep.id, status)
@@ -127,5 +161,11 @@ def coord_data(widths: list[int], flat: bool, steps: int = 3) -> dict[str, Any]:
             for si, stat in enumerate(COORD_STATS)
         }
     failing = [] if flat else [m for m in COORD_MODULES if m != "embedding"]
-    return {"widths": widths, "steps": list(range(steps)), "modules": list(COORD_MODULES), "stats": stats,
-            "passed": flat, "failing": failing}
+    return {
+        "widths": widths,
+        "steps": list(range(steps)),
+        "modules": list(COORD_MODULES),
+        "stats": stats,
+        "passed": flat,
+        "failing": failing,
+    }

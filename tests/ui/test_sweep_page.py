@@ -53,8 +53,9 @@ def test_every_plot_draws_its_series(finished_sweep, page: Page, screenshot) -> 
     transfer = roles(page, "plot-transfer")
     assert transfer["width"] == len(params) * len(WIDTHS)  # one curve per width in each panel
     lrs = [2 ** (-10 + 8 * i / (LR_POINTS - 1)) for i in range(LR_POINTS)]
-    with_divergence = [p for p in params if any(math.isinf(surface_loss(p, w, WIDTHS[0], lr))
-                                                 for w in WIDTHS for lr in lrs)]
+    with_divergence = [
+        p for p in params if any(math.isinf(surface_loss(p, w, WIDTHS[0], lr)) for w in WIDTHS for lr in lrs)
+    ]
     assert transfer["diverged"] == len(with_divergence) > 0
     per_param = plan_doc["parametrizations"]
     optima = [f for p in params for f in per_param[p]["optima"]["lr"] if f["u"] is not None]
