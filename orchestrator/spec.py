@@ -427,7 +427,24 @@ class SweepSpec(StrictModel):
             raise ValueError(
                 f"this sweep would run {self.total_trials()} trials; the limit is {_limits(info).max_trials}"
             )
+        _check_expert_widths("model", self.model, self._model_builds())
+        if self.target.model is not None:
+            _check_expert_widths("target.model", self.target.model, {self.target.width: "target width"})
+        _check_transfer_rule(self)
         return self
+
+    def _model_builds(self) -> dict[int, str]:
+        """Every width at which `model` is built, and what builds it: the proxies, the target when it has no
+        model of its own, and the preflight coordinate check (on for any parametrization but SP)."""
+        from orchestrator.executor.preflight import preflight_widths  # imports this module: import late
+
+        builds = dict.fromkeys(self.proxy.widths, "proxy width")
+        if self.target.model is None:
+            builds[self.target.width] = "target width"
+        if self.preflight != "off" and any(p != Parametrization.SP for p in self.parametrizations):
+            for width in preflight_widths(self):
+                builds.setdefault(width, "coordinate-check width (preflight; or set preflight: off)")
+        return builds
 
     def depths(self) -> list[int]:
         return self.proxy.depths or [self.model.depth]
@@ -445,6 +462,38 @@ class SweepSpec(StrictModel):
 
     def total_trials(self) -> int:
         return len(self.searches()) * self.trials_per_search() * len(self.proxy.seeds)
+
+
+def _check_expert_widths(field: str, model: ModelSpec, builds: dict[int, str]) -> None:
+    """An MoE model's default expert hidden size (mlp_ratio·width / active experts) must split at every
+    width the sweep builds; the worker's own rule, checked at submit rather than when the plan or the
+    target is built after every proxy has run."""
+    from workers.moe_config import MoEConfig  # torch-free: validating a spec never loads torch
+
+    if model.family != "moe" or model.moe is None:
+        return
+    config = MoEConfig.from_dict(model.moe.model_dump())
+    for width, what in builds.items():
+        try:
+            config.expert_width(width, model.mlp_ratio)
+        except ValueError as exc:
+            raise ValueError(f"{field}.moe.d_expert: at the {what} {width}, {exc}") from exc
+
+
+def _check_transfer_rule(spec: SweepSpec) -> None:
+    """An MoE target of another family than the proxies needs a rule that maps the tuned HPs (the worker's
+    `transfer_mapping`: a gpt proxy under Complete-muE's bridges, or MoE proxies); without one the sweep
+    would fail at planning, after every proxy has run."""
+    from workers.moe_config import transfer_mapping  # torch-free: validating a spec never loads torch
+
+    target = spec.target.model
+    if target is None or target.family != "moe" or target.moe is None:
+        return
+    try:
+        transfer_mapping(spec.model.family, target.moe.model_dump(), spec.target.width, target.mlp_ratio)
+    except ValueError as exc:
+        field = "target.model.moe.bridge" if spec.model.family == "gpt" else "model.family"
+        raise ValueError(f"{field}: {exc}") from exc
 
 
 def parse_spec(data: Any, limits: Limits | None = None) -> SweepSpec:

@@ -35,7 +35,7 @@ def non_embedding_params(
         return depth * width * width
     norms = depth * 4 * width + 2 * width
     if family == "moe":
-        from workers.models.moe import MoEConfig  # lazily: the planner's import does not pull in torch
+        from workers.moe_config import MoEConfig
 
         config = MoEConfig.from_dict(dict(moe or {}))
         expert = 2 * width * config.expert_width(width, mlp_ratio)

@@ -29,6 +29,7 @@ from orchestrator.planner.model_size import (
 from orchestrator.planner.numeric import json_safe, percentile_interval
 from orchestrator.planner.optimum import OptimumFit, fit_optimum
 from orchestrator.planner.profile import profile
+from orchestrator.planner.promises import promises_invariance
 from orchestrator.planner.quality import (
     Robustness,
     asymptotic_penalties,
@@ -274,11 +275,18 @@ def _plan_one(
     widths = sorted({t.width for t in at_depth if t.is_usable})
     per_width = {w: [t for t in at_depth if t.width == w] for w in widths}
     optima = {a.name: [_fit_at(a, axes, per_width[w], w, level, seed + w) for w in widths] for a in axes}
+    invariant = promises_invariance(p, "width")
     width_laws = {
-        a.name: fit_scale_law(a, optima[a.name], spec.target.width, level=level, seed=seed) for a in axes
+        a.name: fit_scale_law(
+            a, optima[a.name], spec.target.width, level=level, seed=seed, invariant=invariant
+        )
+        for a in axes
     }
-    depth_laws = _depth_laws(spec, trials, axes, t_depth, level, seed)
-    robustness = {a.name: extrapolation_robustness(a, optima[a.name], level=level, seed=seed) for a in axes}
+    depth_laws = _depth_laws(spec, p, trials, axes, t_depth, level, seed)
+    robustness = {
+        a.name: extrapolation_robustness(a, optima[a.name], level=level, seed=seed, invariant=invariant)
+        for a in axes
+    }
 
     best = [_best_loss(per_width[w]) for w in widths]
     losses, sems = [b[0] for b in best], [b[1] for b in best]
@@ -392,7 +400,7 @@ def _target_hparams(
             warnings.append(_not_transferred(axis.name, depths, sizes, depth is None))
             continue
         hparams[axis.name] = to_hp(axis, _moved_along_depth(width, depth, shift))
-        warnings.append(_transfer_applied(axis, depth.gamma, shift, sizes))
+        warnings.append(_transfer_applied(axis, depth, shift, sizes))
     return hparams
 
 
@@ -400,7 +408,7 @@ def _moved_along_depth(width: ScaleLaw, depth: ScaleLaw, shift: float) -> Interv
     """The width law's target (u) moved by γ_depth·shift. Its interval comes from draw-wise sums of the two
     laws' bootstrap draws (independent bootstraps, so pairing by index samples the sum); without draws (a law
     fitted at one scale) the interval bounds add up instead, which is wider."""
-    w, g = width.target_u, depth.gamma
+    w, g = width.target_u, depth.applied_gamma
     value = float(w.value or 0.0) + float(g.value or 0.0) * shift
     n = min(width.draws_u.size, depth.draws_gamma.size)
     low: float | None = None
@@ -418,18 +426,20 @@ def _moved_along_depth(width: ScaleLaw, depth: ScaleLaw, shift: float) -> Interv
     )
 
 
-def _transfer_applied(axis: HPAxis, gamma: Interval, shift: float, sizes: _Sizes) -> PlanWarning:
-    """The informational note of a depth move: γ_depth with its interval, and the HP's change."""
-    move = float(gamma.value or 0.0) * shift
+def _transfer_applied(axis: HPAxis, law: ScaleLaw, shift: float, sizes: _Sizes) -> PlanWarning:
+    """The informational note of a depth move: the fitted γ_depth with its interval, and the HP's change (none
+    when the parametrization's depth promise held, see transfer.py)."""
+    gamma, applied = law.gamma, law.applied_gamma
+    move = float(applied.value or 0.0) * shift
     change = f"×{2.0**move:.3g}" if axis.log else f"by {move:+.3g}"
     bounds = "unknown" if gamma.low is None or gamma.high is None else f"[{gamma.low:.3g}, {gamma.high:.3g}]"
-    return PlanWarning(
-        "depth_transfer_applied",
-        f"{axis.name}: γ_depth = {gamma.value:.3g} ({100 * gamma.level:g} % interval {bounds}) moves the "
-        f"width-transferred value {change}, from the fit depth {sizes.fit_depth} to the target depth "
-        f"{sizes.target_depth}",
-        hparam=axis.name,
-    )
+    fitted = f"γ_depth = {gamma.value:.3g} ({100 * gamma.level:g} % interval {bounds})"
+    span = f"from the fit depth {sizes.fit_depth} to the target depth {sizes.target_depth}"
+    if law.model == "invariant":
+        text = f"{axis.name}: {fitted} is compatible with 0, as the parametrization promises: kept {span}"
+    else:
+        text = f"{axis.name}: {fitted} moves the width-transferred value {change}, {span}"
+    return PlanWarning("depth_transfer_applied", text, hparam=axis.name)
 
 
 def _not_transferred(name: str, depths: list[int], sizes: _Sizes, no_law: bool) -> PlanWarning:
@@ -457,7 +467,13 @@ def _fit_at(
 
 
 def _depth_laws(
-    spec: SweepSpec, trials: list[TrialResult], axes: list[HPAxis], t_depth: int, level: float, seed: int
+    spec: SweepSpec,
+    p: str,
+    trials: list[TrialResult],
+    axes: list[HPAxis],
+    t_depth: int,
+    level: float,
+    seed: int,
 ) -> dict[str, ScaleLaw]:
     """Issue 7's depth transfer: the same fit over depth at the widest proxy width that has ≥ 2 depths."""
     if len(spec.depths()) < 2:
@@ -477,6 +493,7 @@ def _depth_laws(
                     scale_name="depth",
                     level=level,
                     seed=seed,
+                    invariant=promises_invariance(p, "depth"),
                 )
                 for a in axes
             }
@@ -553,11 +570,11 @@ def _coverage_text(proxy_tokens: int, t_tokens: int, spec: SweepSpec) -> str:
 
 def family_mapping(spec: SweepSpec) -> str | None:
     """The rule that carries the proxies' HPs to a target of another family, as the plan states it: dense →
-    MoE by Complete-muE's bridges (workers.models.moe.transfer_mapping); None when the target is not MoE."""
+    MoE by Complete-muE's bridges (workers.moe_config.transfer_mapping); None when the target is not MoE."""
     t_model = target_model(spec)
     if t_model.family != "moe":
         return None
-    from workers.models.moe import transfer_mapping
+    from workers.moe_config import transfer_mapping
 
     moe = t_model.moe.model_dump() if t_model.moe is not None else None
     try:

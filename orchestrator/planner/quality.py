@@ -48,9 +48,17 @@ def fit_quality(law: ScaleLaw) -> dict[str, Any]:
 
 
 def extrapolation_robustness(
-    axis: HPAxis, fits: list[OptimumFit], *, scale_name: str = "width", level: float = 0.9, seed: int = 0
+    axis: HPAxis,
+    fits: list[OptimumFit],
+    *,
+    scale_name: str = "width",
+    level: float = 0.9,
+    seed: int = 0,
+    invariant: bool = False,
 ) -> Robustness:
-    """Metric 2: predict the widest scale's optimum from the others and price the miss on its loss curve."""
+    """Metric 2: predict the widest scale's optimum from the others and price the miss on its loss curve.
+
+    `invariant` is the plan's own choice of law (transfer.py): the check tests the procedure the plan used."""
     usable = sorted((f for f in fits if f.u is not None), key=lambda f: f.scale)
     if len(usable) < 3:
         return Robustness(
@@ -64,7 +72,9 @@ def extrapolation_robustness(
             f"needs optima at ≥ 3 {scale_name}s (2 to fit, 1 to check); got {len(usable)}",
         )
     held = usable[-1]
-    law = fit_scale_law(axis, usable[:-1], held.scale, scale_name=scale_name, level=level, seed=seed)
+    law = fit_scale_law(
+        axis, usable[:-1], held.scale, scale_name=scale_name, level=level, seed=seed, invariant=invariant
+    )
     predicted = law.target_u.value
     if predicted is None or held.u is None:
         return Robustness(axis.name, held.scale, None, held.u, None, None, None, "the reduced law has no fit")

@@ -6,6 +6,14 @@ scale's optimum uncertainty: every bootstrap replicate takes one draw of u* per 
 and refits the line by weighted least squares (weights 1/σ², σ the spread of that scale's draws). Scatter of
 the optima beyond their own uncertainty (reduced χ² > 1) means the power law itself is doubtful: the draws are
 then widened by √χ²_red (Birge ratio) instead of being trusted as they are.
+
+For a parametrization that promises an invariant optimum along the scale (`invariant=True`: μP in width,
+CompleteP in depth), the law used for the target is γ = 0 unless the proxies refute it: when γ's interval
+contains 0, the target is the precision-weighted mean of the optima (its bootstrap, Birge-widened, gives the
+interval) and not the free line. Extrapolating a slope that the data cannot tell from 0 multiplies the
+optima's noise by the extrapolation distance (two proxies an octave apart, a target three octaves out: ×4),
+while the promised value costs nothing when it holds; γ is still fitted and reported, and a γ that excludes 0
+switches the target back to the free line with a `invariance_refuted` warning.
 """
 
 from __future__ import annotations
@@ -43,9 +51,15 @@ class ScaleLaw:
     reduced_chi2: float | None
     warnings: list[PlanWarning] = field(default_factory=list)
     draws_u: np.ndarray = field(default_factory=lambda: np.empty(0), repr=False)
-    draws_gamma: np.ndarray = field(
-        default_factory=lambda: np.empty(0), repr=False
-    )  # to move along this scale
+    model: str = "power_law"  # the law the target comes from: "power_law" or "invariant" (γ = 0, see above)
+    draws_gamma: np.ndarray = field(default_factory=lambda: np.empty(0), repr=False)  # of the γ applied
+
+    @property
+    def applied_gamma(self) -> Interval:
+        """The γ the target uses: the fitted one, or exactly 0 under the invariant model."""
+        if self.model == "invariant":
+            return Interval(0.0, 0.0, 0.0, self.gamma.level)
+        return self.gamma
 
     def to_dict(self) -> dict[str, Any]:
         return json_safe(
@@ -58,6 +72,7 @@ class ScaleLaw:
                 "gamma": self.gamma,
                 "intercept": self.intercept,
                 "gamma_compatible_with_zero": self.gamma_compatible_with_zero,
+                "model": self.model,
                 "target_scale": self.target_scale,
                 "target": self.target,
                 "target_u": self.target_u,
@@ -77,8 +92,11 @@ def fit_scale_law(
     level: float = 0.9,
     n_boot: int = 1000,
     seed: int | np.random.Generator | None = None,
+    invariant: bool = False,
 ) -> ScaleLaw:
-    """Fit u*(s) = u₀ + γ log2 s over the scales that have an optimum; extrapolate to `target_scale`."""
+    """Fit u*(s) = u₀ + γ log2 s over the scales that have an optimum; extrapolate to `target_scale`.
+
+    `invariant`: the parametrization promises γ = 0 along this scale (see the module docstring)."""
     rng = rng_from(seed)
     warnings: list[PlanWarning] = []
 
@@ -148,6 +166,23 @@ def fit_scale_law(
     gamma = Interval(float(coef[1]), _lo(g_lo, coef[1]), _hi(g_hi, coef[1]), level)
     target_u = Interval(float(point_t), _lo(t_lo, point_t), _hi(t_hi, point_t), level)
     compatible = gamma.contains(0.0)
+    model = "power_law"
+    if invariant and compatible:
+        model, target_u, targets = "invariant", *_invariant_target(u, w, draws, level)
+        warn(
+            "invariance_assumed",
+            f"{axis.name}: γ = {coef[1]:.3g} is compatible with 0, as this parametrization promises over "
+            f"{scale_name}; the target takes the proxies' precision-weighted optimum rather than "
+            f"extrapolating the line (which would put {axis.from_u(float(point_t)):.3g} at "
+            f"{scale_name} {target_scale:g})",
+        )
+    elif invariant:
+        warn(
+            "invariance_refuted",
+            f"{axis.name}: γ = {coef[1]:.3g} {_bounds_text(gamma)} excludes 0, although this parametrization "
+            f"promises an invariant optimum over {scale_name}: the target follows the fitted line; check the "
+            "parametrization (coordinate check) and the proxies' budget",
+        )
     return ScaleLaw(
         hparam=axis.name,
         scale_name=scale_name,
@@ -163,9 +198,30 @@ def fit_scale_law(
         residual_rms=finite(float(np.sqrt(np.mean(resid**2)))),
         reduced_chi2=finite(chi2) if chi2 is not None else None,
         warnings=warnings,
+        model=model,
         draws_u=targets,
-        draws_gamma=gammas,
+        draws_gamma=np.zeros_like(gammas) if model == "invariant" else gammas,
     )
+
+
+def _invariant_target(
+    u: np.ndarray, w: np.ndarray, draws: np.ndarray, level: float
+) -> tuple[Interval, np.ndarray]:
+    """The γ = 0 model: the precision-weighted mean of the optima, its bootstrap widened by the Birge ratio of
+    the constant fit (optima that scatter beyond their own uncertainty widen the interval, not narrow it)."""
+    mean = float(np.sum(w * u) / np.sum(w))
+    dof = len(u) - 1
+    chi2 = float(np.sum(w * (u - mean) ** 2) / dof) if dof > 0 else 0.0
+    inflate = math.sqrt(chi2) if chi2 > 1 else 1.0
+    means = mean + ((draws @ w) / np.sum(w) - mean) * inflate
+    lo, hi = percentile_interval(means, level)
+    return Interval(mean, _lo(lo, mean), _hi(hi, mean), level), means
+
+
+def _bounds_text(interval: Interval) -> str:
+    if interval.low is None or interval.high is None:
+        return "(interval unknown)"
+    return f"({100 * interval.level:g} % interval [{interval.low:.3g}, {interval.high:.3g}])"
 
 
 def _sigma(fit: OptimumFit) -> float:

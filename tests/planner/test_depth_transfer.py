@@ -110,3 +110,30 @@ def test_a_width_law_without_draws_moves_its_bounds_by_the_depth_interval() -> N
     assert math.isclose(math.log2(lr.low), width_u.low + gamma.low)
     assert math.isclose(math.log2(lr.high), width_u.high + gamma.high)
     assert "depth_transfer_applied" in [w.code for w in plan.warnings]
+
+
+def test_completep_keeps_its_value_over_depth_when_the_depth_optima_agree() -> None:
+    """CompleteP promises a depth-invariant optimum: with γ_depth = 0 in the data the plan keeps the
+    width-transferred value at depth 8 and says why, where plain μP
+    (no depth promise) follows the fitted line."""
+    surface = Surface(gamma=0.0, gamma_depth=0.0, u0=-5.0)
+    spec = make_spec(
+        [32, 64, 128],
+        512,
+        parametrizations=("completep",),
+        depths=[2, 4],
+        target_depth=8,
+        low=2**-9,
+        high=2**-1,
+        points=9,
+    )
+    plan = build_plan(
+        spec, grid_trials(spec, {"completep": surface}, np.random.default_rng(4)), recording_resolver([])
+    )
+    pp = plan.parametrizations["completep"]
+    law = pp.depth_transfer["lr"]
+    assert law.model == "invariant" and pp.width_transfer["lr"].model == "invariant"
+    assert pp.hparams["lr"].value == pp.width_transfer["lr"].target.value
+    notes = [w.message for w in plan.warnings if w.code == "depth_transfer_applied"]
+    assert notes and "compatible with 0" in notes[0] and "kept" in notes[0]
+    assert pp.hparams["lr"].contains(2**-5)

@@ -79,3 +79,32 @@ def test_poor_power_law_widens_the_interval() -> None:
     law = fit_scale_law(LR, bent, 2048, seed=0)
     assert "poor_power_law" in [w.code for w in law.warnings]
     assert law.reduced_chi2 > 2
+
+
+def test_a_promised_invariance_copies_the_weighted_optimum_and_stays_covered() -> None:
+    """μP's γ = 0 held by the data: the target is the weighted mean of the optima, not the noisy line pushed
+    three octaves out, so it is closer to the truth and its interval is narrower, yet still covers it."""
+    hits, free_errors, kept_errors = 0, [], []
+    for s in range(40):
+        fits, u0 = optima(0.0, np.random.default_rng(100 + s), widths=(32, 64), seed=s)
+        kept = fit_scale_law(LR, fits, 512, seed=s, invariant=True)
+        free = fit_scale_law(LR, fits, 512, seed=s)
+        if kept.model != "invariant":
+            continue  # γ excluded 0 by chance (about 1 in 10 at a 90 % level)
+        assert "invariance_assumed" in [w.code for w in kept.warnings]
+        assert kept.applied_gamma.value == 0.0 and not kept.draws_gamma.any()
+        hits += kept.target_u.contains(u0)
+        kept_errors.append(abs(kept.target_u.value - u0))
+        free_errors.append(abs(free.target_u.value - u0))
+        assert kept.target_u.high - kept.target_u.low < free.target_u.high - free.target_u.low
+    assert len(kept_errors) >= 30
+    assert hits / len(kept_errors) >= 0.8
+    assert np.mean(kept_errors) < 0.5 * np.mean(free_errors)
+
+
+def test_a_refuted_invariance_follows_the_line_and_says_so() -> None:
+    fits, u0 = optima(-1.0, np.random.default_rng(3))
+    law = fit_scale_law(LR, fits, 2048, seed=0, invariant=True)
+    assert law.model == "power_law" and "invariance_refuted" in [w.code for w in law.warnings]
+    assert law.target_u.contains(u0 - math.log2(2048 / 32))
+    assert law.to_dict()["model"] == "power_law"

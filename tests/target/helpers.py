@@ -1,16 +1,23 @@
-"""Shared pieces of the target tests: a tiny SP/μP study, polling, and finding the target's Ray worker."""
+"""Shared pieces of the end-to-end tests (tests/target, tests/moe): the service with its sweep runner on (the
+module-scoped `client` fixture), a tiny SP/μP study, submitting and polling, and finding the target's Ray
+worker."""
 
 from __future__ import annotations
 
 import os
 import signal
+import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import psutil
+import pytest
+from conftest import make_settings
+from fastapi.testclient import TestClient
 
+from api.app import create_app
 from orchestrator.executor.cluster import ray_temp_dir
 
 # Ray names a worker process after the task it runs: `ray::target-<id>` (orchestrator/executor/target.py).
@@ -51,6 +58,52 @@ def wait_for(condition: Callable[[], Any], timeout: float, what: str, every: flo
             return value
         time.sleep(every)
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+RAY_ENV = ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN_PATH", "RAY_ADDRESS")
+API = "/api/v1"
+
+
+@pytest.fixture(scope="module")
+def client() -> Iterator[TestClient]:
+    """The app with its sweep runner on (Ray started under a short data dir, stopped at the end)."""
+    saved = {name: os.environ.get(name) for name in RAY_ENV}
+    os.environ.pop("RAY_ADDRESS", None)
+    with tempfile.TemporaryDirectory(prefix="mt-t-") as tmp:
+        db = f"sqlite:///{tmp}/mt.db"
+        settings = make_settings(Path(tmp), db, run_sweeps=True, data_dir=Path(tmp) / "d")
+        with TestClient(create_app(settings)) as test_client:
+            yield test_client
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+
+
+def tmp_data_dir(client: TestClient) -> Path:
+    return Path(client.app.state.settings.data_dir)  # type: ignore[attr-defined]
+
+
+def submit(client: TestClient, spec: dict) -> int:
+    response = client.post(f"{API}/sweeps", json=spec)
+    assert response.status_code == 201, response.text
+    return int(response.json()["id"])
+
+
+def status_of(client: TestClient, sweep_id: int) -> str:
+    return str(client.get(f"{API}/sweeps/{sweep_id}").json()["status"])
+
+
+def wait_status(client: TestClient, sweep_id: int, wanted: str, timeout: float = 150) -> None:
+    def reached() -> bool:
+        current = status_of(client, sweep_id)
+        if current in ("failed", "cancelled", "preflight_failed") and current != wanted:
+            sweep = client.get(f"{API}/sweeps/{sweep_id}").json()
+            raise AssertionError(f"sweep {sweep_id} ended {current}: {sweep['error']}")
+        return current == wanted
+
+    wait_for(reached, timeout, f"sweep {sweep_id} to become {wanted}", every=0.25)
 
 
 def target_worker_pid(target_run_id: int) -> int | None:
