@@ -34,6 +34,7 @@ import math
 import sys
 import time
 from collections.abc import Callable
+from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -50,10 +51,12 @@ from workers.train import train
 
 @dataclass(frozen=True)
 class Mode:
-    """The sizes of one bench run: proxies, target, budget and LR grid (log-spaced, `lr_points` values)."""
+    """The sizes of one bench run: proxies, targets, budget and LR grid (log-spaced, `lr_points` values)."""
 
     proxy_widths: list[int]
-    target_width: int
+    target_width: int  # --vary width, dense families
+    moe_target_width: int  # --vary width --family moe: the MoE dispatch is the slow part on CPU
+    depth_target_width: int  # --vary depth: the target is also at depth 8
     depth: int
     steps: int
     batch_size: int
@@ -65,13 +68,18 @@ class Mode:
 
 
 MODES = {
-    "quick": Mode([32, 64, 128], 512, 2, 120, 8, 64, 1e-3, 1e-1, 5, 32),
-    "full": Mode([32, 64, 128], 1024, 2, 600, 16, 64, 3e-4, 1e-1, 9, 32),
+    # proxies 8× and 16× narrower than the target; the grid is half-octave steps wide enough for both μP's
+    # optimum (≈ 2^-8 at every width) and SP's drifting one (≈ 2^-7.5 at width 32, 2^-12 at 512).
+    "quick": Mode([32, 64], 512, 256, 256, 2, 200, 8, 64, 2.0**-13, 2.0**-6, 15, 32),
+    "full": Mode([64, 128], 1024, 1024, 1024, 4, 1000, 32, 128, 2.0**-14, 2.0**-6, 17, 32),
 }
+EVAL_BATCHES = 16  # the final loss is read on 16 fixed held-out batches (the trials' default is 4)
+DEFAULT_PARAMETRIZATIONS = {"width": "mup,sp", "depth": "completep,mup"}
 
 
 def width_spec(mode: Mode, family: str, parametrizations: list[str]) -> dict[str, Any]:
     """The spec a user would submit for this bench: proxies vary the width, the target is wider."""
+    target = mode.moe_target_width if family == "moe" else mode.target_width
     return {
         "name": f"bench-transfer-{family}-width",
         "model": {"family": family, "depth": mode.depth, "context_length": mode.context_length},
@@ -94,27 +102,36 @@ def width_spec(mode: Mode, family: str, parametrizations: list[str]) -> dict[str
                 }
             },
         },
-        "target": {"width": mode.target_width, "steps": mode.steps},
+        "target": {"width": target, "steps": mode.steps},
     }
 
 
 def depth_spec(mode: Mode, family: str, parametrizations: list[str]) -> dict[str, Any]:
-    """Proxies at depths 2 and 4 (at the two smallest proxy widths, which the width fit needs), the target
-    at depth 8 and one width step up (the spec wants a target wider than its proxies): the figure is mostly
-    the depth transfer, CompleteP's claim (issue 7)."""
+    """Proxies at depths 2 and 4 (at both proxy widths, which the width fit needs), the target at depth 8 and
+    `depth_target_width` (CompleteP's claim, issue 7: the depth law is applied on top of the width law)."""
     spec = width_spec(mode, family, parametrizations)
-    widths = mode.proxy_widths[:2]
     spec["name"] = f"bench-transfer-{family}-depth"
     spec["model"]["depth"] = 2
     spec["base_depth"] = 2
-    spec["proxy"] = {**spec["proxy"], "widths": widths, "depths": [2, 4]}
-    spec["target"] = {"width": 2 * widths[-1], "depth": 8, "steps": mode.steps}
+    spec["proxy"] = {**spec["proxy"], "depths": [2, 4]}
+    spec["target"] = {"width": mode.depth_target_width, "depth": 8, "steps": mode.steps}
     return spec
 
 
 # --vary: which axis the proxies shrink → the spec for it.
 AXES: dict[str, Callable[[Mode, str, list[str]], dict[str, Any]]] = {"width": width_spec, "depth": depth_spec}
 FAMILIES = ("gpt", "mlp", "moe")  # moe: the default `model.moe` (8 experts, top-2; workers/models/moe.py)
+
+
+@dataclass(frozen=True)
+class Job:
+    """One training run the bench needs: a proxy, an oracle point at the target, or the transferred run."""
+
+    kind: str  # proxy | oracle | transferred
+    parametrization: str
+    width: int
+    depth: int
+    lr: float
 
 
 @dataclass
@@ -126,6 +143,8 @@ class Run:
     seconds: float
     flops: float
     depth: int | None = None
+    kind: str = "proxy"
+    parametrization: str = ""
 
 
 @dataclass
@@ -143,6 +162,9 @@ class Result:
     proxy_seconds: float = 0.0
     oracle_seconds: float = 0.0
     transfer_holds: bool | None = None
+    transfer_model: str | None = None  # "invariant" (γ = 0 kept) or "power_law" (extrapolated)
+    gamma: dict[str, Any] | None = None
+    proxy_optima: dict[str, float | None] = field(default_factory=dict)
     proxy_runs: list[Run] = field(default_factory=list)
     oracle_runs: list[Run] = field(default_factory=list)
     proxy_depths: list[int] = field(default_factory=list)
@@ -155,19 +177,22 @@ class Result:
         return out
 
 
-def run_one(spec: SweepSpec, p: str, width: int, lr: float, threads: int, depth: int | None = None) -> Run:
-    """One training run with the product's config mapping and training loop (depth: the model's)."""
+def run_job(spec_data: dict[str, Any], job: Job, threads: int) -> Run:
+    """One training run with the product's config mapping and training loop (in a pool worker process)."""
+    torch.set_num_threads(threads)
+    spec = parse_spec(spec_data)
     config = trial_config(
         spec,
-        parametrization=p,
-        width=width,
-        depth=depth or spec.model.depth,
+        parametrization=job.parametrization,
+        width=job.width,
+        depth=job.depth,
         seed=0,
-        hparams={"lr": lr},
+        hparams={"lr": job.lr},
         steps=spec.proxy.steps,
         threads=threads,
         device="auto",
     )
+    config.eval_batches = EVAL_BATCHES
     started = time.perf_counter()
     last = None
     for record in train(config):
@@ -177,20 +202,39 @@ def run_one(spec: SweepSpec, p: str, width: int, lr: float, threads: int, depth:
     if loss is not None and not math.isfinite(loss):
         loss = None
     tokens = config.steps * config.batch_size * config.context_length
-    flops = training_flops(params_for(spec.model, width, config.depth), tokens)
-    return Run(width, lr, loss, last.status, time.perf_counter() - started, flops, config.depth)
+    flops = training_flops(params_for(spec.model, job.width, job.depth), tokens)
+    seconds = time.perf_counter() - started
+    return Run(job.width, job.lr, loss, last.status, seconds, flops, job.depth, job.kind, job.parametrization)
 
 
-def bench_one(spec: SweepSpec, p: str, threads: int, log: Callable[[str], None]) -> Result:
+def run_all(
+    spec_data: dict[str, Any], jobs: list[Job], pool: Executor, threads: int, log: Callable[[str], None]
+) -> list[Run]:
+    """Run `jobs` on the pool, the widest and deepest first (so the pool ends evenly), logging each end."""
+    order = sorted(range(len(jobs)), key=lambda i: -jobs[i].width * jobs[i].width * jobs[i].depth)
+    futures = {pool.submit(run_job, spec_data, jobs[i], threads): i for i in order}
+    runs: list[Run | None] = [None] * len(jobs)
+    for done, future in enumerate(as_completed(futures), 1):
+        run = future.result()
+        runs[futures[future]] = run
+        log(
+            f"[{done}/{len(jobs)}] {run.parametrization} {run.kind} width={run.width} depth={run.depth} "
+            f"lr={run.lr:.3g} loss={_fmt(run.loss)} ({run.seconds:.0f}s)"
+        )
+    return [r for r in runs if r is not None]
+
+
+def sweep_jobs(spec: SweepSpec, p: str) -> list[Job]:
+    """The proxies' grid at every (width, depth), and the oracle: the same grid directly at the target."""
     grid = spec.search.space["lr"].grid()
-    result = Result(p, list(spec.proxy.widths), spec.target.width)
-    result.proxy_depths, result.target_depth = spec.depths(), spec.target.depth or spec.model.depth
-    for d in result.proxy_depths:
-        for w in spec.proxy.widths:
-            for lr in grid:
-                run = run_one(spec, p, w, lr, threads, d)
-                result.proxy_runs.append(run)
-                log(f"{p} proxy width={w} depth={d} lr={lr:.3g} loss={run.loss} ({run.seconds:.0f}s)")
+    target_depth = spec.target.depth or spec.model.depth
+    proxies = [Job("proxy", p, w, d, lr) for d in spec.depths() for w in spec.proxy.widths for lr in grid]
+    return proxies + [Job("oracle", p, spec.target.width, target_depth, lr) for lr in grid]
+
+
+def plan_transfer(spec: SweepSpec, result: Result, log: Callable[[str], None]) -> None:
+    """The product's planner on the proxy runs: the transferred LR and what the plan says about it."""
+    p = result.parametrization
     trials = [
         TrialResult(
             p, r.width, r.depth or spec.model.depth, 0, {"lr": r.lr}, r.loss, r.status == "diverged", r.status
@@ -199,30 +243,59 @@ def bench_one(spec: SweepSpec, p: str, threads: int, log: Callable[[str], None])
     ]
     plan = build_plan(spec.model_copy(update={"parametrizations": [p]}), trials)
     pp = plan.parametrizations[p]
+    law = pp.width_transfer["lr"]
     result.lr_transferred = pp.hparams["lr"].value
     result.predicted_loss = pp.predicted_loss.__dict__
     result.transfer_holds = pp.transfer_holds
-    log(f"{p} plan: lr={result.lr_transferred} holds={pp.transfer_holds} notes={pp.transfer_notes}")
+    result.transfer_model = law.model
+    result.gamma = law.gamma.__dict__
+    result.proxy_optima = {str(int(f.scale)): f.optimum.value for f in pp.optima["lr"]}
+    log(
+        f"{p} plan: lr={_fmt(result.lr_transferred)} law={law.model} γ={_fmt(law.gamma.value)} "
+        f"notes={pp.transfer_notes}"
+    )
 
-    for lr in grid:
-        run = run_one(spec, p, spec.target.width, lr, threads, result.target_depth)
-        result.oracle_runs.append(run)
-        log(f"{p} oracle width={spec.target.width} lr={lr:.3g} loss={run.loss} ({run.seconds:.0f}s)")
+
+def score(result: Result, transferred: Run | None) -> None:
+    """Regret against the best oracle point, and the proxies' compute against the direct sweep's."""
     finished = [r for r in result.oracle_runs if r.loss is not None]
     if finished:
         best = min(finished, key=lambda r: r.loss or math.inf)
         result.lr_oracle, result.loss_oracle = best.lr, best.loss
-    if result.lr_transferred is not None:
-        run = run_one(spec, p, spec.target.width, result.lr_transferred, threads, result.target_depth)
-        result.loss_transferred = run.loss
-        log(f"{p} transferred lr={result.lr_transferred:.3g} loss={run.loss} ({run.seconds:.0f}s)")
+    if transferred is not None:
+        result.loss_transferred = transferred.loss
     if result.loss_transferred is not None and result.loss_oracle:
         result.regret = (result.loss_transferred - result.loss_oracle) / result.loss_oracle
     result.proxy_seconds = sum(r.seconds for r in result.proxy_runs)
     result.oracle_seconds = sum(r.seconds for r in result.oracle_runs)
-    proxy_flops = sum(r.flops for r in result.proxy_runs)
-    result.compute_fraction = proxy_flops / sum(r.flops for r in result.oracle_runs)
-    return result
+    result.compute_fraction = sum(r.flops for r in result.proxy_runs) / sum(
+        r.flops for r in result.oracle_runs
+    )
+
+
+def bench(
+    spec: SweepSpec, names: list[str], jobs: int, threads: int, log: Callable[[str], None]
+) -> list[Result]:
+    """Every parametrization's proxies and oracle in one pool, then the plans, then the transferred runs."""
+    data = spec.model_dump(mode="json")
+    target_depth = spec.target.depth or spec.model.depth
+    results = {p: Result(p, list(spec.proxy.widths), spec.target.width) for p in names}
+    with ProcessPoolExecutor(max_workers=jobs) as pool:
+        for run in run_all(data, [j for p in names for j in sweep_jobs(spec, p)], pool, threads, log):
+            result = results[run.parametrization]
+            (result.proxy_runs if run.kind == "proxy" else result.oracle_runs).append(run)
+        for result in results.values():
+            result.proxy_depths, result.target_depth = spec.depths(), target_depth
+            plan_transfer(spec, result, log)
+        final = [
+            Job("transferred", r.parametrization, spec.target.width, target_depth, r.lr_transferred)
+            for r in results.values()
+            if r.lr_transferred is not None
+        ]
+        transferred = {run.parametrization: run for run in run_all(data, final, pool, threads, log)}
+    for p, result in results.items():
+        score(result, transferred.get(p))
+    return list(results.values())
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -231,32 +304,35 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     parser.add_argument("--family", choices=FAMILIES, default="gpt")
     parser.add_argument("--vary", choices=sorted(AXES), default="width")
-    parser.add_argument("--parametrizations", default="mup,sp", help="comma-separated, e.g. mup,sp")
+    parser.add_argument(
+        "--parametrizations", help="comma-separated (default: mup,sp; completep,mup for depth)"
+    )
+    parser.add_argument("--jobs", type=int, default=2, help="runs in parallel (processes)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads per run")
-    parser.add_argument("--out", type=Path, help="also write the JSON here, after each parametrization")
+    parser.add_argument("--out", type=Path, help="also write the JSON here")
     args = parser.parse_args(argv)
-    torch.set_num_threads(args.threads)
     mode = MODES["quick" if args.quick else "full"]
-    names = [p.strip() for p in args.parametrizations.split(",") if p.strip()]
+    chosen = args.parametrizations or DEFAULT_PARAMETRIZATIONS[args.vary]
+    names = [p.strip() for p in chosen.split(",") if p.strip()]
     spec = parse_spec(AXES[args.vary](mode, args.family, names))
 
     def log(line: str) -> None:
         print(f"[{time.strftime('%H:%M:%S')}] {line}", file=sys.stderr, flush=True)
 
-    results = []
-    for p in names:
-        results.append(bench_one(spec, p, args.threads, log))
-        if args.out:
-            args.out.write_text(json.dumps([r.to_dict() for r in results], indent=2))
+    started = time.perf_counter()
+    results = bench(spec, names, args.jobs, args.threads, log)
+    log(f"done in {time.perf_counter() - started:.0f} s")
+    if args.out:
+        args.out.write_text(json.dumps([r.to_dict() for r in results], indent=2))
     if args.json:
         print(json.dumps([r.to_dict() for r in results], indent=2))
     else:
         for r in results:
             print(
-                f"{r.parametrization:>5}: proxies {r.proxy_widths} -> {r.target_width}  "
-                f"lr transferred {_fmt(r.lr_transferred)} vs oracle {_fmt(r.lr_oracle)}  "
-                f"loss {_fmt(r.loss_transferred)} vs {_fmt(r.loss_oracle)}  "
-                f"regret {_pct(r.regret)}  compute {_pct(r.compute_fraction)}"
+                f"{r.parametrization:>9}: proxies {r.proxy_widths} x depths {r.proxy_depths} -> "
+                f"{r.target_width} x {r.target_depth}  lr transferred {_fmt(r.lr_transferred)} "
+                f"({r.transfer_model}) vs oracle {_fmt(r.lr_oracle)}  loss {_fmt(r.loss_transferred)} vs "
+                f"{_fmt(r.loss_oracle)}  regret {_pct(r.regret)}  compute {_pct(r.compute_fraction)}"
             )
     return 0
 

@@ -56,6 +56,9 @@ class OptimumFit:
     suggested_range: tuple[float, float] | None  # HP units, when the optimum sits at the edge
     warnings: list[PlanWarning] = field(default_factory=list)
     draws: np.ndarray = field(default_factory=lambda: np.empty(0), repr=False)  # bootstrap u*
+    # the scatter of the window's losses around the parabola (√(SSE/(n−3))): one run's noise plus lack of
+    # fit, which is what the loss law falls back on when a configuration has a single seed
+    residual_std: float | None = None
 
     def loss_at(self, u: float) -> float | None:
         """The fitted loss curve at u (None without a parabola): the extrapolation metric reads it."""
@@ -81,6 +84,7 @@ class OptimumFit:
                 "n_distinct": self.n_distinct,
                 "n_diverged": self.n_diverged,
                 "best_loss": self.best_loss,
+                "residual_std": self.residual_std,
                 "coefficients": self.coefficients,
                 "suggested_range": self.suggested_range,
                 "warnings": [w.to_dict() for w in self.warnings],
@@ -142,6 +146,7 @@ def fit_optimum(
     uw, yw = u_ok[in_window] - u_best, y_ok[in_window]  # centred on the best point for conditioning
 
     coeffs: tuple[float, float, float] | None = None
+    residual_std: float | None = None
     if distinct.size < RECOMMENDED_POINTS:
         warn(
             "too_few_points",
@@ -151,6 +156,8 @@ def fit_optimum(
     if window.size >= 3:
         design = np.column_stack([uw**2, uw, np.ones_like(uw)])
         a, b, c = np.linalg.lstsq(design, yw, rcond=None)[0]
+        if yw.size > 3:
+            residual_std = finite(math.sqrt(float(np.sum((design @ (a, b, c) - yw) ** 2)) / (yw.size - 3)))
         if a > 0:
             coeffs = (float(a), float(b), float(c))
         else:
@@ -220,6 +227,7 @@ def fit_optimum(
         suggested_range=suggested,
         warnings=warn.items,
         draws=draws,
+        residual_std=residual_std,
     )
 
 

@@ -289,7 +289,8 @@ def _plan_one(
     }
 
     best = [_best_loss(per_width[w]) for w in widths]
-    losses, sems = [b[0] for b in best], [b[1] for b in best]
+    losses = [b[0] for b in best]
+    sems = [_loss_noise(sem, [fits[i] for fits in optima.values()]) for i, (_, sem) in enumerate(best)]
     ns = [params_for(spec.model, w, fit_depth) for w in widths]
     by_params = fit_loss_law(ns, losses, t_params, sems=sems, variable="params", level=level, seed=seed)
     by_compute = fit_loss_law(
@@ -303,6 +304,16 @@ def _plan_one(
     )
 
     warnings: list[PlanWarning] = []
+    single = [w for w, (_, sem) in zip(widths, best, strict=True) if not math.isfinite(sem)]
+    if single:
+        warnings.append(
+            PlanWarning(
+                "single_seed",
+                f"width(s) {single} have one seed per configuration, so the loss law's noise is read off "
+                "the scatter of each width's losses around its fitted LR curve; list ≥ 2 proxy.seeds to "
+                "measure it",
+            )
+        )
     missing = sorted(set(spec.proxy.widths) - set(widths))
     if missing:
         warnings.append(
@@ -512,6 +523,16 @@ def _best_loss(trials: list[TrialResult]) -> tuple[float, float]:
     losses = min(groups.values(), key=lambda v: float(np.mean(v)))
     sem = float(np.std(losses, ddof=1) / math.sqrt(len(losses))) if len(losses) > 1 else math.nan
     return float(np.mean(losses)), sem
+
+
+def _loss_noise(sem: float, fits: list[OptimumFit]) -> float:
+    """A best loss's standard error: over seeds when there are ≥ 2, else one run's noise as the scatter around
+    that width's fitted LR curves shows it (the largest over the swept HPs; NaN when no curve was fitted).
+    Without this floor a single-seed study's loss interval would only carry the misfit of the loss law."""
+    if math.isfinite(sem):
+        return sem
+    scatter = [f.residual_std for f in fits if f.residual_std is not None and math.isfinite(f.residual_std)]
+    return max(scatter) if scatter else math.nan
 
 
 def _transfer_holds(

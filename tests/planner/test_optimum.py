@@ -160,3 +160,16 @@ def test_any_input_gives_a_fit_never_an_exception(points: list[tuple[float, floa
     assert encoded["method"] in {"quadratic", "best_point", "none"}
     for key in ("value", "low", "high", "u", "best_loss"):
         assert encoded[key] is None or math.isfinite(encoded[key])
+
+
+def test_the_scatter_around_the_parabola_estimates_one_runs_noise() -> None:
+    """With one seed per point the scatter around the fitted curve is the only noise estimate the plan has
+    (plan.py falls back on it for the loss law); it should be near the true noise, not 0."""
+    estimates = []
+    for s in range(30):
+        rng = np.random.default_rng(200 + s)
+        u = grid(points=15, seeds=1, low=-11, high=-5)
+        fit = fit_optimum(LR, 2.0**u, parabola(u, -8.0, rng, noise=0.01), seed=s)
+        assert fit.residual_std is not None and fit.to_dict()["residual_std"] == fit.residual_std
+        estimates.append(fit.residual_std)
+    assert 0.007 < float(np.median(estimates)) < 0.013

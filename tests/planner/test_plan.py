@@ -229,3 +229,17 @@ def test_store_rows_convert_preferring_the_validation_loss() -> None:
     row.final_val_loss, row.diverged, row.status = None, True, "diverged"
     trial = TrialResult.from_record(row)
     assert trial.final_loss == 2.5 and trial.is_diverged and trial.is_usable
+
+
+def test_a_single_seed_study_says_so_and_its_loss_band_carries_the_run_noise() -> None:
+    """One seed gives no seed-to-seed spread: the loss law then takes each width's scatter around its LR curve
+    as the noise, so the band is no narrower than that noise, and the plan says how it was estimated."""
+    surface = Surface(noise=0.02)
+    spec = make_spec([32, 64], 512, seeds=1, points=13)
+    plan = build_plan(spec, grid_trials(spec, {"mup": surface}, np.random.default_rng(5)), lambda *a: [])
+    assert "single_seed" in [w.code for w in plan.warnings]
+    prediction = plan.parametrizations["mup"].predicted_loss
+    assert prediction.value - prediction.low > 0.02  # at least one run's noise below the point
+    two = make_spec([32, 64], 512, seeds=2, points=13)
+    plan2 = build_plan(two, grid_trials(two, {"mup": surface}, np.random.default_rng(5)), lambda *a: [])
+    assert "single_seed" not in [w.code for w in plan2.warnings]
