@@ -84,6 +84,10 @@ def test_every_plot_draws_its_series(finished_sweep, page: Page, screenshot) -> 
         cell = plan_table.locator(f'tr[data-parametrization="{p}"] td').nth(1)
         shown = cell.locator("b").first.inner_text()
         assert float(shown) == pytest.approx(lr, rel=2e-3)  # the transferred lr, to the digits shown
+        law = per_param[p]["width_transfer"]["lr"]
+        expect(cell).to_contain_text(f"{law['gamma']['value']:.2f}")
+        if law["model"] == "invariant":  # μP's γ = 0 held: the card says the value was kept, not extrapolated
+            expect(cell).to_contain_text("value kept")
     if plan_doc["recommended"]:
         expect(plan_table.locator(f'tr[data-parametrization="{plan_doc["recommended"]}"]')).to_contain_text(
             "recommended"

@@ -166,17 +166,23 @@ function multipliersHtml(rows) {
     </tr></thead><tbody>${body}</tbody></table></div></details>`;
 }
 
+/** One transfer law's γ with its interval; "kept" when the parametrization's invariance held (γ = 0 used). */
+function gammaHtml(label, law) {
+  const g = law?.gamma || {};
+  if (!isNum(g.value)) return "";
+  const bounds = isNum(g.low) && isNum(g.high) ? ` [${g.low.toFixed(2)}, ${g.high.toFixed(2)}]` : "";
+  const kept = law.model === "invariant" ? " (compatible with 0: value kept)" : "";
+  return `γ<sub>${esc(label)}</sub> = ${g.value.toFixed(2)}${bounds}${kept}`;
+}
+
 /** The plan card: transferred values, predicted loss ± interval, compute, recommendation, warnings. */
 export function planCardHtml(plan, spec) {
   const doc = plan?.plan || plan || {};
   const level = isNum(doc.level) ? `${Math.round(100 * doc.level)} % interval` : "interval";
   const rows = entries(plan).map(([p, e]) => {
     const hps = Object.entries(e.hparams || {}).map(([k, v]) => `<code>${esc(k)}</code> = ${intervalHtml(v)}`).join("<br>");
-    const gammas = Object.entries(e.width_transfer || {}).map(([k, law]) => {
-      const g = law.gamma || {};
-      return isNum(g.value) ? `γ<sub>${esc(k)}</sub> = ${g.value.toFixed(2)}${isNum(g.low) && isNum(g.high)
-        ? ` [${g.low.toFixed(2)}, ${g.high.toFixed(2)}]` : ""}` : "";
-    }).filter(Boolean).join("<br>");
+    const gammas = [["", e.width_transfer], [", depth", e.depth_transfer]].flatMap(([axis, laws]) =>
+      Object.entries(laws || {}).map(([k, law]) => gammaHtml(k + axis, law))).filter(Boolean).join("<br>");
     const holds = e.transfer_holds ? badge("completed", "transfer holds") : badge("failed", "transfer doubtful");
     const notes = (e.transfer_notes || []).map((n) => `<li>${esc(n)}</li>`).join("");
     return `<tr data-parametrization="${esc(p)}"><td><b>${esc(paramLabel(p))}</b>${p === doc.recommended
