@@ -46,7 +46,7 @@ def test_width_mode_reports_regret_and_compute_for_mup_and_sp(bench, capsys) -> 
     results = run(bench, capsys)
     assert [r["parametrization"] for r in results] == ["mup", "sp"]
     for r in results:
-        assert FIELDS <= set(r)
+        assert FIELDS | {"regret_copied", "lr_copied"} <= set(r)
         assert r["proxy_widths"] == [16, 32] and r["target_width"] == 64
         assert len(r["oracle_runs"]) == 3 and len(r["proxy_runs"]) == 6
         assert math.isfinite(r["regret"]) and r["regret"] >= -0.5
