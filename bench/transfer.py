@@ -25,7 +25,7 @@ steps of batch 8 × 64 chars, 15 LRs 2^-13..2^-6 (half-octave steps), one seed, 
 | | lr transferred (law) | lr oracle | loss transferred / oracle | regret | compute | copying the 64-wide LR |
 |---|---|---|---|---|---|---|
 | μP | 0.00423 (γ = −0.12 [−0.27, 0.05]: kept) | 0.00391 | 2.452 / 2.450 | 0.09 % | 1.97 % | 0.07 % |
-| SP | 0.000241 (γ = −1.05 [−1.37, −0.78]: extrapolated) | 0.000244 | 2.345 / 2.345 | 0.01 % | 1.97 % | 8.8 % |
+| SP | 0.000241 (γ = −1.05 [−1.37, −0.78]: fitted) | 0.000244 | 2.345 / 2.345 | 0.01 % | 1.97 % | 8.8 % |
 
 Both goals hold for μP. SP's LR transfers too, but only because the planner fits its drift from two
 proxy widths and extrapolates it (γ ≈ −1, as SP with Adam predicts): SP's proxy optimum copied as is
