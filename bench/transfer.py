@@ -32,6 +32,22 @@ proxy widths and extrapolates it (γ ≈ −1, as SP with Adam predicts): SP's p
 costs 8.8 %, μP's 0.07 %. At this budget (102k tokens a run) SP's best target loss is lower than μP's:
 only the LR is tuned, and μP's base init σ = 0.02 at base width 32 leaves the 512-wide hidden
 matrices at σ = 0.005; tuning `init_std` and `alpha_out` in the same sweep is the fair loss comparison.
+
+`--vary depth` (proxies 32/64 × depths 2/4, target 256 × depth 8, otherwise as above; 1,286 s, partly
+shared with a test run):
+
+| | lr transferred (γ_depth) | lr oracle | loss transferred / oracle | regret | compute | copying |
+|---|---|---|---|---|---|---|
+| CompleteP | 0.00556 (+0.21 [0.03, 0.37]: ×1.15) | 0.00781 | 2.493 / 2.485 | 0.31 % | 5.89 % | 0.87 % |
+| μP | 0.00342 (−0.12 [−0.26, 0.01]: ×0.92) | 0.00276 | 2.645 / 2.599 | 1.79 % | 5.89 % | 0.68 % |
+
+(Both width laws kept γ = 0: −0.03 and 0.08. Both depth laws were applied, CompleteP's because its γ_depth
+excluded 0 and the promise yielded to the data.)
+
+CompleteP meets the regret goal; its compute fraction misses 5 % because the target is only 4× wider
+than the widest proxy (a 512 × 8 oracle sweep does not fit the CPU budget; there it would be 1.5 %).
+Plain μP (no depth scaling) is the control: its loss at depth 8 is ragged above the optimum (2.79, 2.82,
+2.80 at lr 0.0055..0.011), so one run's noise is about 1 %, and transferred vs copied is within it.
 """
 
 from __future__ import annotations
@@ -177,6 +193,8 @@ class Result:
     transfer_holds: bool | None = None
     transfer_model: str | None = None  # "invariant" (γ = 0 kept) or "power_law" (extrapolated)
     gamma: dict[str, Any] | None = None
+    depth_model: str | None = None  # --vary depth: the depth law's model, and its γ
+    gamma_depth: dict[str, Any] | None = None
     proxy_optima: dict[str, float | None] = field(default_factory=dict)
     proxy_runs: list[Run] = field(default_factory=list)
     oracle_runs: list[Run] = field(default_factory=list)
@@ -262,6 +280,9 @@ def plan_transfer(spec: SweepSpec, result: Result, log: Callable[[str], None]) -
     result.transfer_holds = pp.transfer_holds
     result.transfer_model = law.model
     result.gamma = law.gamma.__dict__
+    depth_law = pp.depth_transfer.get("lr")
+    if depth_law is not None:
+        result.depth_model, result.gamma_depth = depth_law.model, depth_law.gamma.__dict__
     result.proxy_optima = {str(int(f.scale)): f.optimum.value for f in pp.optima["lr"]}
     log(
         f"{p} plan: lr={_fmt(result.lr_transferred)} law={law.model} γ={_fmt(law.gamma.value)} "
