@@ -48,6 +48,16 @@ CompleteP meets the regret goal; its compute fraction misses 5 % because the tar
 than the widest proxy (a 512 × 8 oracle sweep does not fit the CPU budget; there it would be 1.5 %).
 Plain μP (no depth scaling) is the control: its loss at depth 8 is ragged above the optimum (2.79, 2.82,
 2.80 at lr 0.0055..0.011), so one run's noise is about 1 %, and transferred vs copied is within it.
+
+`--family moe` (MoE proxies 32/64 → an MoE target of width 256, 8 experts, top-2; 606 s):
+
+| | lr transferred (γ) | lr oracle | loss transferred / oracle | regret | compute | copying |
+|---|---|---|---|---|---|---|
+| μP | 0.00449 (−0.05: kept) | 0.00391 | 2.410 / 2.411 | −0.06 % | 7.94 % | 0.12 % |
+| SP | 0.000509 (−1.05: fitted) | 0.000691 | 2.356 / 2.336 | 0.85 % | 7.94 % | 6.57 % |
+
+The target is 256 wide because one MoE step at width 512 takes 3.6 s on one CPU thread (the expert
+dispatch), so its 15-point oracle sweep does not fit the budget; at 512 the fraction would be ≈ 2 %.
 """
 
 from __future__ import annotations
