@@ -16,7 +16,8 @@ validation loss on fixed held-out batches.
 depth 8 under CompleteP, issue 7), `--family` which model family is trained (`gpt`, `mlp`, `moe`): both only
 change the spec the bench builds, never the procedure.
 
-    .venv/bin/python bench/transfer.py --quick [--json] [--parametrizations mup,sp] [--threads 1]
+    .venv/bin/python bench/transfer.py --quick [--vary width|depth] [--family gpt|mlp|moe] [--json]
+        [--parametrizations mup,sp] [--jobs 2] [--threads 1] [--out results.json]
 
 Quick mode: proxies at widths 32 and 64 (8× and 16× narrower than the target), target 512, depth 2, 200
 steps of batch 8 × 64 chars, 15 LRs 2^-13..2^-6 (half-octave steps), one seed, base width 32. Measured
