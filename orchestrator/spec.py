@@ -427,7 +427,8 @@ class SweepSpec(StrictModel):
             raise ValueError(
                 f"this sweep would run {self.total_trials()} trials; the limit is {_limits(info).max_trials}"
             )
-        _check_expert_widths("model", self.model, self._model_builds())
+        if self.model.family == "moe":  # the widths list imports the preflight ladder: only MoE needs it
+            _check_expert_widths("model", self.model, self._model_builds())
         if self.target.model is not None:
             _check_expert_widths("target.model", self.target.model, {self.target.width: "target width"})
         _check_transfer_rule(self)

@@ -23,6 +23,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 import httpx
@@ -39,6 +40,28 @@ DEFAULT_TEST_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 REPO_ROOT = Path(__file__).resolve().parent.parent
 # The installed console script's entry point, run by this interpreter (works without the script on PATH).
 MUTRANSFER_CLI = [sys.executable, "-c", "from orchestrator.cli import app; app(prog_name='mutransfer')"]
+
+
+def wait_for(condition: Callable[[], object], timeout: float, what: str, every: float = 0.1) -> Any:
+    """Poll until `condition()` is truthy and return its value; fail with `what` after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(every)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def with_overrides(data: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """Set each dotted path of `overrides` (e.g. "search.trials_per_width") in the nested spec dict `data`."""
+    for dotted, value in overrides.items():
+        node = data
+        *parents, last = dotted.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[last] = value
+    return data
 
 
 def free_port() -> int:

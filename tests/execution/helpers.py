@@ -1,10 +1,10 @@
-"""Helpers shared by the execution tests: a tiny valid spec and a polling wait."""
+"""Helpers shared by the execution tests: a tiny valid spec (`wait_for` lives in tests/conftest.py)."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from typing import Any
+
+from conftest import with_overrides
 
 from orchestrator.spec import SweepSpec, parse_spec
 
@@ -26,21 +26,4 @@ def tiny_spec(**overrides: Any) -> SweepSpec:
         "resources": {"cpus_per_trial": 1, "max_concurrent_trials": 2},
         "preflight": "off",
     }
-    for dotted, value in overrides.items():
-        node = data
-        *parents, last = dotted.split(".")
-        for part in parents:
-            node = node.setdefault(part, {})
-        node[last] = value
-    return parse_spec(data)
-
-
-def wait_for(condition: Callable[[], Any], timeout: float, what: str, every: float = 0.2) -> Any:
-    """Poll until `condition()` is truthy; fail with `what` after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(every)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+    return parse_spec(with_overrides(data, overrides))

@@ -14,13 +14,13 @@ from pathlib import Path
 import httpx
 import psutil
 import pytest
-from conftest import RunningServer, free_port
+from conftest import RunningServer, free_port, wait_for
 
 from orchestrator.executor.cluster import ray_temp_dir
 from orchestrator.store.db import make_engine
 from orchestrator.store.repository import SweepStore
 
-from .helpers import tiny_spec, wait_for
+from .helpers import tiny_spec
 
 pytestmark = pytest.mark.ray
 

@@ -8,6 +8,7 @@ import signal
 import time
 
 import pytest
+from conftest import wait_for
 from sqlalchemy import func, select
 
 from orchestrator.executor.preflight import preflight_widths
@@ -16,7 +17,7 @@ from orchestrator.runner import SweepRunner
 from orchestrator.store.models import CoordCheckResult, SweepEvent, Trial, TrialMetric
 from orchestrator.store.repository import SweepStore
 
-from .helpers import tiny_spec, wait_for
+from .helpers import tiny_spec
 
 pytestmark = pytest.mark.ray
 

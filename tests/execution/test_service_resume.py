@@ -8,14 +8,14 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import RunningServer
+from conftest import RunningServer, wait_for
 from sqlalchemy import func, select
 
 from orchestrator.store.db import make_engine
 from orchestrator.store.models import Trial, TrialMetric
 from orchestrator.store.repository import SweepStore
 
-from .helpers import tiny_spec, wait_for
+from .helpers import tiny_spec
 
 pytestmark = pytest.mark.ray
 

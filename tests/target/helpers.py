@@ -7,14 +7,13 @@ from __future__ import annotations
 import os
 import signal
 import tempfile
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import psutil
 import pytest
-from conftest import make_settings
+from conftest import make_settings, wait_for, with_overrides
 from fastapi.testclient import TestClient
 
 from api.app import create_app
@@ -40,24 +39,7 @@ def study(**overrides: Any) -> dict[str, Any]:
         "resources": {"cpus_per_trial": 1, "max_concurrent_trials": 2, "target_cpus": 1},
         "preflight": "off",
     }
-    for dotted, value in overrides.items():
-        node = data
-        *parents, last = dotted.split(".")
-        for part in parents:
-            node = node.setdefault(part, {})
-        node[last] = value
-    return data
-
-
-def wait_for(condition: Callable[[], Any], timeout: float, what: str, every: float = 0.1) -> Any:
-    """Poll until `condition()` is truthy; fail with `what` after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(every)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+    return with_overrides(data, overrides)
 
 
 RAY_ENV = ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN_PATH", "RAY_ADDRESS")
