@@ -21,7 +21,7 @@ pytestmark = pytest.mark.ray
 WAITING_OR_DONE = {"awaiting approval", "completed", "failed", "cancelled", "preflight failed"}
 
 
-def tiny_spec(name: str, steps: int, preflight: str = "warn") -> dict[str, Any]:
+def tiny_spec(name: str, steps: int, preflight: str = "warn", target_steps: int = 60) -> dict[str, Any]:
     """μP only, two tiny widths, three learning rates: 6 short real trials; the target waits for approval."""
     return {
         "name": name,
@@ -30,7 +30,7 @@ def tiny_spec(name: str, steps: int, preflight: str = "warn") -> dict[str, Any]:
         "model": {"family": "gpt", "depth": 1, "head_dim": 8, "context_length": 16},
         "proxy": {"widths": [16, 32], "steps": steps, "batch_size": 4, "eval_every": 25},
         "search": {"algorithm": "grid", "space": {"lr": {"low": 1e-3, "high": 0.1, "grid_points": 3}}},
-        "target": {"width": 64, "steps": steps, "auto_launch": False},
+        "target": {"width": 64, "steps": target_steps, "auto_launch": False},
         "resources": {"cpus_per_trial": 2, "max_concurrent_trials": 1},
         "preflight": preflight,  # "warn": widths this small are too noisy for a strict coordinate check
     }
@@ -60,28 +60,42 @@ def wait_for_status(server: RunningServer, sweep_id: int, statuses: set[str], ti
 
 
 def test_progress_advances_live_then_the_target_run_is_launched(running_server, page: Page, screenshot):
-    sweep_id = submit(running_server, tiny_spec("live-progress", steps=60))
+    # 200 steps: a trial lasts about one UI poll (2 s), so the bar is caught between 0 and 6
+    sweep_id = submit(running_server, tiny_spec("live-progress", steps=200))
     page.goto(f"{running_server.url}/sweeps/{sweep_id}")
     page.evaluate("() => { window.__sameDocument = true; }")  # gone if the page reloads
     bar = page.locator("#sweep-progress")
     expect(bar).to_have_attribute("aria-valuemax", "6")
     status = page.locator("#sweep-status")
 
+    # Status and bar come from one render, so read both in one evaluate: the last trials and the plan can
+    # land inside one 2 s poll, and the loop must not stop on a status without reading that render's bar.
     seen: list[int] = []
     mid_shot = False
-    deadline = time.monotonic() + 240
-    while time.monotonic() < deadline and status.inner_text() not in WAITING_OR_DONE:
-        done = int(bar.get_attribute("aria-valuenow") or 0)
+    shown = ""
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        shown, now = page.evaluate(
+            "() => [document.getElementById('sweep-status').innerText,"
+            " document.getElementById('sweep-progress').getAttribute('aria-valuenow')]"
+        )
+        done = int(now or 0)
         if not seen or done != seen[-1]:
             seen.append(done)
+        if shown in WAITING_OR_DONE:
+            break
         if 0 < done < 6 and not mid_shot:
             page.locator("#plot-transfer .main-svg").first.wait_for()  # finished trials are plotted already
             screenshot(page, "sweep-detail-live-mid-sweep")
             mid_shot = True
         page.wait_for_timeout(200)
 
-    assert seen == sorted(seen) and seen[-1] == 6, seen
-    assert mid_shot, f"no intermediate progress was shown: {seen}"
+    state = httpx.get(f"{running_server.url}/api/v1/sweeps/{sweep_id}", timeout=30).json()
+    api = f"{state['status']} {state['progress']}"
+    context = f"bar {seen}, page {shown!r}, API {api}\n{running_server.log()[-3000:]}"
+    assert shown in WAITING_OR_DONE, f"the sweep did not finish its proxies in 300 s: {context}"
+    assert seen == sorted(seen) and seen[-1] == 6, context
+    assert mid_shot, f"no intermediate progress was shown: {context}"
     expect(status).to_have_text("awaiting approval", timeout=60_000)  # planned; auto_launch is off
     expect(page.locator("#tf-count")).to_have_text("6 of 6 trials")
     expect(page.locator("#cancel-button")).to_be_visible()  # a sweep awaiting approval can be cancelled
