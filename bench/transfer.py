@@ -28,6 +28,10 @@ steps of batch 8 × 64 chars, 15 LRs 2^-13..2^-6 (half-octave steps), one seed, 
 | μP | 0.00423 (γ = −0.12 [−0.27, 0.05]: kept) | 0.00391 | 2.452 / 2.450 | 0.09 % | 1.97 % | 0.07 % |
 | SP | 0.000241 (γ = −1.05 [−1.37, −0.78]: fitted) | 0.000244 | 2.345 / 2.345 | 0.01 % | 1.97 % | 8.8 % |
 
+Re-measured 2026-12-01 on a clean checkout (1,144 s, peak RSS 528 MB): μP 0.00424 vs oracle 0.00391, regret
+0.11 %, compute 1.97 %, copying 0.05 %; SP 0.000261 vs 0.000244, regret −0.07 % (the fitted LR lies between
+two grid points and beats both), copying 8.9 %. The same run's loss moved by up to 0.1 % between the dates.
+
 Both goals hold for μP. SP's LR transfers too, but only because the planner fits its drift from two
 proxy widths and extrapolates it (γ ≈ −1, as SP with Adam predicts): SP's proxy optimum copied as is
 costs 8.8 %, μP's 0.07 %. At this budget (102k tokens a run) SP's best target loss is lower than μP's:
@@ -45,6 +49,9 @@ shared with a test run):
 (Both width laws kept γ = 0: −0.03 and 0.08. Both depth laws were applied, CompleteP's because its γ_depth
 excluded 0 and the promise yielded to the data.)
 
+Re-measured 2026-12-01 (1,548 s): CompleteP regret 0.28 % (γ_depth +0.23 [0.08, 0.37]), μP 0.79 %
+(γ_depth −0.09 [−0.22, 0.04]), compute 5.89 % for both.
+
 CompleteP meets the regret goal; its compute fraction misses 5 % because the target is only 4× wider
 than the widest proxy (a 512 × 8 oracle sweep does not fit the CPU budget; there it would be 1.5 %).
 Plain μP (no depth scaling) is the control: its loss at depth 8 is ragged above the optimum (2.79, 2.82,
@@ -56,6 +63,8 @@ Plain μP (no depth scaling) is the control: its loss at depth 8 is ragged above
 |---|---|---|---|---|---|---|
 | μP | 0.00449 (−0.05: kept) | 0.00391 | 2.410 / 2.411 | −0.06 % | 7.94 % | 0.12 % |
 | SP | 0.000509 (−1.05: fitted) | 0.000691 | 2.356 / 2.336 | 0.85 % | 7.94 % | 6.57 % |
+
+Re-measured 2026-12-01 (702 s): μP regret 0.00 % (copying 0.11 %), SP 0.51 % (copying 6.6 %), compute 7.94 %.
 
 The target is 256 wide because one MoE step at width 512 takes 3.6 s on one CPU thread (the expert
 dispatch), so its 15-point oracle sweep does not fit the budget; at 512 the fraction would be ≈ 2 %.
