@@ -18,11 +18,13 @@ from ui.conftest import start_server, stop_server
 
 pytestmark = pytest.mark.ray
 
+TARGET_STEPS = 60
 WAITING_OR_DONE = {"awaiting approval", "completed", "failed", "cancelled", "preflight failed"}
 
 
-def tiny_spec(name: str, steps: int, preflight: str = "warn", target_steps: int = 60) -> dict[str, Any]:
-    """μP only, two tiny widths, three learning rates: 6 short real trials; the target waits for approval."""
+def tiny_spec(name: str, steps: int, preflight: str = "warn") -> dict[str, Any]:
+    """μP only, two tiny widths, three learning rates: 6 real trials of `steps` each; the target
+    (TARGET_STEPS) waits for approval."""
     return {
         "name": name,
         "parametrizations": ["mup"],
@@ -30,7 +32,7 @@ def tiny_spec(name: str, steps: int, preflight: str = "warn", target_steps: int 
         "model": {"family": "gpt", "depth": 1, "head_dim": 8, "context_length": 16},
         "proxy": {"widths": [16, 32], "steps": steps, "batch_size": 4, "eval_every": 25},
         "search": {"algorithm": "grid", "space": {"lr": {"low": 1e-3, "high": 0.1, "grid_points": 3}}},
-        "target": {"width": 64, "steps": target_steps, "auto_launch": False},
+        "target": {"width": 64, "steps": TARGET_STEPS, "auto_launch": False},
         "resources": {"cpus_per_trial": 2, "max_concurrent_trials": 1},
         "preflight": preflight,  # "warn": widths this small are too noisy for a strict coordinate check
     }
@@ -114,7 +116,7 @@ def test_progress_advances_live_then_the_target_run_is_launched(running_server, 
     )
     target = httpx.get(f"{running_server.url}/api/v1/sweeps/{sweep_id}/target-run").json()
     expect(page.locator("#target-note")).to_contain_text("width 64")
-    assert target["status"] == "completed" and target["steps_done"] == 60
+    assert target["status"] == "completed" and target["steps_done"] == TARGET_STEPS
     assert page.evaluate("() => window.__sameDocument === true"), "the page reloaded"
     screenshot(page, "sweep-detail-live-finished")
 
