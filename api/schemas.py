@@ -22,7 +22,9 @@ class ProgressOut(BaseModel):
     total: int
     fraction: float
     eta_s: float | None = Field(None, description="estimated seconds left, from the observed pace")
-    best_loss: float | None = Field(None, description="lowest final loss among completed proxy trials")
+    best_loss: float | None = Field(
+        None, description="lowest final validation loss (the planner's objective) among completed proxy trials"
+    )
 
 
 class SweepCreated(BaseModel):

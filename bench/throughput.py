@@ -79,7 +79,7 @@ class PlainGPT(nn.Module):
         self.readout = nn.Linear(config.width, vocab_size, bias=False)
         for p in self.parameters():
             if p.dim() == 2:
-                nn.init.normal_(p, std=config.init_std)
+                nn.init.normal_(p, std=config.base_init_std())
 
     def forward(self, idx: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         x = self.token(idx) + self.position(torch.arange(idx.shape[1], device=idx.device))

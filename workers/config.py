@@ -26,7 +26,8 @@ class TrialConfig:
     depth_alpha: float = 1.0
     # the tuned hyperparameters (base values, resolved per parameter by the parametrization table)
     lr: float = 1e-2
-    init_std: float = 0.02
+    # None: base_width^-½ (`base_init_std`), the fan-in init at the base width (docs/parametrizations.md)
+    init_std: float | None = None
     alpha_in: float = 1.0
     alpha_out: float = 1.0
     alpha_attn: float = 1.0
@@ -62,6 +63,16 @@ class TrialConfig:
     checkpoint_dir: str | None = None
     checkpoint_every: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
+
+    def base_init_std(self) -> float:
+        """The base init std σ the parametrization table scales: the tuned `init_std`, or base_width^-½.
+
+        GPT-2's σ = 0.02 is ≈ 1/√d for d ≈ 768-1600; at a proxy base width of 32 it sits far below the
+        fan-in init (0.18), and μP carries that small-init regime to every width (hidden σ/√m), so wider
+        proxies stop being better. σ = base_width^-½ makes μP's hidden init exactly 1/√fan_in at every width
+        and equals SP's at the base width (docs/parametrizations.md, "The base init").
+        """
+        return self.init_std if self.init_std is not None else self.base_width**-0.5
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -97,7 +97,7 @@ def parametrization_command(
     weight_decay_mode: Annotated[
         str, typer.Option(help="standard | independent | width_scaled")
     ] = "standard",
-    init_std: Annotated[float, typer.Option(help="base init std σ")] = 0.02,
+    init_std: Annotated[float | None, typer.Option(help="base init std σ (default: base_width^-½)")] = None,
     head_dim: Annotated[int | None, typer.Option(help="fixed head size (heads grow with width)")] = 16,
     n_heads: Annotated[int | None, typer.Option(help="fixed number of heads (head size grows)")] = None,
     vocab_size: Annotated[int, typer.Option(help="vocabulary size of the readout")] = 256,

@@ -55,7 +55,8 @@ class Progress:
     done: int
     total: int
     eta_s: float | None = None
-    best_loss: float | None = None  # lowest final loss among completed trials (the sweeps list shows it)
+    # lowest objective (final validation loss, else final train loss) among completed trials (the sweeps list)
+    best_loss: float | None = None
     fraction: float = field(init=False)
 
     def __post_init__(self) -> None:
@@ -270,7 +271,7 @@ class SweepStore:
                 .group_by(Trial.sweep_id, Trial.status)
             ).all()
             best_rows = session.execute(
-                select(Trial.sweep_id, func.min(Trial.final_loss))
+                select(Trial.sweep_id, func.min(func.coalesce(Trial.final_val_loss, Trial.final_loss)))
                 .where(Trial.sweep_id.in_(ids), Trial.status == TrialStatus.COMPLETED.value)
                 .group_by(Trial.sweep_id)
             ).all()

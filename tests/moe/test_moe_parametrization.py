@@ -27,7 +27,7 @@ def test_every_scheme_has_a_sourced_rule_for_router_and_experts() -> None:
 
 
 def test_router_is_output_like_and_experts_are_hidden_under_mup() -> None:
-    rows = _rows(width=256, base_width=64, lr=1.0, moe={"n_experts": 8, "top_k": 2})
+    rows = _rows(width=256, base_width=64, lr=1.0, init_std=0.02, moe={"n_experts": 8, "top_k": 2})
     router = rows["blocks.0.mlp.router.weight"]
     assert router["role"] == "router" and router["shape"] == [8, 256]
     assert router["forward_multiplier"] == pytest.approx(1 / 4) and router["lr"] == 1.0  # readout-like

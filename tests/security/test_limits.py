@@ -33,8 +33,8 @@ def test_sweep_size_caps_are_configurable_and_named(world_factory, tiny_spec: di
     assert "proxy.widths has 3 widths; the limit is 2" in errors, errors
     two_widths = {**tiny_spec, "proxy": {**tiny_spec["proxy"], "widths": [32, 64]}}
     response = world.client.post(SWEEPS, json=two_widths, headers=world.headers("alpha"))
-    assert response.status_code == 422  # 2 widths x 7 LRs x 2 parametrizations = 28 trials > 5
-    assert "28" in response.json()["detail"] and "5" in response.json()["detail"], response.text
+    assert response.status_code == 422  # 2 widths x 15 grid cells x 2 parametrizations = 60 trials > 5
+    assert "60" in response.json()["detail"] and "5" in response.json()["detail"], response.text
     one_lr = {**two_widths, "parametrizations": ["mup"]}
     one_lr["search"] = {
         "algorithm": "grid",

@@ -18,7 +18,7 @@ runner = CliRunner()
 def test_submit_then_status_against_a_running_server(live_server: RunningServer) -> None:
     submitted = runner.invoke(app, ["submit", TINY, "--server", live_server.url])
     assert submitted.exit_code == 0, submitted.output
-    assert "queued sweep 'tiny-cpu-sp-vs-mup' with 42 proxy trials" in submitted.output
+    assert "queued sweep 'tiny-cpu-sp-vs-mup' with 90 proxy trials" in submitted.output
     sweep_id = int(submitted.output.strip().split()[-1])
 
     stored = httpx.get(f"{live_server.url}/api/v1/sweeps/{sweep_id}").json()
@@ -26,11 +26,11 @@ def test_submit_then_status_against_a_running_server(live_server: RunningServer)
 
     listing = runner.invoke(app, ["status", "--server", live_server.url])
     assert listing.exit_code == 0, listing.output
-    assert "tiny-cpu-sp-vs-mup" in listing.output and "0/42" in listing.output
+    assert "tiny-cpu-sp-vs-mup" in listing.output and "0/90" in listing.output
 
     one = runner.invoke(app, ["status", str(sweep_id), "--server", live_server.url])
     assert one.exit_code == 0, one.output
-    assert f"sweep {sweep_id} tiny-cpu-sp-vs-mup (queued)" in one.output and "0/42" in one.output
+    assert f"sweep {sweep_id} tiny-cpu-sp-vs-mup (queued)" in one.output and "0/90" in one.output
 
     quiet = runner.invoke(app, ["submit", TINY, "--server", live_server.url, "-q"])
     assert quiet.output.strip() == str(sweep_id + 1)
@@ -61,7 +61,7 @@ def test_submit_reports_the_servers_limits(server_factory) -> None:
     server = server_factory("--no-runner", env={"MUTRANSFER_LIMIT_MAX_TRIALS": "10"})
     result = runner.invoke(app, ["submit", TINY, "--server", server.url])
     assert result.exit_code == 1
-    assert "422:" in result.output and "this sweep would run 42 trials; the limit is 10" in result.output
+    assert "422:" in result.output and "this sweep would run 90 trials; the limit is 10" in result.output
 
 
 def test_submit_to_an_unreachable_server_says_so() -> None:

@@ -110,9 +110,9 @@ def test_progress_counts_and_eta(store: SweepStore, tiny_spec: dict[str, Any]) -
         session.add_all(_trial(sweep.id, f"k{i}", TrialStatus.COMPLETED) for i in range(6))
         session.add(_trial(sweep.id, "p", TrialStatus.PRUNED))
     progress = store.progress(sweep.id)
-    assert (progress.done, progress.total) == (7, 42)
+    assert (progress.done, progress.total) == (7, 90)
     assert progress.counts["completed"] == 6 and progress.counts["pending"] == 0
-    assert progress.eta_s == pytest.approx(60 / 7 * 35, rel=0.05)
+    assert progress.eta_s == pytest.approx(60 / 7 * 83, rel=0.05)
 
 
 @pytest.mark.parametrize(

@@ -7,6 +7,7 @@ in every sweep's tags), not from training. The live behaviour (progress, cancel)
 from __future__ import annotations
 
 import math
+from itertools import product
 from typing import Any
 
 from orchestrator.planner import TrialResult, build_plan
@@ -26,8 +27,14 @@ from orchestrator.store.repository import SweepStore
 SYNTHETIC_TAG = "synthetic-ui-fixture"
 
 
-def study_spec(name: str, widths: list[int], lrs: int, auto_launch: bool = False) -> dict[str, Any]:
-    """An SP + μP learning-rate grid over `widths` (the shape of the tiny CPU example)."""
+def study_spec(
+    name: str, widths: list[int], lrs: int, auto_launch: bool = False, init_stds: int = 0
+) -> dict[str, Any]:
+    """An SP + μP learning-rate grid over `widths` (the shape of the tiny CPU example); with `init_stds` > 0
+    the grid also sweeps `init_std` over that many points (the two-HP study the demo runs)."""
+    space: dict[str, Any] = {"lr": {"scale": "log", "low": 2**-10, "high": 2**-2, "grid_points": lrs}}
+    if init_stds:
+        space["init_std"] = {"scale": "log", "low": 2**-5, "high": 2**-1, "grid_points": init_stds}
     return {
         "name": name,
         "tags": [SYNTHETIC_TAG],
@@ -35,23 +42,26 @@ def study_spec(name: str, widths: list[int], lrs: int, auto_launch: bool = False
         "base_width": widths[0],
         "model": {"family": "gpt", "depth": 2, "head_dim": 16, "context_length": 32},
         "proxy": {"widths": widths, "steps": 40, "batch_size": 8, "eval_every": 10},
-        "search": {
-            "algorithm": "grid",
-            "space": {"lr": {"scale": "log", "low": 2**-10, "high": 2**-2, "grid_points": lrs}},
-        },
+        "search": {"algorithm": "grid", "space": space},
         "target": {"width": widths[-1] * 4, "auto_launch": auto_launch},
     }
 
 
-def surface_loss(parametrization: str, width: int, base_width: int, lr: float) -> float:
-    """A μTransfer-shaped loss: the optimum stays put under μP and moves like 1/width under SP;
-    +inf (diverged) far above the optimum."""
+def surface_loss(
+    parametrization: str, width: int, base_width: int, lr: float, init_std: float | None = None
+) -> float:
+    """A μTransfer-shaped loss: the optimum stays put under μP and moves like 1/width under SP (the init's
+    like 1/√width); +inf (diverged) far above the LR optimum."""
     m = width / base_width
     u_star = -6.0 if parametrization == "mup" else -6.0 - math.log2(m)
     du = math.log2(lr) - u_star
     if du > 2.6:
         return math.inf
-    return 1.6 + 1.2 * m**-0.5 + 0.05 * du * du
+    loss = 1.6 + 1.2 * m**-0.5 + 0.05 * du * du
+    if init_std is not None:
+        s_star = -3.0 if parametrization == "mup" else -3.0 - 0.5 * math.log2(m)
+        loss += 0.03 * (math.log2(init_std) - s_star) ** 2
+    return loss
 
 
 def seed_sweep(
@@ -70,16 +80,19 @@ def seed_sweep(
     sweep = store.create_sweep(spec)
     if status is SweepStatus.QUEUED:  # nothing has run yet
         return sweep.id
-    lrs = spec.search.space["lr"].grid()
+    names = list(spec.search.space)
+    grids = [spec.search.space[n].grid() for n in names]
+    cells = [dict(zip(names, cell, strict=True)) for cell in product(*grids)]
     results: list[TrialResult] = []
     with store.session() as session:
         for p, width, depth in spec.searches():
-            for i, lr in enumerate(lrs):
-                loss = surface_loss(p, width, spec.base_width, lr)
+            for i, hparams in enumerate(cells):
+                lr = hparams["lr"]
+                loss = surface_loss(p, width, spec.base_width, lr, hparams.get("init_std"))
                 diverged = not math.isfinite(loss)
                 outcome = "diverged" if diverged else "completed"
                 final = None if diverged else loss
-                results.append(TrialResult(p, width, depth, 0, {"lr": lr}, final, diverged, outcome))
+                results.append(TrialResult(p, width, depth, 0, hparams, final, diverged, outcome))
                 trial = Trial(
                     sweep_id=sweep.id,
                     trial_key=f"{p}-w{width}-d{depth}-i{i}-s0",
@@ -88,10 +101,11 @@ def seed_sweep(
                     depth=depth,
                     seed=0,
                     search_index=i,
-                    hparams={"lr": lr},
+                    hparams=hparams,
                     status=outcome,
                     diverged=diverged,
-                    final_loss=final,
+                    final_loss=None if final is None else final + 0.02,  # train loss of the last batch
+                    final_val_loss=final,
                     best_loss=final,
                     steps_done=metrics_steps,
                     attempts=1,

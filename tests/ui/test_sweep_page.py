@@ -107,10 +107,11 @@ def test_trial_table_sorts_and_filters(finished_sweep, page: Page) -> None:
     total = len(WIDTHS) * LR_POINTS * 2
     expect(page.locator("#tf-count")).to_have_text(f"{total} of {total} trials")
     headers = page.locator("#trial-table thead th").all_inner_texts()
-    final_col = headers.index("Final loss")
+    final_col = headers.index("Val loss (final)")  # the planner's objective, named as such
+    assert "Train loss (last step)" in headers
     width_col = headers.index("Width")
 
-    final_header = page.locator("#trial-table th[data-key='final_loss']")
+    final_header = page.locator("#trial-table th[data-key='final_val_loss']")
     final_header.click()  # already ascending by default: now descending
     expect(final_header).to_have_attribute("aria-sort", "descending")
     losses = [float(v) for v in column_values(page, final_col) if v != "—"]
@@ -152,3 +153,54 @@ def test_loss_curve_of_a_trial_opens_with_log_axes(finished_sweep, page: Page) -
     assert curve == {"x": [1, 2, 3, 4, 5], "xtype": "log", "ytype": "log", "role": "loss"}
     page.keyboard.press("Escape")
     expect(page.locator("#curve-modal")).to_be_hidden()
+
+
+@pytest.fixture(scope="module")
+def two_hp_sweep(stored_server) -> tuple[str, int]:
+    server, store = stored_server
+    spec = study_spec("detail-two-hps", WIDTHS, 5, init_stds=3)
+    return server.url, seed_sweep(store, spec, target_metrics=20)
+
+
+def test_two_swept_hps_get_one_panel_row_and_one_law_each(two_hp_sweep, page: Page) -> None:
+    """μTransfer plot: a row per swept HP (each point the best over the other HP), a column per
+    parametrization; the optimum plot: one panel per HP with its own law and transferred value."""
+    url, sweep_id = two_hp_sweep
+    plan = httpx.get(f"{url}/api/v1/sweeps/{sweep_id}/plan").json()
+    per_param = plan.get("plan", plan)["parametrizations"]
+    page.goto(f"{url}/sweeps/{sweep_id}")
+    for plot in ("plot-transfer", "plot-optimum"):
+        wait_for_plot(page, plot)
+    drawn = page.evaluate(
+        "() => document.getElementById('plot-transfer').data.filter(t => t.meta.role === 'width')"
+        ".map(t => ({hp: t.meta.hp, p: t.meta.parametrization, w: t.meta.width, x: t.customdata, y: t.y}))"
+    )
+    assert {(d["hp"], d["p"]) for d in drawn} == {(h, p) for h in ("lr", "init_std") for p in ("sp", "mup")}
+    assert len(drawn) == 2 * 2 * len(WIDTHS)
+    # each point is the best loss over the other HP's grid at that value: check one against the surface
+    lrs = [2 ** (-10 + 8 * i / 4) for i in range(5)]
+    stds = [2 ** (-5 + 4 * i / 2) for i in range(3)]
+    curve = next(d for d in drawn if d["hp"] == "init_std" and d["p"] == "sp" and d["w"] == 128)
+    for std, loss in zip(curve["x"], curve["y"], strict=True):
+        finite = [surface_loss("sp", 128, WIDTHS[0], lr, std) for lr in lrs]
+        assert loss == pytest.approx(min(v for v in finite if math.isfinite(v)))
+    assert sorted(curve["x"]) == pytest.approx(stds)
+    axes = page.evaluate(
+        "() => { const l = document.getElementById('plot-transfer').layout;"
+        " return Object.keys(l).filter(k => k.startsWith('xaxis')).map(k => l[k].title.text); }"
+    )
+    assert sorted(set(axes)) == ["log<sub>2</sub> init_std", "log<sub>2</sub> lr"]
+    expect(page.locator("#transfer-note")).to_contain_text("validation loss")
+
+    laws = page.evaluate(
+        "() => document.getElementById('plot-optimum').data.filter(t => t.meta.role === 'fit')"
+        ".map(t => ({hp: t.meta.hp, p: t.meta.parametrization, gamma: t.meta.gamma}))"
+    )
+    assert {(d["hp"], d["p"]) for d in laws} == {(h, p) for h in ("lr", "init_std") for p in ("sp", "mup")}
+    for d in laws:
+        assert d["gamma"] == pytest.approx(per_param[d["p"]]["width_transfer"][d["hp"]]["gamma"]["value"])
+    predictions = page.evaluate(
+        "() => document.getElementById('plot-optimum').data.filter(t => t.meta.role === 'prediction')"
+        ".map(t => t.meta.hp)"
+    )
+    assert Counter(predictions) == {"lr": 2, "init_std": 2}

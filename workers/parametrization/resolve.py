@@ -63,7 +63,7 @@ def validate(config: TrialConfig) -> None:
         if not (math.isfinite(value) and value > 0):
             raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
     finite = {
-        "init_std": config.init_std,
+        "init_std": config.base_init_std(),
         "alpha_in": config.alpha_in,
         "alpha_out": config.alpha_out,
         "alpha_attn": config.alpha_attn,
@@ -72,7 +72,7 @@ def validate(config: TrialConfig) -> None:
     for name, value in finite.items():
         if not math.isfinite(value):
             raise ValueError(f"{name} must be finite, got {value!r}")
-    if config.init_std < 0 or config.weight_decay < 0:
+    if config.base_init_std() < 0 or config.weight_decay < 0:
         raise ValueError("init_std and weight_decay must be >= 0")
     if config.readout_zero_init and config.tied_embeddings:
         raise ValueError("readout_zero_init needs tied_embeddings=False: a tied readout is the embedding")
@@ -103,7 +103,7 @@ def _scale(config: TrialConfig, site_module: nn.Module, fan_in: int, fan_out: in
         m=config.width / config.base_width if base_fan_in is None else fan_in / base_fan_in,
         m_depth=config.depth / config.base_depth,
         depth_alpha=config.depth_alpha,
-        sigma=config.init_std,
+        sigma=config.base_init_std(),
         alpha_in=config.alpha_in,
         alpha_out=config.alpha_out,
         width=config.width,

@@ -83,82 +83,123 @@ function meanPerX(points) {
 }
 const sortUnique = (xs) => [...new Set(xs)].sort((a, b) => a - b);
 
+/** The loss every fit reads: the final validation loss (the planner's objective), else the last train loss. */
+export const objectiveLoss = (t) => (isNum(t.final_val_loss) ? t.final_val_loss : t.final_loss);
+
+/** Stacked row domains (top row first) for `n` rows of panels. */
+function rowDomains(n, gap = 0.14) {
+  return panelDomains(n, gap).reverse();
+}
+
 /**
- * The μTransfer plot: final loss against log2(hp), one panel per parametrization (side by side, shared
- * loss axis), one curve per width on a sequential scale. `optima`: [{parametrization, width, x, loss,
- * xLow, xHigh, fitted}] with x on the plot's axis (log2 when `logX`); diverged trials sit on a marked ceiling row.
- * `xRange` pins the axis to the searched range, so it does not jump while trials arrive.
+ * Each width's curve of loss against one HP. With one swept HP, seeds at the same x are averaged. With
+ * several, the point at x is the best loss over the other HPs' values at that x (each configuration
+ * averaged over its seeds first): the profile the planner reads its optimum from. `connect` false (a
+ * random or TPE search, where no two trials share an x) plots every trial as it is.
  */
-export function transferFigure(trials, { hp = "lr", logX = true, xRange = null, parametrizations, widths, optima = [],
-  connect = true } = {}) {
-  const toX = logX ? log2 : (v) => v;
-  const valid = (t) => isNum(t.hparams?.[hp]) && (!logX || t.hparams[hp] > 0);
-  const xTitle = logX ? `log<sub>2</sub> ${hp}` : hp;
+function profilePoints(trials, hp, toX, others, connect) {
+  const raw = trials.map((t) => ({ x: toX(t.hparams[hp]), y: objectiveLoss(t), v: t.hparams[hp], ids: [t.id],
+    key: others.map((o) => String(t.hparams?.[o])).join("|") }));
+  if (!connect) return raw.sort((a, b) => a.x - b.x);
+  const configs = new Map();
+  for (const q of raw) {
+    const key = `${q.x.toPrecision(10)}#${q.key}`;
+    const list = configs.get(key) || [];
+    list.push(q);
+    configs.set(key, list);
+  }
+  const perConfig = [...configs.values()].map((list) => ({ ...meanPerX(list)[0], key: list[0].key }));
+  const best = new Map();
+  for (const q of perConfig) {
+    const k = q.x.toPrecision(10);
+    if (!best.has(k) || q.y < best.get(k).y) best.set(k, q);
+  }
+  return [...best.values()].sort((a, b) => a.x - b.x);
+}
+
+/**
+ * The μTransfer plot: validation loss against each swept HP, one row of panels per HP and one column per
+ * parametrization (shared loss axis), one curve per width on a sequential scale. `hps`: [{name, log,
+ * range}] (`range` pins the x axis to the searched interval, so it does not jump while trials arrive).
+ * `optima`: {hp: [{parametrization, width, x, loss, xLow, xHigh, fitted}]} with x on the plot's axis (log2
+ * when `log`); diverged trials sit on a marked ceiling row.
+ */
+export function transferFigure(trials, { hps = [{ name: "lr", log: true, range: null }], parametrizations, widths,
+  optima = {}, connect = true } = {}) {
   const params = parametrizations?.length ? parametrizations : sortUnique(trials.map((t) => t.parametrization));
   const allWidths = widths?.length ? widths : sortUnique(trials.map((t) => t.width));
-  const domains = panelDomains(Math.max(params.length, 1));
-  const finite = trials.filter((t) => !t.diverged && isNum(t.final_loss) && valid(t) && t.status !== "pruned");
-  const losses = finite.map((t) => t.final_loss);
+  const cols = panelDomains(Math.max(params.length, 1));
+  const rows = rowDomains(Math.max(hps.length, 1));
+  const finite = trials.filter((t) => !t.diverged && isNum(objectiveLoss(t)) && t.status !== "pruned");
+  const losses = finite.map(objectiveLoss);
   const lo = losses.length ? Math.min(...losses) : 0;
   const hi = losses.length ? Math.max(...losses) : 1;
   const ceiling = hi + 0.08 * Math.max(hi - lo, 1e-3);
   const data = [];
-  const layout = baseLayout({ annotations: panelTitles(params.map(paramLabel), domains), shapes: [] });
+  const titles = params.map(paramLabel);
+  const layout = baseLayout({ annotations: panelTitles(titles, cols), shapes: [],
+    ...(hps.length > 1 ? { height: 330 * hps.length + 60 } : {}) });
+  const several = hps.length > 1;
 
-  params.forEach((p, pi) => {
-    const xa = axId("x", pi);
-    const ya = axId("y", pi);
-    layout[axKey("x", pi)] = axis(xTitle, { domain: domains[pi], anchor: ya, ...(xRange ? { range: xRange } : {}) });
-    layout[axKey("y", pi)] = axis(pi === 0 ? "final loss" : "", { anchor: xa, ...(pi > 0 ? { matches: "y" } : {}) });
-    allWidths.forEach((w, wi) => {
-      const raw = finite.filter((t) => t.parametrization === p && t.width === w)
-        .map((t) => ({ x: toX(t.hparams[hp]), y: t.final_loss, v: t.hparams[hp], ids: [t.id] }));
-      const pts = (connect ? meanPerX(raw) : raw).sort((a, b) => a.x - b.x);
-      const color = sequentialColor(wi, allWidths.length);
-      data.push({
-        type: "scatter", mode: connect ? "lines+markers" : "markers", xaxis: xa, yaxis: ya,
-        x: pts.map((q) => q.x), y: pts.map((q) => q.y), customdata: pts.map((q) => q.v),
-        text: pts.map((q) => (q.ids.length > 1 ? `mean of ${q.ids.length} seeds` : `trial ${q.ids[0]}`)),
-        name: `width ${w}`, legendgroup: `w${w}`, showlegend: pi === 0,
-        line: { color, width: 1.6 }, marker: { color, size: 6 },
-        hovertemplate: `width ${w}<br>${hp} %{customdata:.3g}<br>loss %{y:.4f}<br>%{text}<extra>${paramLabel(p)}</extra>`,
-        meta: { role: "width", parametrization: p, width: w },
+  hps.forEach(({ name: hp, log, range }, ri) => {
+    const toX = log ? log2 : (v) => v;
+    const valid = (t) => isNum(t.hparams?.[hp]) && (!log || t.hparams[hp] > 0);
+    const others = hps.map((h) => h.name).filter((o) => o !== hp);
+    const xTitle = log ? `log<sub>2</sub> ${hp}` : hp;
+    params.forEach((p, pi) => {
+      const k = ri * params.length + pi;
+      const xa = axId("x", k);
+      const ya = axId("y", k);
+      layout[axKey("x", k)] = axis(xTitle, { domain: cols[pi], anchor: ya, ...(range ? { range } : {}) });
+      layout[axKey("y", k)] = axis(pi === 0 ? (several ? `val loss (best over ${others.join(", ")})` : "val loss") : "",
+        { anchor: xa, domain: rows[ri], ...(k > 0 ? { matches: "y" } : {}) });
+      allWidths.forEach((w, wi) => {
+        const mine = finite.filter((t) => t.parametrization === p && t.width === w && valid(t));
+        const pts = profilePoints(mine, hp, toX, others, connect);
+        const color = sequentialColor(wi, allWidths.length);
+        data.push({
+          type: "scatter", mode: connect ? "lines+markers" : "markers", xaxis: xa, yaxis: ya,
+          x: pts.map((q) => q.x), y: pts.map((q) => q.y), customdata: pts.map((q) => q.v),
+          text: pts.map((q) => (q.ids.length > 1 ? `mean of ${q.ids.length} seeds` : `trial ${q.ids[0]}`)),
+          name: `width ${w}`, legendgroup: `w${w}`, showlegend: k === 0,
+          line: { color, width: 1.6 }, marker: { color, size: 6 },
+          hovertemplate: `width ${w}<br>${hp} %{customdata:.3g}<br>val loss %{y:.4f}<br>%{text}<extra>${paramLabel(p)}</extra>`,
+          meta: { role: "width", parametrization: p, width: w, hp },
+        });
       });
+      const div = trials.filter((t) => t.parametrization === p && t.diverged && valid(t));
+      if (div.length) {
+        data.push({
+          type: "scatter", mode: "markers", xaxis: xa, yaxis: ya,
+          x: div.map((t) => toX(t.hparams[hp])), y: div.map(() => ceiling), customdata: div.map((t) => t.hparams[hp]),
+          text: div.map((t) => `trial ${t.id}, width ${t.width}`),
+          name: "diverged", legendgroup: "diverged", showlegend: !data.some((d) => d.meta.role === "diverged"),
+          marker: { symbol: "x-thin-open", size: 10, line: { width: 2 },
+            color: div.map((t) => sequentialColor(Math.max(allWidths.indexOf(t.width), 0), allWidths.length)) },
+          hovertemplate: `diverged<br>${hp} %{customdata:.3g}<br>%{text}<extra>${paramLabel(p)}</extra>`,
+          meta: { role: "diverged", parametrization: p, hp },
+        });
+        layout.shapes.push({ type: "line", xref: `${xa} domain`, yref: ya, x0: 0, x1: 1, y0: ceiling, y1: ceiling,
+          line: { color: "#c23b3b", width: 1, dash: "dot" } });
+      }
+      const opt = (optima[hp] || []).filter((o) => o.parametrization === p && isNum(o.x) && isNum(o.loss));
+      if (opt.length) {
+        const hasCi = opt.some((o) => isNum(o.xLow) && isNum(o.xHigh));
+        data.push({
+          type: "scatter", mode: "markers", xaxis: xa, yaxis: ya,
+          x: opt.map((o) => o.x), y: opt.map((o) => o.loss),
+          text: opt.map((o) => `width ${o.width}${o.fitted ? "" : " (best point, no parabola)"}`),
+          name: "fitted optimum", legendgroup: "optimum", showlegend: !data.some((d) => d.meta.role === "optimum"),
+          marker: { symbol: "star", size: 13, line: { color: "#1d2330", width: 1 },
+            color: opt.map((o) => sequentialColor(Math.max(allWidths.indexOf(o.width), 0), allWidths.length)) },
+          ...(hasCi ? { error_x: { type: "data", symmetric: false, color: "#1d2330", thickness: 1, width: 3,
+            array: opt.map((o) => (isNum(o.xHigh) ? o.xHigh - o.x : 0)),
+            arrayminus: opt.map((o) => (isNum(o.xLow) ? o.x - o.xLow : 0)) } } : {}),
+          hovertemplate: `optimum<br>x %{x:.3f}<br>loss %{y:.4f}<br>%{text}<extra>${paramLabel(p)}</extra>`,
+          meta: { role: "optimum", parametrization: p, hp },
+        });
+      }
     });
-    const div = trials.filter((t) => t.parametrization === p && t.diverged && valid(t));
-    if (div.length) {
-      data.push({
-        type: "scatter", mode: "markers", xaxis: xa, yaxis: ya,
-        x: div.map((t) => toX(t.hparams[hp])), y: div.map(() => ceiling), customdata: div.map((t) => t.hparams[hp]),
-        text: div.map((t) => `trial ${t.id}, width ${t.width}`),
-        name: "diverged", legendgroup: "diverged", showlegend: !data.some((d) => d.meta.role === "diverged"),
-        marker: { symbol: "x-thin-open", size: 10, line: { width: 2 },
-          color: div.map((t) => sequentialColor(Math.max(allWidths.indexOf(t.width), 0), allWidths.length)) },
-        hovertemplate: `diverged<br>${hp} %{customdata:.3g}<br>%{text}<extra>${paramLabel(p)}</extra>`,
-        meta: { role: "diverged", parametrization: p },
-      });
-    }
-    const opt = optima.filter((o) => o.parametrization === p && isNum(o.x) && isNum(o.loss));
-    if (opt.length) {
-      const hasCi = opt.some((o) => isNum(o.xLow) && isNum(o.xHigh));
-      data.push({
-        type: "scatter", mode: "markers", xaxis: xa, yaxis: ya,
-        x: opt.map((o) => o.x), y: opt.map((o) => o.loss),
-        text: opt.map((o) => `width ${o.width}${o.fitted ? "" : " (best point, no parabola)"}`),
-        name: "fitted optimum", legendgroup: "optimum", showlegend: !data.some((d) => d.meta.role === "optimum"),
-        marker: { symbol: "star", size: 13, line: { color: "#1d2330", width: 1 },
-          color: opt.map((o) => sequentialColor(Math.max(allWidths.indexOf(o.width), 0), allWidths.length)) },
-        ...(hasCi ? { error_x: { type: "data", symmetric: false, color: "#1d2330", thickness: 1, width: 3,
-          array: opt.map((o) => (isNum(o.xHigh) ? o.xHigh - o.x : 0)),
-          arrayminus: opt.map((o) => (isNum(o.xLow) ? o.x - o.xLow : 0)) } } : {}),
-        hovertemplate: `optimum<br>x %{x:.3f}<br>loss %{y:.4f}<br>%{text}<extra>${paramLabel(p)}</extra>`,
-        meta: { role: "optimum", parametrization: p },
-      });
-    }
-    if (div.length) {
-      layout.shapes.push({ type: "line", xref: `${xa} domain`, yref: ya, x0: 0, x1: 1, y0: ceiling, y1: ceiling,
-        line: { color: "#c23b3b", width: 1, dash: "dot" } });
-    }
   });
   return { data, layout };
 }
@@ -241,48 +282,59 @@ export function scalingFigure(fits, { xTitle = "non-embedding parameters N" } = 
 }
 
 /**
- * The optimum against width: per parametrization the fitted optimum per width (with its interval), the
- * fitted power law η* ∝ w^γ extended to the target width (γ in the legend), and the transferred value.
- * `fits`: [{parametrization, hp, points: [{width, value, low, high}], gamma, gammaLow, gammaHigh,
+ * The optimum against width, one panel per swept HP: per parametrization the fitted optimum per width (with
+ * its interval), the fitted power law η* ∝ w^γ extended to the target width (γ in the legend), and the
+ * transferred value. `panels`: [{hp, fits}], `fits`: [{parametrization, hp, points: [{width, value, low, high}], gamma, gammaLow, gammaHigh,
  * line: [{width, value}], target: {width, value, low, high}}].
  */
-export function optimumFigure(fits, { hp = "lr" } = {}) {
+export function optimumFigure(panels) {
   const data = [];
-  fits.forEach((f, i) => {
-    const color = categoricalColor(i);
-    const label = paramLabel(f.parametrization);
-    const pts = f.points.filter((p) => isNum(p.value) && p.value > 0);
-    const ci = pts.some((p) => isNum(p.low) && isNum(p.high));
-    data.push({ type: "scatter", mode: "markers", x: pts.map((p) => p.width), y: pts.map((p) => p.value),
-      name: `${label} optimum per width`, legendgroup: label, marker: { color, size: 8 },
-      ...(ci ? { error_y: { type: "data", symmetric: false, color, thickness: 1.2, width: 4,
-        array: pts.map((p) => (isNum(p.high) ? p.high - p.value : 0)),
-        arrayminus: pts.map((p) => (isNum(p.low) ? p.value - p.low : 0)) } } : {}),
-      hovertemplate: `${label}<br>width %{x}<br>${hp}* %{y:.3g}<extra></extra>`,
-      meta: { role: "observed", parametrization: f.parametrization } });
-    if (f.line?.length) {
-      const g = isNum(f.gamma) ? `γ = ${f.gamma.toFixed(2)}${isNum(f.gammaLow) && isNum(f.gammaHigh)
-        ? ` [${f.gammaLow.toFixed(2)}, ${f.gammaHigh.toFixed(2)}]` : ""}` : "fit";
-      data.push({ type: "scatter", mode: "lines", x: f.line.map((p) => p.width), y: f.line.map((p) => p.value),
-        name: `${label}: ${g}`, legendgroup: label, line: { color, width: 2, dash: "dash" },
-        hovertemplate: `${label} fit<br>width %{x}<br>${hp}* %{y:.3g}<extra></extra>`,
-        meta: { role: "fit", parametrization: f.parametrization, gamma: f.gamma } });
-    }
-    const t = f.target;
-    if (t && isNum(t.value) && t.value > 0) {
-      const tci = isNum(t.low) && isNum(t.high);
-      data.push({ type: "scatter", mode: "markers", x: [t.width], y: [t.value], name: `${label} transferred to target`,
-        legendgroup: label, marker: { symbol: "diamond", size: 12, color, line: { color: "#1d2330", width: 1 } },
-        ...(tci ? { error_y: { type: "data", symmetric: false, array: [t.high - t.value], arrayminus: [t.value - t.low],
-          color, thickness: 1.5, width: 6 } } : {}),
-        hovertemplate: `${label} target<br>width %{x}<br>${hp} %{y:.3g}<extra></extra>`,
-        meta: { role: "prediction", parametrization: f.parametrization } });
-    }
+  const cols = panelDomains(Math.max(panels.length, 1), 0.1);
+  const layout = baseLayout({ annotations: panels.length > 1 ? panelTitles(panels.map((q) => q.hp), cols) : [] });
+  panels.forEach(({ hp, fits }, k) => {
+    const xa = axId("x", k);
+    const ya = axId("y", k);
+    fits.forEach((f, i) => {
+      const color = categoricalColor(i);
+      const label = paramLabel(f.parametrization);
+      const first = k === 0;
+      const pts = f.points.filter((p) => isNum(p.value) && p.value > 0);
+      const ci = pts.some((p) => isNum(p.low) && isNum(p.high));
+      data.push({ type: "scatter", mode: "markers", xaxis: xa, yaxis: ya, x: pts.map((p) => p.width),
+        y: pts.map((p) => p.value), name: `${label} optimum per width`, legendgroup: label, showlegend: first,
+        marker: { color, size: 8 },
+        ...(ci ? { error_y: { type: "data", symmetric: false, color, thickness: 1.2, width: 4,
+          array: pts.map((p) => (isNum(p.high) ? p.high - p.value : 0)),
+          arrayminus: pts.map((p) => (isNum(p.low) ? p.value - p.low : 0)) } } : {}),
+        hovertemplate: `${label}<br>width %{x}<br>${hp}* %{y:.3g}<extra></extra>`,
+        meta: { role: "observed", parametrization: f.parametrization, hp } });
+      if (f.line?.length) {
+        const g = isNum(f.gamma) ? `γ = ${f.gamma.toFixed(2)}${isNum(f.gammaLow) && isNum(f.gammaHigh)
+          ? ` [${f.gammaLow.toFixed(2)}, ${f.gammaHigh.toFixed(2)}]` : ""}` : "fit";
+        data.push({ type: "scatter", mode: "lines", xaxis: xa, yaxis: ya, x: f.line.map((p) => p.width),
+          y: f.line.map((p) => p.value), name: `${label} ${hp}: ${g}`, legendgroup: label,
+          line: { color, width: 2, dash: "dash" },
+          hovertemplate: `${label} fit<br>width %{x}<br>${hp}* %{y:.3g}<extra></extra>`,
+          meta: { role: "fit", parametrization: f.parametrization, gamma: f.gamma, hp } });
+      }
+      const t = f.target;
+      if (t && isNum(t.value) && t.value > 0) {
+        const tci = isNum(t.low) && isNum(t.high);
+        data.push({ type: "scatter", mode: "markers", xaxis: xa, yaxis: ya, x: [t.width], y: [t.value],
+          name: `${label} transferred to target`, legendgroup: label, showlegend: first,
+          marker: { symbol: "diamond", size: 12, color, line: { color: "#1d2330", width: 1 } },
+          ...(tci ? { error_y: { type: "data", symmetric: false, array: [t.high - t.value], arrayminus: [t.value - t.low],
+            color, thickness: 1.5, width: 6 } } : {}),
+          hovertemplate: `${label} target<br>width %{x}<br>${hp} %{y:.3g}<extra></extra>`,
+          meta: { role: "prediction", parametrization: f.parametrization, hp } });
+      }
+    });
+    const values = data.filter((t) => t.meta.hp === hp).flatMap((t) => t.y).filter((v) => isNum(v) && v > 0);
+    const decades = values.length ? Math.log10(Math.max(...values) / Math.min(...values)) : 0;
+    layout[axKey("x", k)] = axis("width", { type: "log", dtick: Math.log10(2), tickformat: "d", domain: cols[k], anchor: ya });
+    layout[axKey("y", k)] = axis(`optimal ${hp}`, { anchor: xa,
+      ...(decades > 1 ? { ...LOG_AXIS, exponentformat: "power" } : { type: "log", exponentformat: "e" }) });
   });
-  const values = data.flatMap((t) => t.y).filter((v) => isNum(v) && v > 0);
-  const decades = values.length ? Math.log10(Math.max(...values) / Math.min(...values)) : 0;
-  const layout = baseLayout({ xaxis: axis("width", { type: "log", dtick: Math.log10(2), tickformat: "d" }),
-    yaxis: axis(`optimal ${hp}`, decades > 1 ? { ...LOG_AXIS, exponentformat: "power" } : { type: "log", exponentformat: "e" }) });
   return { data, layout };
 }
 

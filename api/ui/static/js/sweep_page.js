@@ -37,7 +37,6 @@ const state = {
   lastEventId: null,
   timer: null,
   polls: 0,
-  hp: null,
   cancelArmed: false,
 };
 
@@ -60,26 +59,27 @@ function sweptHps() {
   return keys.length ? keys : ["lr"];
 }
 
-function currentHp() {
-  return state.hp || sweptHps()[0];
-}
-
-/** Whether the HP on the plots' x axis was searched on a log scale (then it is plotted in log2). */
-function hpIsLog() {
-  const param = spec().search?.space?.[currentHp()];
+/** Whether `hp` was searched on a log scale (then it is plotted in log2). */
+function hpIsLog(hp) {
+  const param = spec().search?.space?.[hp];
   if (!param) return true;
   if (param.scale === "choice") return (param.choices || []).every((c) => c > 0);
   return param.scale === "log";
 }
 
-/** The searched interval of the x-axis HP in plot units, padded a little (null when not a low/high range). */
-function searchedRange() {
-  const param = spec().search?.space?.[currentHp()];
+/** The searched interval of `hp` in plot units, padded a little (null when not a low/high range). */
+function searchedRange(hp) {
+  const param = spec().search?.space?.[hp];
   if (!param || !Number.isFinite(param.low) || !Number.isFinite(param.high)) return null;
-  const log = hpIsLog();
+  const log = hpIsLog(hp);
   const [lo, hi] = log ? [Math.log2(param.low), Math.log2(param.high)] : [param.low, param.high];
   const pad = 0.05 * (hi - lo);
   return [lo - pad, hi + pad];
+}
+
+/** One optimum-vs-width panel per swept HP that the plan fitted. */
+function optimumPanels() {
+  return sweptHps().map((hp) => ({ hp, fits: optimumFits(state.plan, hp, hpIsLog(hp)) })).filter((q) => q.fits.length);
 }
 
 // header ------------------------------------------------------------------------------------------
@@ -122,7 +122,6 @@ function renderHeader() {
 function renderTransfer() {
   const el = $("#plot-transfer");
   const sp = spec();
-  const hp = currentHp();
   const withLoss = state.trials.some((t) => t.diverged || Number.isFinite(t.final_loss));
   if (!withLoss) {
     showMessage(el, TERMINAL.has(state.sweep.status) ? "" : "loading",
@@ -130,9 +129,11 @@ function renderTransfer() {
     return;
   }
   const single = sweptHps().length === 1 || sp.search?.algorithm === "grid";
+  const hps = sweptHps().map((name) => ({ name, log: hpIsLog(name), range: searchedRange(name) }));
+  el.classList.toggle("rows", hps.length > 1);
   showFigure(el, transferFigure(state.trials, {
-    hp, logX: hpIsLog(), xRange: searchedRange(), parametrizations: sp.parametrizations, widths: sp.proxy?.widths,
-    optima: transferOptima(state.plan, hp), connect: single,
+    hps, parametrizations: sp.parametrizations, widths: sp.proxy?.widths, connect: single,
+    optima: Object.fromEntries(hps.map(({ name }) => [name, transferOptima(state.plan, name)])),
   }));
 }
 
@@ -254,13 +255,13 @@ function renderPlan() {
   button.textContent = state.target ? "Relaunch target run" : "Launch target run";
   for (const [id, fits, figure, empty] of [
     ["#plot-scaling", scalingFits(state.plan), scalingFigure, "The scaling-law fit appears with the plan."],
-    ["#plot-optimum", optimumFits(state.plan, currentHp(), hpIsLog()), optimumFigure, "The optimum-vs-width fit appears with the plan."],
+    ["#plot-optimum", optimumPanels(), optimumFigure, "The optimum-vs-width fit appears with the plan."],
   ]) {
     const el = $(id);
     if (!fits.length) {
       showMessage(el, status === "planning" ? "loading" : "", empty);
     } else {
-          showFigure(el, figure(fits, { hp: currentHp() }));
+      showFigure(el, figure(fits));
     }
   }
 }
@@ -434,20 +435,12 @@ function init() {
   document.addEventListener("keydown", (ev) => { if (ev.key === "Escape") closeCurve(); });
   $("#coord-select").addEventListener("change", renderCoord);
   $("#coord-stat").addEventListener("change", renderCoord);
-  $("#hp-select").addEventListener("change", () => {
-    state.hp = $("#hp-select").value;
-    renderTransfer();
-    renderPlan();
-  });
   tick();
 }
 
-/** Once the spec is known: one table column and one x-axis choice per swept hyperparameter. */
+/** Once the spec is known: one table column per swept hyperparameter. */
 function setUpHps() {
-  const hps = sweptHps();
-  table.setHps(hps);
-  $("#hp-select").innerHTML = hps.map((h) => `<option>${esc(h)}</option>`).join("");
-  $("#hp-select-box").classList.toggle("hidden", hps.length < 2);
+  table.setHps(sweptHps());
 }
 
 init();

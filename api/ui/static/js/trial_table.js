@@ -16,8 +16,12 @@ function columns(hps) {
     { key: "seed", label: "Seed", num: true, value: (t) => t.seed },
     ...hps.map((hp) => ({ key: `hp:${hp}`, label: hp, num: true, value: (t) => t.hparams?.[hp], html: (t) => fmtNum(t.hparams?.[hp]) })),
     { key: "status", label: "Status", value: (t) => t.status, html: (t) => badge(t.status) },
-    { key: "final_loss", label: "Final loss", num: true, value: (t) => t.final_loss, html: (t) => fmtNum(t.final_loss) },
-    { key: "best_loss", label: "Best loss", num: true, value: (t) => t.best_loss, html: (t) => fmtNum(t.best_loss) },
+    { key: "final_val_loss", label: "Val loss (final)", title: "validation loss after the last step: the planner's objective",
+      num: true, value: (t) => t.final_val_loss, html: (t) => fmtNum(t.final_val_loss) },
+    { key: "best_loss", label: "Val loss (best)", title: "lowest validation loss at any evaluation during the run",
+      num: true, value: (t) => t.best_loss, html: (t) => fmtNum(t.best_loss) },
+    { key: "final_loss", label: "Train loss (last step)", title: "training loss of the last step's batch",
+      num: true, value: (t) => t.final_loss, html: (t) => fmtNum(t.final_loss) },
     { key: "steps_done", label: "Steps", num: true, value: (t) => t.steps_done },
     { key: "duration_s", label: "Time", num: true, value: (t) => t.duration_s, html: (t) => fmtDuration(t.duration_s) },
   ];
@@ -42,7 +46,7 @@ export class TrialTable {
     this.root = root;
     this.onCurve = onCurve;
     this.trials = [];
-    this.sort = { key: "final_loss", dir: 1 };
+    this.sort = { key: "final_val_loss", dir: 1 };
     this.page = 0;
     this.setHps(hps);
     root.innerHTML = `
@@ -124,7 +128,7 @@ export class TrialTable {
     const shown = rows.slice(this.page * PAGE, (this.page + 1) * PAGE);
     const head = this.cols.map((c) => {
       const sort = c.key === col.key ? (this.sort.dir > 0 ? "ascending" : "descending") : "none";
-      return `<th class="sortable${c.num ? " num" : ""}" data-key="${esc(c.key)}" aria-sort="${sort}">${esc(c.label)}</th>`;
+      return `<th class="sortable${c.num ? " num" : ""}" data-key="${esc(c.key)}" aria-sort="${sort}"${c.title ? ` title="${esc(c.title)}"` : ""}>${esc(c.label)}</th>`;
     }).join("");
     this.root.querySelector("thead").innerHTML = `<tr>${head}<th>Loss curve</th></tr>`;
     const body = shown.map((t) => `<tr data-trial-id="${esc(t.id)}" title="${esc(t.trial_key || "")}${t.error ? `: ${esc(t.error)}` : ""}">${
