@@ -23,7 +23,7 @@ class ProgressOut(BaseModel):
     fraction: float
     eta_s: float | None = Field(None, description="estimated seconds left, from the observed pace")
     best_loss: float | None = Field(
-        None, description="lowest final validation loss (the planner's objective) among completed proxy trials"
+        None, description="lowest final validation loss (the planner's objective) of completed proxy trials"
     )
 
 

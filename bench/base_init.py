@@ -55,10 +55,7 @@ def run_one(
     config = trial_config(
         spec, parametrization=parametrization, width=width, depth=spec.model.depth, seed=0, hparams=hparams
     )
-    last = None
-    for last in train(config):
-        pass
-    assert last is not None
+    *_, last = train(config)
     loss = last.final_val_loss if last.status == "completed" else None
     if loss is not None and not math.isfinite(loss):
         loss = None

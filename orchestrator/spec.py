@@ -46,7 +46,9 @@ class SearchAlgorithm(StrEnum):
     GP = "gp"
 
 
-# Hyperparameters a proxy sweep may tune; the worker's TrialConfig has a field for each.
+# Hyperparameters a proxy sweep may tune; the worker's TrialConfig has a field for each. Base values: what
+# the parametrization table scales to each width. One not swept keeps the worker's default; `init_std`'s is
+# base_width^-½, the fan-in init at the base width, not GPT-2's 0.02 (docs/parametrizations.md).
 KNOWN_HPARAMS = (
     "lr",
     "init_std",
