@@ -86,8 +86,8 @@ def test_every_plot_draws_its_series(finished_sweep, page: Page, screenshot) -> 
         assert float(shown) == pytest.approx(lr, rel=2e-3)  # the transferred lr, to the digits shown
         law = per_param[p]["width_transfer"]["lr"]
         expect(cell).to_contain_text(f"{law['gamma']['value']:.2f}")
-        if law["model"] == "invariant":  # μP's γ = 0 held: the card says the value was kept, not extrapolated
-            expect(cell).to_contain_text("value kept")
+        if law["model"] == "invariant":  # μP's γ = 0 held: averaged in, the interval still the line's band
+            expect(cell).to_contain_text("averaged with the promise")
     if plan_doc["recommended"]:
         expect(plan_table.locator(f'tr[data-parametrization="{plan_doc["recommended"]}"]')).to_contain_text(
             "recommended"
@@ -162,7 +162,7 @@ def two_hp_sweep(stored_server) -> tuple[str, int]:
     return server.url, seed_sweep(store, spec, target_metrics=20)
 
 
-def test_two_swept_hps_get_one_panel_row_and_one_law_each(two_hp_sweep, page: Page) -> None:
+def test_two_swept_hps_get_one_panel_row_and_one_law_each(two_hp_sweep, page: Page, screenshot) -> None:
     """μTransfer plot: a row per swept HP (each point the best over the other HP), a column per
     parametrization; the optimum plot: one panel per HP with its own law and transferred value."""
     url, sweep_id = two_hp_sweep
@@ -204,3 +204,4 @@ def test_two_swept_hps_get_one_panel_row_and_one_law_each(two_hp_sweep, page: Pa
         ".map(t => t.meta.hp)"
     )
     assert Counter(predictions) == {"lr": 2, "init_std": 2}
+    screenshot(page, "sweep-detail-two-hps")
