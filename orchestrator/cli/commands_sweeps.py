@@ -26,6 +26,7 @@ from rich.table import Table
 from sqlalchemy.exc import SQLAlchemyError
 
 from orchestrator.cli import app
+from orchestrator.cli.plan_view import plan_renderables
 from orchestrator.settings import Settings, SettingsError
 from orchestrator.spec import parse_spec, validation_messages
 from orchestrator.store.models import SweepStatus
@@ -290,19 +291,7 @@ def print_outcome(client: ApiClient, sweep_id: int) -> None:
     if outputs.get("plan_version") is None:
         return
     plan = client.request("GET", f"/sweeps/{sweep_id}/plan")["plan"]
-    table = Table(title=f"transfer plan v{outputs['plan_version']} (target width {plan['target']['width']})")
-    for column in ("parametrization", "transferred to the target", "predicted loss", "transfer holds"):
-        table.add_column(column)
-    for name, entry in plan["parametrizations"].items():
-        values = ", ".join(f"{hp}={v['value']:.3g}" for hp, v in entry["hparams"].items() if v["value"])
-        loss = entry["predicted_loss"]
-        table.add_row(
-            name + (" (recommended)" if name == plan.get("recommended") else ""),
-            values or "-",
-            f"{loss['value']:.3f} [{loss['low']:.3f}, {loss['high']:.3f}]" if loss.get("value") else "-",
-            "yes" if entry.get("transfer_holds") else "no",
-        )
-    console.print(table)
+    console.print(plan_renderables(plan, outputs["plan_version"]))
     run = outputs.get("target_run")
     if run is not None:
         target = client.request("GET", f"/sweeps/{sweep_id}/target-run")

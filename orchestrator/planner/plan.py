@@ -4,8 +4,11 @@
 `plan.to_dict()` (JSON, no NaN) as a new version. Per parametrization it fits each swept HP's optimum at every
 proxy width (optimum.py), the transfer law across width and, with ≥ 2 proxy depths, across depth (transfer.py;
 the target's values are extrapolated along both), the loss-vs-scale law (loss_law.py) and the transfer-quality
-metrics (quality.py), then recommends the parametrization with the best predicted target loss among those
-whose transfer holds.
+metrics (quality.py), then judges each transfer (verdict.py: "holds" needs a held-out proxy, so ≥ 3 widths)
+and recommends the parametrization with the best predicted target loss among those whose transfer holds, else
+among the untested ones. `predicted_loss` is the interval of one realized target run: the loss law's band
+widened by one run's noise and by the cost of an HP at the edge of its interval (run_noise.py); what it still
+leaves out is listed in `interval_caveats` (caveats.py).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from orchestrator.planner.axis import HPAxis
+from orchestrator.planner.caveats import BY_CODE, interval_caveats
 from orchestrator.planner.loss_law import LossLaw, fit_loss_law
 from orchestrator.planner.model_size import (
     params_for,
@@ -32,19 +36,22 @@ from orchestrator.planner.profile import profile
 from orchestrator.planner.promises import promises_invariance
 from orchestrator.planner.quality import (
     Robustness,
+    TransferQuality,
     asymptotic_penalties,
     extrapolation_robustness,
     fit_quality,
+    transfer_quality,
 )
+from orchestrator.planner.run_noise import RunNoise, estimate_run_noise, hp_miss_penalty, realized_interval
 from orchestrator.planner.transfer import ScaleLaw, fit_scale_law, to_hp
 from orchestrator.planner.types import Interval, PlanWarning, TrialResult
+from orchestrator.planner.verdict import Verdict, judge_transfer, recommend
 from orchestrator.spec import SweepSpec
 
 # (parametrization, target width, target depth, base HP values) -> resolved rows (name, shape, role, init_std,
 # forward_multiplier, lr, weight_decay) of every parameter of the target model.
 MultiplierResolver = Callable[[str, int, int, dict[str, float]], list[dict[str, Any]]]
 
-MAX_ROBUSTNESS_PENALTY = 0.01  # relative loss penalty of the extrapolated optimum above which transfer fails
 PROFILE_METHOD = (
     "each swept HP is fitted along the slice through the best configuration of the others (exact on a grid; "
     "on a random/TPE search the slice widens until it holds 5 distinct values)"
@@ -56,7 +63,7 @@ class ParametrizationPlan:
     parametrization: str
     hparams: dict[str, Interval]  # base values for the target (HP units)
     multipliers: list[dict[str, Any]] | None
-    predicted_loss: Interval
+    predicted_loss: Interval  # one realized target run: the law's band ⊕ run noise ⊕ HP miss (run_noise.py)
     optima: dict[str, list[OptimumFit]]
     width_transfer: dict[str, ScaleLaw]
     depth_transfer: dict[str, ScaleLaw]
@@ -64,10 +71,28 @@ class ParametrizationPlan:
     loss_vs_compute: LossLaw
     robustness: dict[str, Robustness]
     gamma_compatible_with_zero: dict[str, bool | None]
-    transfer_holds: bool
-    transfer_notes: list[str]
+    verdict: Verdict
     proxy_flops: float
+    predicted_loss_noise: RunNoise
+    hp_miss: dict[str, float]  # loss of each HP at the far end of its interval (in the upper bound)
+    depth_robustness: dict[str, Robustness] = field(default_factory=dict)
+    interval_caveats: list[str] = field(default_factory=list)
     warnings: list[PlanWarning] = field(default_factory=list)
+    # seed 004's three metrics per swept HP (quality.py)
+    transfer_quality: dict[str, TransferQuality] = field(default_factory=dict)
+
+    @property
+    def transfer_verdict(self) -> str:
+        return self.verdict.verdict
+
+    @property
+    def transfer_holds(self) -> bool:
+        """True only for a tested transfer that held ("untested" is not "holds"); kept for older readers."""
+        return self.verdict.holds
+
+    @property
+    def transfer_notes(self) -> list[str]:
+        return self.verdict.notes
 
     def to_dict(self) -> dict[str, Any]:
         return json_safe(
@@ -76,6 +101,9 @@ class ParametrizationPlan:
                 "hparams": {k: v.__dict__ for k, v in self.hparams.items()},
                 "multipliers": self.multipliers,
                 "predicted_loss": self.predicted_loss.__dict__,
+                "predicted_loss_noise": self.predicted_loss_noise.to_dict(),
+                "predicted_loss_hp_miss": self.hp_miss,
+                "interval_caveats": self.interval_caveats,
                 "optima": {k: [f.to_dict() for f in v] for k, v in self.optima.items()},
                 "width_transfer": {k: v.to_dict() for k, v in self.width_transfer.items()},
                 "depth_transfer": {k: v.to_dict() for k, v in self.depth_transfer.items()},
@@ -84,10 +112,13 @@ class ParametrizationPlan:
                 "quality": {
                     "fit_quality": {k: fit_quality(v) for k, v in self.width_transfer.items()},
                     "extrapolation": {k: v.to_dict() for k, v in self.robustness.items()},
+                    "transfer_quality": {k: v.to_dict() for k, v in self.transfer_quality.items()},
                 },
                 "gamma_compatible_with_zero": self.gamma_compatible_with_zero,
+                **self.verdict.to_dict(),
                 "transfer_holds": self.transfer_holds,
                 "transfer_notes": self.transfer_notes,
+                "depth_robustness": {k: v.to_dict() for k, v in self.depth_robustness.items()},
                 "proxy_flops": self.proxy_flops,
                 "warnings": [w.to_dict() for w in self.warnings],
             }
@@ -214,7 +245,11 @@ def build_plan(
         mine = [t for t in trials if t.parametrization == p]
         plans[p] = _plan_one(spec, p, mine, axes, sizes, resolver, level, seed + 1000 * i)
     fit_depth = sizes.fit_depth
-    recommended, why = _recommend(plans)
+    recommended, why, untested = recommend(
+        {p: (pp.verdict, pp.predicted_loss.value) for p, pp in plans.items()}
+    )
+    if untested:
+        warnings.append(PlanWarning("transfer_untested", why, parametrization=recommended))
     proxy_flops = sum(pp.proxy_flops for pp in plans.values())
     covers = _coverage_text(sizes.proxy_tokens, sizes.target_tokens, spec)
     if t_model is not spec.model:
@@ -228,6 +263,8 @@ def build_plan(
         mapping = family_mapping(spec)
         if mapping is not None:
             warnings.append(PlanWarning("family_mapping", mapping))
+        for pp in plans.values():
+            pp.interval_caveats.append(BY_CODE["target_model_differs"])
     return Plan(
         sweep_name=spec.name,
         level=level,
@@ -282,15 +319,17 @@ def _plan_one(
         )
         for a in axes
     }
-    depth_laws = _depth_laws(spec, p, trials, axes, t_depth, level, seed)
+    depth_laws, depth_optima = _depth_laws(spec, p, trials, axes, t_depth, level, seed)
     robustness = {
         a.name: extrapolation_robustness(a, optima[a.name], level=level, seed=seed, invariant=invariant)
         for a in axes
     }
+    quality = {a.name: transfer_quality(a, axes, width_laws[a.name], optima[a.name], per_width) for a in axes}
 
+    noise = estimate_run_noise(per_width, optima)
     best = [_best_loss(per_width[w]) for w in widths]
     losses = [b[0] for b in best]
-    sems = [_loss_noise(sem, [fits[i] for fits in optima.values()]) for i, (_, sem) in enumerate(best)]
+    sems = [_loss_sem(noise, w, n) for w, (_, n) in zip(widths, best, strict=True)]
     ns = [params_for(spec.model, w, fit_depth) for w in widths]
     by_params = fit_loss_law(ns, losses, t_params, sems=sems, variable="params", level=level, seed=seed)
     by_compute = fit_loss_law(
@@ -304,14 +343,12 @@ def _plan_one(
     )
 
     warnings: list[PlanWarning] = []
-    single = [w for w, (_, sem) in zip(widths, best, strict=True) if not math.isfinite(sem)]
-    if single:
+    if noise.source != "proxy_seeds":
         warnings.append(
             PlanWarning(
                 "single_seed",
-                f"width(s) {single} have one seed per configuration, so the loss law's noise is read off "
-                "the scatter of each width's losses around its fitted LR curve; list ≥ 2 proxy.seeds to "
-                "measure it",
+                f"width(s) {widths} have one seed per configuration, so one run's loss noise is not "
+                f"measured: {noise.method}",
             )
         )
     missing = sorted(set(spec.proxy.widths) - set(widths))
@@ -326,8 +363,23 @@ def _plan_one(
     hparams = _target_hparams(axes, width_laws, depth_laws, spec.depths(), sizes, warnings)
     multipliers = _resolve(resolver, p, spec.target.width, t_depth, hparams, warnings)
 
-    notes: list[str] = []
-    holds = _transfer_holds(optima, width_laws, robustness, notes)
+    moved = fit_depth != t_depth
+    depth_robustness = {
+        a.name: extrapolation_robustness(
+            a,
+            depth_optima[a.name],
+            scale_name="depth",
+            level=level,
+            seed=seed,
+            invariant=promises_invariance(p, "depth"),
+        )
+        for a in axes
+        if moved and a.name in depth_optima and depth_laws[a.name].gamma.value is not None
+    }
+    verdict = judge_transfer(optima, width_laws, robustness, depth_robustness)
+    widest = {a.name: next((f for f in reversed(optima[a.name]) if f.coefficients), None) for a in axes}
+    hp_miss = {a.name: _hp_miss(a, widest[a.name], hparams[a.name]) for a in axes}
+    predicted = realized_interval(by_params.prediction, noise, math.fsum(hp_miss.values()))
     proxy_flops = sum(
         training_flops(params_for(spec.model, t.width, t.depth), tokens_per_trial(spec, t.steps))
         for t in trials
@@ -337,7 +389,7 @@ def _plan_one(
         parametrization=p,
         hparams=hparams,
         multipliers=multipliers,
-        predicted_loss=by_params.prediction,
+        predicted_loss=predicted,
         optima=optima,
         width_transfer=width_laws,
         depth_transfer=depth_laws,
@@ -345,13 +397,27 @@ def _plan_one(
         loss_vs_compute=by_compute,
         robustness=robustness,
         gamma_compatible_with_zero={k: v.gamma_compatible_with_zero for k, v in width_laws.items()},
-        transfer_holds=holds,
-        transfer_notes=notes,
+        verdict=verdict,
         proxy_flops=proxy_flops,
+        predicted_loss_noise=noise,
+        hp_miss=hp_miss,
+        depth_robustness=depth_robustness,
+        interval_caveats=interval_caveats(warnings, noise, verdict.verdict),
         warnings=[
             PlanWarning(w.code, w.message, w.parametrization or p, w.hparam, w.scale) for w in warnings
         ],
+        transfer_quality=quality,
     )
+
+
+def _hp_miss(axis: HPAxis, fit: OptimumFit | None, value: Interval) -> float:
+    """The loss of `axis` at the far end of its target interval, on the widest fitted loss curve."""
+    if value.value is None:
+        return 0.0
+    raw = [value.value, value.low, value.high]
+    u = [float(x) for x in axis.to_u(np.array([np.nan if v is None else v for v in raw], dtype=float))]
+    low, high = (b if math.isfinite(b) else None for b in u[1:])
+    return hp_miss_penalty(fit, u[0], Interval(u[0], low, high, value.level))
 
 
 def _resolve(
@@ -447,7 +513,11 @@ def _transfer_applied(axis: HPAxis, law: ScaleLaw, shift: float, sizes: _Sizes) 
     fitted = f"γ_depth = {gamma.value:.3g} ({100 * gamma.level:g} % interval {bounds})"
     span = f"from the fit depth {sizes.fit_depth} to the target depth {sizes.target_depth}"
     if law.model == "invariant":
-        text = f"{axis.name}: {fitted} is compatible with 0, as the parametrization promises: kept {span}"
+        text = (
+            f"{axis.name}: {fitted} is compatible with 0, as the parametrization promises: averaged with the "
+            f"promise (weight {law.promise_weight or 0:.2f}), it moves the value {change}, {span}; the "
+            "interval carries the fitted γ_depth's band"
+        )
     else:
         text = f"{axis.name}: {fitted} moves the width-transferred value {change}, {span}"
     return PlanWarning("depth_transfer_applied", text, hparam=axis.name)
@@ -485,21 +555,26 @@ def _depth_laws(
     t_depth: int,
     level: float,
     seed: int,
-) -> dict[str, ScaleLaw]:
-    """Issue 7's depth transfer: the same fit over depth at the widest proxy width that has ≥ 2 depths."""
+) -> tuple[dict[str, ScaleLaw], dict[str, list[OptimumFit]]]:
+    """The depth transfer: the same fit over depth at the widest proxy width that has ≥ 2 depths; also
+    returns the per-depth optima, which the depth extrapolation check (verdict.py) reads."""
     if len(spec.depths()) < 2:
-        return {}
+        return {}, {}
     for width in sorted({t.width for t in trials}, reverse=True):
         at_width = [t for t in trials if t.width == width]
         depths = sorted({t.depth for t in at_width})
         if len(depths) >= 2:
-            return {
+            optima = {
+                a.name: [
+                    _fit_at(a, axes, [t for t in at_width if t.depth == d], d, level, seed + d)
+                    for d in depths
+                ]
+                for a in axes
+            }
+            laws = {
                 a.name: fit_scale_law(
                     a,
-                    [
-                        _fit_at(a, axes, [t for t in at_width if t.depth == d], d, level, seed + d)
-                        for d in depths
-                    ],
+                    optima[a.name],
                     t_depth,
                     scale_name="depth",
                     level=level,
@@ -508,69 +583,28 @@ def _depth_laws(
                 )
                 for a in axes
             }
-    return {}
+            return laws, optima
+    return {}, {}
 
 
-def _best_loss(trials: list[TrialResult]) -> tuple[float, float]:
-    """The lowest mean final loss over a configuration's seeds, and its standard error (NaN with one seed)."""
+def _best_loss(trials: list[TrialResult]) -> tuple[float, int]:
+    """The lowest mean final loss over a configuration's seeds, and how many seeds that mean has."""
     groups: dict[tuple[tuple[str, float], ...], list[float]] = {}
     for t in trials:
         if t.is_diverged or t.status != "completed" or t.final_loss is None:
             continue
         groups.setdefault(tuple(sorted(t.hparams.items())), []).append(float(t.final_loss))
     if not groups:
-        return math.nan, math.nan
+        return math.nan, 0
     losses = min(groups.values(), key=lambda v: float(np.mean(v)))
-    sem = float(np.std(losses, ddof=1) / math.sqrt(len(losses))) if len(losses) > 1 else math.nan
-    return float(np.mean(losses)), sem
+    return float(np.mean(losses)), len(losses)
 
 
-def _loss_noise(sem: float, fits: list[OptimumFit]) -> float:
-    """A best loss's standard error: over seeds when there are ≥ 2, else one run's noise as the scatter around
-    that width's fitted LR curves shows it (the largest over the swept HPs; NaN when no curve was fitted).
-    Without this floor a single-seed study's loss interval would only carry the misfit of the loss law."""
-    if math.isfinite(sem):
-        return sem
-    scatter = [f.residual_std for f in fits if f.residual_std is not None and math.isfinite(f.residual_std)]
-    return max(scatter) if scatter else math.nan
-
-
-def _transfer_holds(
-    optima: dict[str, list[OptimumFit]],
-    laws: dict[str, ScaleLaw],
-    robustness: dict[str, Robustness],
-    notes: list[str],
-) -> bool:
-    """Transfer holds when every HP's law rests on interior optima at ≥ 2 widths with a finite interval and,
-    where measurable, extrapolating to the widest proxy costs ≤ 1 % loss."""
-    for name, law in laws.items():
-        if len(law.scales) < 2 or law.target.low is None or law.target.high is None:
-            notes.append(f"{name}: no transfer law (optima at {len(law.scales)} width(s))")
-        edges = [f.scale for f in optima[name] if any(w.code == "edge_of_range" for w in f.warnings)]
-        if edges:
-            notes.append(f"{name}: optimum at the edge of the searched range at width(s) {edges}")
-        penalty = robustness[name].relative_penalty
-        if penalty is not None and penalty > MAX_ROBUSTNESS_PENALTY:
-            notes.append(
-                f"{name}: the law fitted without the widest proxy misses its optimum by a "
-                f"{100 * penalty:.2f} % loss penalty (limit {100 * MAX_ROBUSTNESS_PENALTY:g} %)"
-            )
-    return not notes
-
-
-def _recommend(plans: dict[str, ParametrizationPlan]) -> tuple[str | None, str]:
-    candidates = {
-        p: pp.predicted_loss.value
-        for p, pp in plans.items()
-        if pp.transfer_holds and pp.predicted_loss.value is not None
-    }
-    if not candidates:
-        return None, "no parametrization's transfer holds (see transfer_notes): fix the flagged sweeps first"
-    best = min(candidates, key=lambda p: candidates[p])  # type: ignore[arg-type,return-value]
-    return best, (
-        f"{best}: the lowest predicted target loss ({candidates[best]:.4g}) among the "
-        f"parametrizations whose transfer holds ({sorted(candidates)})"
-    )
+def _loss_sem(noise: RunNoise, width: int, n_seeds: int) -> float:
+    """A width's best loss's standard error: one run's noise at that width over √(seeds averaged). With one
+    seed this is the modelled noise (run_noise.py), so the loss law carries more than the LR-curve scatter."""
+    sigma = noise.at(width)
+    return sigma / math.sqrt(n_seeds) if sigma is not None and n_seeds > 0 else math.nan
 
 
 def _coverage_text(proxy_tokens: int, t_tokens: int, spec: SweepSpec) -> str:

@@ -1,19 +1,21 @@
-"""How an optimum moves with scale: u*(s) = u₀ + γ·log2(s), i.e. log η*(w) = log c + γ log w (science.md §7).
+"""How an optimum moves with scale: u*(s) = u₀ + γ·log2(s), i.e. log η*(w) = log c + γ log w (Tensor
+Programs V; docs/planner.md).
 
-Generic over the scale variable (width now, depth for issue 7). μP promises γ ≈ 0 for width; SP with Adam
-drifts like γ ≈ −1 for the learning rate. The interval on γ and on the extrapolated value propagates each
-scale's optimum uncertainty: every bootstrap replicate takes one draw of u* per scale (`OptimumFit.draws`)
-and refits the line by weighted least squares (weights 1/σ², σ the spread of that scale's draws). Scatter of
-the optima beyond their own uncertainty (reduced χ² > 1) means the power law itself is doubtful: the draws are
-then widened by √χ²_red (Birge ratio) instead of being trusted as they are.
+Generic over the scale variable (width or depth). μP promises γ ≈ 0 for width; SP with Adam drifts like
+γ ≈ −1 for the learning rate. The interval on γ and on the extrapolated value propagates each scale's optimum
+uncertainty: every bootstrap replicate takes one draw of u* per scale (`OptimumFit.draws`) and refits the
+line by weighted least squares (weights 1/σ², σ the spread of that scale's draws). Scatter of the optima
+beyond their own uncertainty (reduced χ² > 1) means the power law itself is doubtful: the draws are then
+widened by √χ²_red (Birge ratio) instead of being trusted as they are.
 
-For a parametrization that promises an invariant optimum along the scale (`invariant=True`: μP in width,
-CompleteP in depth), the law used for the target is γ = 0 unless the proxies refute it: when γ's interval
-contains 0, the target is the precision-weighted mean of the optima (its bootstrap, Birge-widened, gives the
-interval) and not the free line. Extrapolating a slope that the data cannot tell from 0 multiplies the
-optima's noise by the extrapolation distance (two proxies an octave apart, a target three octaves out: ×4),
-while the promised value costs nothing when it holds; γ is still fitted and reported, and a γ that excludes 0
-switches the target back to the free line with a `invariance_refuted` warning.
+A parametrization may promise an invariant optimum along the scale (`invariant=True`: μP in width, CompleteP
+in depth). A promise is a prior, not a measurement (docs/planner.md, "Promises"): when γ's interval contains
+0 the point estimate averages the promise (γ = 0: the precision-weighted mean of the optima) and the fitted
+line by their BIC weights, but the interval stays the fitted line's band. The proxies cannot exclude any
+drift inside that band, and a small true drift (μP's optimum does move a little) extrapolated over several
+octaves puts the target outside the promise's own narrow band: keeping that band covered the truth in none
+of the simulated studies with γ = −0.12. A γ whose interval excludes 0 refutes the promise: the target
+follows the line and an `invariance_refuted` warning says so.
 """
 
 from __future__ import annotations
@@ -51,15 +53,33 @@ class ScaleLaw:
     reduced_chi2: float | None
     warnings: list[PlanWarning] = field(default_factory=list)
     draws_u: np.ndarray = field(default_factory=lambda: np.empty(0), repr=False)
-    model: str = "power_law"  # the law the target comes from: "power_law" or "invariant" (γ = 0, see above)
-    draws_gamma: np.ndarray = field(default_factory=lambda: np.empty(0), repr=False)  # of the γ applied
+    # the law the point comes from: "power_law" (the fitted line) or "invariant" (the promise held, so the
+    # point averages γ = 0 and the line by `promise_weight`; the interval is still the line's band)
+    model: str = "power_law"
+    draws_gamma: np.ndarray = field(default_factory=lambda: np.empty(0), repr=False)  # the line's γ draws
+    promise_weight: float | None = None  # BIC weight of γ = 0 against the free line; None: nothing promised
+
+    @property
+    def applied_line(self) -> tuple[float, float] | None:
+        """(u₀, γ) of the line the point lies on: the fitted line, or under an averaged promise the line of
+        slope (1 − w₀)·γ through the optima's weighted centroid, which the fitted line also passes through."""
+        if self.intercept is None or self.gamma.value is None:
+            return None
+        if self.model != "invariant" or self.target_u.value is None:
+            return float(self.intercept), float(self.gamma.value)
+        slope = float(self.applied_gamma.value or 0.0)
+        return float(self.target_u.value) - slope * math.log2(self.target_scale), slope
 
     @property
     def applied_gamma(self) -> Interval:
-        """The γ the target uses: the fitted one, or exactly 0 under the invariant model."""
-        if self.model == "invariant":
-            return Interval(0.0, 0.0, 0.0, self.gamma.level)
-        return self.gamma
+        """The slope the point uses, (1 − w₀)·γ̂ when the promise is averaged in, with the line's γ band: the
+        drift the proxies cannot exclude is what any move along this scale must carry."""
+        if self.model != "invariant" or self.gamma.value is None:
+            return self.gamma
+        value = (1.0 - (self.promise_weight or 0.0)) * self.gamma.value
+        low = None if self.gamma.low is None else min(self.gamma.low, value)
+        high = None if self.gamma.high is None else max(self.gamma.high, value)
+        return Interval(value, low, high, self.gamma.level)
 
     def to_dict(self) -> dict[str, Any]:
         return json_safe(
@@ -73,6 +93,8 @@ class ScaleLaw:
                 "intercept": self.intercept,
                 "gamma_compatible_with_zero": self.gamma_compatible_with_zero,
                 "model": self.model,
+                "promise_weight": self.promise_weight,
+                "applied_gamma": self.applied_gamma,
                 "target_scale": self.target_scale,
                 "target": self.target,
                 "target_u": self.target_u,
@@ -167,14 +189,19 @@ def fit_scale_law(
     target_u = Interval(float(point_t), _lo(t_lo, point_t), _hi(t_hi, point_t), level)
     compatible = gamma.contains(0.0)
     model = "power_law"
+    weight = promise_weight(x, u, w, coef) if invariant else None
     if invariant and compatible:
-        model, target_u, targets = "invariant", *_invariant_target(u, w, draws, level)
+        model = "invariant"
+        mean = float(np.sum(w * u) / np.sum(w))
+        averaged = float(weight * mean + (1.0 - weight) * point_t)  # type: ignore[operator]
+        target_u = Interval(averaged, _lo(t_lo, averaged), _hi(t_hi, averaged), level)
         warn(
             "invariance_assumed",
-            f"{axis.name}: γ = {coef[1]:.3g} is compatible with 0, as this parametrization promises over "
-            f"{scale_name}; the target takes the proxies' precision-weighted optimum rather than "
-            f"extrapolating the line (which would put {axis.from_u(float(point_t)):.3g} at "
-            f"{scale_name} {target_scale:g})",
+            f"{axis.name}: γ = {coef[1]:.3g} {_bounds_text(gamma)} is compatible with 0, as this "
+            f"parametrization promises over {scale_name}: the value at {scale_name} {target_scale:g} "
+            f"averages the promise ({axis.from_u(mean):.3g}, weight {weight:.2f} by BIC) with the fitted "
+            f"line ({axis.from_u(float(point_t)):.3g}); its interval is the line's band, since the proxies "
+            "cannot exclude a drift inside it",
         )
     elif invariant:
         warn(
@@ -200,22 +227,27 @@ def fit_scale_law(
         warnings=warnings,
         model=model,
         draws_u=targets,
-        draws_gamma=np.zeros_like(gammas) if model == "invariant" else gammas,
+        draws_gamma=gammas,
+        promise_weight=finite(weight),
     )
 
 
-def _invariant_target(
-    u: np.ndarray, w: np.ndarray, draws: np.ndarray, level: float
-) -> tuple[Interval, np.ndarray]:
-    """The γ = 0 model: the precision-weighted mean of the optima, its bootstrap widened by the Birge ratio of
-    the constant fit (optima that scatter beyond their own uncertainty widen the interval, not narrow it)."""
+def promise_weight(x: np.ndarray, u: np.ndarray, w: np.ndarray, coef: np.ndarray) -> float:
+    """The BIC (Schwarz) weight of the promise γ = 0 against the free line, from the same weighted optima.
+
+    BIC_k = χ²_k + p_k·ln n (p = 1 for the constant, 2 for the line) approximates each model's evidence
+    with a unit-information prior; the weight is exp(−BIC_0/2) normalised over both. With n = 2 scales the
+    line fits exactly, so the weight is at most 1/(1 + 2^−½) ≈ 0.59: two proxies never make the promise
+    certain. When the line itself scatters beyond the optima's uncertainty (χ²_red > 1), both χ² are divided
+    by that ratio (the optima's errors rescaled as in the Birge-widened bootstrap), so that misfit is not
+    read as evidence against the promise."""
+    n = u.size
     mean = float(np.sum(w * u) / np.sum(w))
-    dof = len(u) - 1
-    chi2 = float(np.sum(w * (u - mean) ** 2) / dof) if dof > 0 else 0.0
-    inflate = math.sqrt(chi2) if chi2 > 1 else 1.0
-    means = mean + ((draws @ w) / np.sum(w) - mean) * inflate
-    lo, hi = percentile_interval(means, level)
-    return Interval(mean, _lo(lo, mean), _hi(hi, mean), level), means
+    chi_line = float(np.sum(w * (u - coef[0] - coef[1] * x) ** 2))
+    chi_const = float(np.sum(w * (u - mean) ** 2))
+    scale = max(1.0, chi_line / (n - 2)) if n > 2 else 1.0
+    delta = (chi_const - chi_line) / scale - math.log(n)  # BIC_const − BIC_line
+    return float(1.0 / (1.0 + math.exp(min(delta / 2.0, 700.0))))
 
 
 def _bounds_text(interval: Interval) -> str:

@@ -3,6 +3,10 @@
 L(u, w) = E + A·N(w)^−α + k·(u − u*(w))² + noise, with u = log2(lr) and u*(w) = u₀ + γ·log2(w / base):
 γ = 0 is μP's promise, γ = −1 is SP's drift under Adam. Learning rates more than `diverge_above` octaves past
 the optimum diverge (NaN loss), as real runs do.
+
+The noise has two parts, as real runs do: `noise` differs from trial to trial, `seed_noise` is shared by
+every learning rate of one (width, depth, seed), as an init draw and a batch order are. One seed per point
+shows only the first as scatter around the LR curve; the second moves the whole curve.
 """
 
 from __future__ import annotations
@@ -13,7 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from orchestrator.planner import TrialResult, non_embedding_params
+from orchestrator.planner import HPAxis, OptimumFit, TrialResult, fit_optimum, non_embedding_params
+from orchestrator.planner.profile import profile
 from orchestrator.spec import SweepSpec, parse_spec
 
 
@@ -27,6 +32,7 @@ class Surface:
     A: float = 60.0
     alpha: float = 0.3
     noise: float = 0.005
+    seed_noise: float = 0.0
     diverge_above: float = 3.0
     base_width: int = 32
     base_depth: int = 2
@@ -40,6 +46,16 @@ class Surface:
 
     def best_loss(self, width: float, depth: int = 2) -> float:
         return self.E + self.A * non_embedding_params(int(width), depth) ** (-self.alpha)
+
+    @property
+    def run_noise(self) -> float:
+        """The standard deviation of one run's final loss across seeds."""
+        return math.hypot(self.noise, self.seed_noise)
+
+    def realized_loss(self, u: float, width: float, rng: np.random.Generator, depth: int = 2) -> float:
+        """One fresh-seed run at u = log2(lr): what a target run trained with the plan's lr would reach."""
+        du = u - self.optimum_u(width, depth)
+        return self.best_loss(width, depth) + self.curvature * du * du + rng.normal(0.0, self.run_noise)
 
 
 def make_spec(
@@ -81,11 +97,16 @@ def grid_trials(spec: SweepSpec, surfaces: dict[str, Surface], rng: np.random.Ge
     for p, surface in surfaces.items():
         for w in spec.proxy.widths:
             for depth in spec.depths():
+                # drawn only when there is any, so studies without it keep their random streams
+                shared = {
+                    s: rng.normal(0.0, surface.seed_noise) if surface.seed_noise else 0.0
+                    for s in spec.proxy.seeds
+                }
                 for lr in spec.search.space["lr"].grid():
                     du = math.log2(lr) - surface.optimum_u(w, depth)
                     for seed in spec.proxy.seeds:
                         diverged = du > surface.diverge_above
-                        noise = rng.normal(0.0, surface.noise)
+                        noise = rng.normal(0.0, surface.noise) + shared[seed]
                         loss = (
                             math.nan
                             if diverged
@@ -94,3 +115,20 @@ def grid_trials(spec: SweepSpec, surfaces: dict[str, Surface], rng: np.random.Ge
                         status = "diverged" if diverged else "completed"
                         trials.append(TrialResult(p, w, depth, seed, {"lr": lr}, loss, diverged, status))
     return trials
+
+
+# the review's setting: 15 learning rates half an octave apart, proxies 32/64, target 512
+HALF_OCTAVE_GRID = {"low": 2**-13, "high": 2**-6, "points": 15}
+
+
+def lr_optima(
+    spec: SweepSpec, trials: list[TrialResult], parametrization: str, *, seed: int = 0
+) -> tuple[HPAxis, list[OptimumFit]]:
+    """Each proxy width's lr optimum, fitted as the plan fits it (the lr profile, then the parabola)."""
+    axis = HPAxis.from_search_param("lr", spec.search.space["lr"])
+    fits = []
+    for w in spec.proxy.widths:
+        mine = [t for t in trials if t.parametrization == parametrization and t.width == w]
+        prof = profile(mine, axis, [])
+        fits.append(fit_optimum(axis, prof.values, prof.losses, prof.diverged, scale=w, seed=seed + w))
+    return axis, fits

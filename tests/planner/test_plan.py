@@ -81,7 +81,7 @@ def test_plan_is_strict_json_with_every_section(study) -> None:
     text = json.dumps(encoded, allow_nan=False)
     assert json.loads(text) == encoded
     mup = encoded["parametrizations"]["mup"]
-    assert set(mup["quality"]) == {"fit_quality", "extrapolation"}
+    assert set(mup["quality"]) == {"fit_quality", "extrapolation", "transfer_quality"}
     assert mup["quality"]["extrapolation"]["lr"]["relative_penalty"] < 0.01
     assert len(mup["optima"]["lr"]) == 4
     assert encoded["profile_method"] and encoded["prediction_covers"].startswith("predicted_loss is L(N)")

@@ -129,7 +129,8 @@ export function scalingFits(plan) {
         curve.push({ x, loss: (law.E || 0) + law.A * x ** -law.alpha, low: band.get(x)?.low, high: band.get(x)?.high });
       }
     }
-    const pr = law.prediction || {};
+    // the marker is what a target run is judged against: one run's interval (law band, run noise, HP miss)
+    const pr = e.predicted_loss || law.prediction || {};
     fits.push({ parametrization: p, observed, curve, label: law.form,
       prediction: { x: law.target_x, loss: pr.value, low: pr.low, high: pr.high } });
   }
@@ -166,13 +167,56 @@ function multipliersHtml(rows) {
     </tr></thead><tbody>${body}</tbody></table></div></details>`;
 }
 
-/** One transfer law's γ with its interval; "kept" when the parametrization's invariance held (γ = 0 used). */
+/**
+ * One transfer law's γ with its interval. When the parametrization's promise (γ = 0) held, the value averages
+ * the promise and the fitted line by their BIC weight, and the interval stays the line's band (transfer.py).
+ */
 function gammaHtml(label, law) {
   const g = law?.gamma || {};
   if (!isNum(g.value)) return "";
   const bounds = isNum(g.low) && isNum(g.high) ? ` [${g.low.toFixed(2)}, ${g.high.toFixed(2)}]` : "";
-  const kept = law.model === "invariant" ? " (compatible with 0: value kept)" : "";
+  const weight = isNum(law.promise_weight) ? `, weight ${law.promise_weight.toFixed(2)}` : "";
+  const kept = law.model === "invariant"
+    ? ` (compatible with 0: averaged with the promise${weight}; interval from the fitted line)` : "";
   return `γ<sub>${esc(label)}</sub> = ${g.value.toFixed(2)}${bounds}${kept}`;
+}
+
+const VERDICTS = {
+  holds: ["completed", "transfer holds"],
+  fails: ["failed", "transfer fails"],
+  untested: ["untested", "transfer untested"],
+};
+
+/**
+ * {verdict, reason} of one parametrization. Plans stored before verdicts existed only carry `transfer_holds`,
+ * which was true for 2-width plans nothing had tested: those read "untested" unless every swept HP's
+ * extrapolation check ran.
+ */
+export function verdictOf(entry) {
+  if (VERDICTS[entry?.transfer_verdict]) {
+    return { verdict: entry.transfer_verdict, reason: entry.transfer_verdict_reason || "" };
+  }
+  const notes = (entry?.transfer_notes || []).join("; ");
+  if (!entry?.transfer_holds) return { verdict: "fails", reason: notes };
+  const checks = Object.values(entry?.quality?.extrapolation || {});
+  if (checks.length && checks.every((c) => isNum(c.relative_penalty))) return { verdict: "holds", reason: notes };
+  return { verdict: "untested", reason: "the plan predates verdicts and its extrapolation check did not run (< 3 widths)" };
+}
+
+const NOISE_SOURCES = { proxy_seeds: "measured", model: "modelled", unknown: "unknown" };
+
+/** The predicted loss of one target run, and the run noise it includes with where that came from. */
+function predictedLossHtml(e) {
+  const noise = e.predicted_loss_noise;
+  const sigma = noise && isNum(noise.sigma)
+    ? `<div class="muted" data-noise-source="${esc(noise.source)}" title="${esc(noise.method)}">incl. one run's
+      noise<br>σ = ${fmtNum(noise.sigma, 3)} (${esc(NOISE_SOURCES[noise.source] || noise.source)})</div>` : "";
+  return `${intervalHtml(e.predicted_loss)}${sigma}`;
+}
+
+function listHtml(title, items, cls) {
+  if (!items.length) return "";
+  return `<div class="${cls}"><b>${esc(title)}</b><ul class="messages muted">${items.map((n) => `<li>${esc(n)}</li>`).join("")}</ul></div>`;
 }
 
 /** The plan card: transferred values, predicted loss ± interval, compute, recommendation, warnings. */
@@ -183,18 +227,22 @@ export function planCardHtml(plan, spec) {
     const hps = Object.entries(e.hparams || {}).map(([k, v]) => `<code>${esc(k)}</code> = ${intervalHtml(v)}`).join("<br>");
     const gammas = [["", e.width_transfer], [", depth", e.depth_transfer]].flatMap(([axis, laws]) =>
       Object.entries(laws || {}).map(([k, law]) => gammaHtml(k + axis, law))).filter(Boolean).join("<br>");
-    const holds = e.transfer_holds ? badge("completed", "transfer holds") : badge("failed", "transfer doubtful");
-    const notes = (e.transfer_notes || []).map((n) => `<li>${esc(n)}</li>`).join("");
+    const { verdict, reason } = verdictOf(e);
+    const [status, label] = VERDICTS[verdict];
+    const badgeHtml = `<span class="verdict" data-verdict="${esc(verdict)}" title="${esc(reason)}">${badge(status, label)}</span>`;
+    const why = verdict === "holds" ? [] : [reason || "—"];
+    const notes = listHtml(`Transfer ${verdict}:`, why, "plan-verdict")
+      + listHtml("Not in these intervals:", e.interval_caveats || [], "plan-caveats");
     return `<tr data-parametrization="${esc(p)}"><td><b>${esc(paramLabel(p))}</b>${p === doc.recommended
-      ? ' <span class="badge s-completed">recommended</span>' : ""}<br>${holds}</td>
-      <td>${hps || "—"}<div class="muted">${gammas}</div></td><td class="num">${intervalHtml(e.predicted_loss)}</td></tr>
-      ${notes || e.multipliers ? `<tr><td></td><td colspan="2">${notes ? `<ul class="messages muted">${notes}</ul>` : ""}
+      ? ' <span class="badge s-completed">recommended</span>' : ""}<br>${badgeHtml}</td>
+      <td>${hps || "—"}<div class="muted" style="white-space:normal">${gammas}</div></td>
+      <td class="num">${predictedLossHtml(e)}</td></tr>
+      ${notes || e.multipliers ? `<tr data-notes-for="${esc(p)}"><td></td><td colspan="2" style="white-space:normal">${notes}
         ${multipliersHtml(e.multipliers)}</td></tr>` : ""}`;
   }).join("");
   const target = doc.target || {};
   const proxy = doc.proxy || {};
   const warnings = doc.warnings || [];
-  const shown = warnings.slice(0, 3);
   const warningItem = (w) => `<li>${w.parametrization ? `<b>${esc(paramLabel(w.parametrization))}</b>: ` : ""}${esc(w.message || w)}</li>`;
   return `
     <table class="data row-gap" id="plan-table"><thead><tr><th>Parametrization</th>
@@ -207,8 +255,7 @@ export function planCardHtml(plan, spec) {
         ? ` <span class="muted">(proxies = ${fmtPct(doc.compute_fraction)} of it)</span>` : ""}</dd>
       <dt>What the prediction covers</dt><dd class="muted" style="white-space:normal">${esc(doc.prediction_covers || "—")}</dd>
     </dl>
-    ${warnings.length ? `<h3>Warnings (${warnings.length})</h3><ul class="messages" id="plan-warnings">${shown.map(warningItem).join("")}</ul>
-      ${warnings.length > shown.length ? `<details><summary class="muted">${warnings.length - shown.length} more</summary>
-        <ul class="messages">${warnings.slice(shown.length).map(warningItem).join("")}</ul></details>` : ""}`
+    ${warnings.length ? `<details id="plan-warnings-fold"><summary>Warnings (${warnings.length})</summary>
+      <ul class="messages" id="plan-warnings">${warnings.map(warningItem).join("")}</ul></details>`
       : '<div class="muted">No warnings.</div>'}`;
 }

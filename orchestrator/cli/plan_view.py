@@ -1,0 +1,70 @@
+"""How the CLI prints a stored transfer plan: per parametrization its values, the predicted loss of one target
+run and the transfer verdict, then what the intervals leave out (docs/planner.md).
+
+The verdict is read from `transfer_verdict`; a plan stored before verdicts existed only has `transfer_holds`,
+which was true for a 2-width plan that nothing had tested, so such a plan shows "untested" unless its quality
+block has a computed extrapolation check for every swept HP.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+
+VERDICT_TEXT = {"holds": "holds", "fails": "fails", "untested": "untested"}
+
+
+def verdict_of(entry: dict[str, Any]) -> tuple[str, str]:
+    """(verdict, reason) of one parametrization's plan, also for plans stored before verdicts existed."""
+    verdict = entry.get("transfer_verdict")
+    if verdict in VERDICT_TEXT:
+        return verdict, entry.get("transfer_verdict_reason") or ""
+    notes = "; ".join(entry.get("transfer_notes") or [])
+    if not entry.get("transfer_holds"):
+        return "fails", notes
+    checks = ((entry.get("quality") or {}).get("extrapolation") or {}).values()
+    if checks and all(c.get("relative_penalty") is not None for c in checks):
+        return "holds", notes
+    return "untested", "the plan predates verdicts and its extrapolation check did not run (< 3 widths)"
+
+
+def _loss_text(entry: dict[str, Any]) -> str:
+    loss = entry.get("predicted_loss") or {}
+    if loss.get("value") is None:
+        return "-"
+    known = loss.get("low") is not None and loss.get("high") is not None
+    bounds = f" [{loss['low']:.3f}, {loss['high']:.3f}]" if known else ""
+    noise = entry.get("predicted_loss_noise") or {}
+    sigma = noise.get("sigma")
+    return f"{loss['value']:.3f}{bounds}" + (
+        f"\nrun noise σ {sigma:.3g} ({noise['source']})" if sigma else ""
+    )
+
+
+def plan_renderables(plan: dict[str, Any], version: int | None = None) -> RenderableType:
+    """The plan's table, then per parametrization its verdict's reason (unless it holds) and its caveats."""
+    numbered = f"transfer plan v{version}" if version is not None else "transfer plan"
+    table = Table(title=f"{numbered} (target width {plan['target']['width']})")
+    for column in ("parametrization", "transferred to the target", "predicted loss (one run)", "transfer"):
+        table.add_column(column)
+    notes: list[RenderableType] = []
+    for name, entry in plan["parametrizations"].items():
+        values = ", ".join(
+            f"{hp}={v['value']:.3g}" for hp, v in entry["hparams"].items() if v.get("value") is not None
+        )
+        verdict, reason = verdict_of(entry)
+        table.add_row(
+            name + (" (recommended)" if name == plan.get("recommended") else ""),
+            values or "-",
+            _loss_text(entry),
+            VERDICT_TEXT[verdict],
+        )
+        if verdict != "holds" and reason:
+            notes.append(Text(f"{name}: transfer {verdict}: {reason}"))
+        for caveat in entry.get("interval_caveats") or []:
+            notes.append(Text(f"{name}: not in the intervals: {caveat}"))
+    recommendation = plan.get("recommendation")
+    return Group(table, *([Text(f"recommendation: {recommendation}")] if recommendation else []), *notes)
