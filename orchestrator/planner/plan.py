@@ -52,6 +52,11 @@ from orchestrator.spec import SweepSpec
 # forward_multiplier, lr, weight_decay) of every parameter of the target model.
 MultiplierResolver = Callable[[str, int, int, dict[str, float]], list[dict[str, Any]]]
 
+# What every fit reads from a trial (TrialResult.from_row): the loss the plan predicts for the target too.
+OBJECTIVE = (
+    "final validation loss (held-out batches after the last step; the last step's train loss for a trial "
+    "stored without one)"
+)
 PROFILE_METHOD = (
     "each swept HP is fitted along the slice through the best configuration of the others (exact on a grid; "
     "on a random/TPE search the slice widens until it holds 5 distinct values)"
@@ -152,6 +157,7 @@ class Plan:
                 "recommended": self.recommended,
                 "recommendation": self.recommendation,
                 "prediction_covers": self.prediction_covers,
+                "objective": OBJECTIVE,
                 "profile_method": self.profile_method,
                 "asymptotic_penalty": self.asymptotic_penalty,
                 "parametrizations": {k: v.to_dict() for k, v in self.parametrizations.items()},

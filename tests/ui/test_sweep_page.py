@@ -191,6 +191,7 @@ def test_two_swept_hps_get_one_panel_row_and_one_law_each(two_hp_sweep, page: Pa
     )
     assert sorted(set(axes)) == ["log<sub>2</sub> init_std", "log<sub>2</sub> lr"]
     expect(page.locator("#transfer-note")).to_contain_text("validation loss")
+    expect(page.locator("#plan-objective")).to_contain_text("final validation loss")  # what the plan predicts
 
     laws = page.evaluate(
         "() => document.getElementById('plot-optimum').data.filter(t => t.meta.role === 'fit')"

@@ -247,8 +247,9 @@ export function planCardHtml(plan, spec) {
   return `
     <table class="data row-gap" id="plan-table"><thead><tr><th>Parametrization</th>
       <th>Transferred to width ${esc(target.width ?? spec.target?.width ?? "")} (${esc(level)})</th>
-      <th class="num">Predicted target loss</th></tr></thead><tbody>${rows}</tbody></table>
+      <th class="num">Predicted target val loss</th></tr></thead><tbody>${rows}</tbody></table>
     <dl class="kv row-gap">
+      <dt>Objective</dt><dd id="plan-objective">${esc(doc.objective || "final validation loss")}</dd>
       <dt>Recommendation</dt><dd>${esc(doc.recommendation || "—")}</dd>
       <dt>Compute spent on proxies</dt><dd>${fmtFlops(proxy.flops)} <span class="muted">(${esc(proxy.trials ?? "—")} trials)</span></dd>
       <dt>Target run compute</dt><dd>${fmtFlops(target.flops)}${isNum(doc.compute_fraction)
