@@ -1,7 +1,7 @@
 """Dependencies handed to routes: the service, its store, and who is asking.
 
 Who is asking (`get_principal`, `require_writer`) is decided in `api.auth` from the request's bearer
-token (issue 6): the caller's project (None: every project, as for an admin or with auth off) and
+token: the caller's project (None: every project, as for an admin or with auth off) and
 whether the caller may write. Routes scope every query by `principal.project`.
 """
 

@@ -20,7 +20,7 @@ from orchestrator.store.repository import Conflict, NotFound, StoreError
 
 log = logging.getLogger(__name__)
 
-# Documented on every route so that clients (and the schema fuzzer of issue 6) know the error shape.
+# Documented on every route so that clients (and the schema fuzzer in tests/security) know the error shape.
 ERROR_RESPONSES: dict[int | str, dict] = {
     code: {"model": ErrorOut, "description": text}
     for code, text in {

@@ -1,4 +1,4 @@
-"""Load test of the store (issue 6): many trials reporting metrics while readers poll the API.
+"""Load test of the store: many trials reporting metrics while readers poll the API.
 
 `--reporters` threads (default 200) each play one running trial: they report one metrics record per step
 at `--rate` steps per second through `orchestrator.store.ingest.Ingest`, the sink the executor's Tune

@@ -1,4 +1,4 @@
-"""Orchestration overhead of mutransfer over a bare Ray Tune script (issue 4's budget: ratio <= 1.05).
+"""Orchestration overhead of mutransfer over a bare Ray Tune script (budget: ratio <= 1.05).
 
 Part 1, the same sweep both ways, in one process on one Ray runtime:
 - *mutransfer*: the sweep is submitted to a real `Service` (SQLite in a temp dir, the Ray runner); the

@@ -1,4 +1,4 @@
-"""Throughput of the μP GPT against the same architecture in plain PyTorch (issue 3's overhead budget).
+"""Throughput of the μP GPT against the same architecture in plain PyTorch (the μP layers' overhead budget).
 
 Both models run the real training step (`workers.train.train_step`: forward, loss, backward, clipping,
 AdamW step) on the same pre-drawn batches of the built-in corpus. The μP model comes from

@@ -1,4 +1,4 @@
-"""First render of the sweep page with 2,000 trials (issue 8's budget: under 2 s on this machine).
+"""First render of the sweep page with 2,000 trials (budget: under 2 s on this machine).
 
 A UI load figure, not a training result: the sweep is a *benchmark fixture* (tag `benchmark-fixture`,
 losses from a closed-form μTransfer-shaped surface, no training) stored through the real store, with a

@@ -22,7 +22,7 @@ from orchestrator.spec import SweepSpec
 from orchestrator.store.models import TransferPlan, Trial
 from orchestrator.store.repository import Conflict, NotFound, SweepStore
 
-# Parametrizations whose HPs are meant to transfer across width (science.md §3); SP is the control.
+# Parametrizations whose HPs are meant to transfer across width (docs/parametrizations.md); SP is the control.
 MUP_FAMILY = ("mup", "u-mup", "completep")
 
 

@@ -4,7 +4,7 @@ The API's lifespan and the CLI's `demo` both drive one `Service`. It upgrades th
 (so a fresh SQLite file or an empty PostgreSQL database just works) and then starts the sweep runner
 that executes queued sweeps. The runner is a seam: anything with `start()`, `stop()` and `wake()`,
 built by a `RunnerFactory` from the service. `default_runner_factory` is where the Ray runner
-(issue 4) plugs in; with no runner, sweeps are validated, stored and served, and stay queued.
+plugs in; with no runner, sweeps are validated, stored and served, and stay queued.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ RunnerFactory = Callable[["Service"], Runner]
 
 
 def default_runner_factory() -> RunnerFactory | None:
-    """The sweep runner used when none is given: the Ray runner (issue 4)."""
+    """The sweep runner used when none is given: the Ray runner."""
     from orchestrator.runner import make_runner
 
     return make_runner

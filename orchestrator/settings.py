@@ -51,7 +51,7 @@ class Settings(BaseModel):
     data_dir: Path = Path(DEFAULT_DATA_DIR)
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=0, le=65535)
-    run_sweeps: bool = Field(True, description="start the sweep runner (issue 4); off: store and serve only")
+    run_sweeps: bool = Field(True, description="start the sweep runner; off: store and serve only")
     max_body_bytes: int = Field(1_000_000, ge=1024, description="request bodies above this get 413")
     log_level: str = "info"
     limits: Limits = Limits()

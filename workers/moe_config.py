@@ -1,4 +1,5 @@
-"""The `moe` block of a model config and the rules that need no tensors (issue 7; science.md §5).
+"""The `moe` block of a model config and the rules that need no tensors (docs/parametrizations.md,
+"Mixture of experts").
 
 Torch-free, so the orchestrator checks a spec against the worker's own rules at submit (the expert hidden
 size must split among the active experts; a transfer rule must map the proxies' HPs to an MoE target) without

@@ -1,8 +1,9 @@
-"""Parameter roles: which dimensions of a parameter grow with width (science.md §2).
+"""Parameter roles: which dimensions of a parameter grow with width (docs/parametrizations.md,
+"Parameter roles").
 
 A role is decided once per parameter when a model is built (`workers.models.*` keep a name -> role dict)
 and every rule (init, forward multiplier, learning rate, weight decay) reads only the role, never the
-parameter's name. New model families add roles here (issue 7: `router`, `expert`) and rows to the table.
+parameter's name. New model families add roles here (MoE: `router`, `expert`) and rows to the table.
 """
 
 from __future__ import annotations

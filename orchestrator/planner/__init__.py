@@ -1,4 +1,5 @@
-"""The transfer planner: pure functions from proxy trial results to a plan for the target run (issue 5).
+"""The transfer planner: pure functions from proxy trial results to a plan for the target run
+(docs/planner.md).
 
 No I/O, no store, no Ray: the store glue converts trial rows into `TrialResult`s and stores `Plan.to_dict()`.
 """

@@ -1,7 +1,7 @@
-"""Loss against scale: L(N) = E + A·N^−α (Chinchilla approach 3; science.md §7) and its target prediction.
+"""Loss against scale: L(N) = E + A·N^−α (Chinchilla approach 3; docs/planner.md) and its target prediction.
 
 N is the non-embedding parameter count (or compute C = 6·N·tokens: the same fit with another variable).
-The point fit is variable projection (science.md §7): for each α, E and A (both ≥ 0) are solved by least
+The point fit is variable projection (docs/planner.md): for each α, E and A (both ≥ 0) are solved by least
 squares, and α minimises a Huber loss (δ = 1e-3) of log L, first on a grid and then by Brent's method between
 the best grid point's neighbours. Chinchilla's L-BFGS over all three parameters was tried and dropped: scipy's
 L-BFGS-B calls multithreaded BLAS on 3-vectors and ran 25× slower on a loaded 2-core machine. The band is a

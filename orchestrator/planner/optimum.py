@@ -1,6 +1,6 @@
 """The optimum of one hyperparameter at one scale (width or depth), with a bootstrap interval.
 
-Method (science.md §7, "Optimum per width"): in u = log2(HP), fit L(u) = a·u² + b·u + c by least
+Method (docs/planner.md): in u = log2(HP), fit L(u) = a·u² + b·u + c by least
 squares to the points nearest the best one, require a > 0 and take u* = −b/2a. The window is the k distinct
 HP values nearest the best, k = max(5, half of them): a parabola is only a local model of the loss curve, and
 Open-Athena (2026) shows wide or off-centre windows bias u*.

@@ -1,4 +1,5 @@
-"""The plan: from proxy trials to the target run's hyperparameters, predicted loss and compute (issue 5).
+"""The plan: from proxy trials to the target run's hyperparameters, predicted loss and compute
+(docs/planner.md).
 
 `build_plan(spec, trials)` is a pure function: the store glue loads the trials, calls it and stores
 `plan.to_dict()` (JSON, no NaN) as a new version. Per parametrization it fits each swept HP's optimum at every
@@ -83,7 +84,7 @@ class ParametrizationPlan:
     depth_robustness: dict[str, Robustness] = field(default_factory=dict)
     interval_caveats: list[str] = field(default_factory=list)
     warnings: list[PlanWarning] = field(default_factory=list)
-    # seed 004's three metrics per swept HP (quality.py)
+    # the three transfer-quality metrics per swept HP (quality.py; README, "Transfer quality")
     transfer_quality: dict[str, TransferQuality] = field(default_factory=dict)
 
     @property
@@ -178,7 +179,7 @@ class _Sizes:
 
 
 def default_multiplier_resolver(spec: SweepSpec, vocab_size: int = 256) -> MultiplierResolver:
-    """Resolve the target's per-parameter table with the workers' parametrization (helper H2a's table).
+    """Resolve the target's per-parameter table with the workers' parametrization table.
 
     `vocab_size` only changes the shapes of the embedding and readout rows, not their multipliers.
     """
@@ -464,7 +465,7 @@ def _target_hparams(
     sizes: _Sizes,
     warnings: list[PlanWarning],
 ) -> dict[str, Interval]:
-    """The target's HP values, extrapolated in width and then in depth (issue 7).
+    """The target's HP values, extrapolated in width and then in depth.
 
     The width law is fitted at `fit_depth`; where the target's depth differs, each HP moves along its depth
     law: u = u_width(target width) + γ_depth·(log2 target depth − log2 fit depth). Each move is noted on the

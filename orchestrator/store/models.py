@@ -136,7 +136,7 @@ class Base(DeclarativeBase):
 
 
 class Project(Base):
-    """Every sweep belongs to a project; API tokens (issue 6) are scoped to one."""
+    """Every sweep belongs to a project; API tokens are scoped to one."""
 
     __tablename__ = "projects"
 
@@ -307,7 +307,7 @@ class SweepEvent(Base):
 
 
 class ApiToken(Base):
-    """Bearer tokens scoped to a project (issue 6); only the hash is stored."""
+    """Bearer tokens scoped to a project; only the hash is stored."""
 
     __tablename__ = "api_tokens"
 

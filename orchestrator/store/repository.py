@@ -4,7 +4,7 @@ Like Optuna's storage, the SQL stays behind these methods. Each method is its ow
 (`session()`), so the store can be shared by API requests and runner threads, and SQLite's WAL never
 sees a long-lived reader. Returned ORM objects are detached snapshots (`expire_on_commit=False`): read
 them freely, change the database only through the store. Ingestion of trial metrics and trial status
-transitions by the runner lives beside this file (`ingest.py`, issue 4) on the same models.
+transitions by the runner lives beside this file (`ingest.py`) on the same models.
 """
 
 from __future__ import annotations

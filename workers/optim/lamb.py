@@ -1,5 +1,6 @@
 """LAMB (You et al. 2020, Algorithm 2): an Adam direction plus weight decay, rescaled per parameter by the
-trust ratio ‖p‖ / ‖direction‖, so ‖Δp‖ = lr·‖p‖ (science.md §4 derives its μP LR rule from this)."""
+trust ratio ‖p‖ / ‖direction‖, so ‖Δp‖ = lr·‖p‖ (docs/parametrizations.md, "Optimizers", derives its
+μP LR rule from this)."""
 
 from __future__ import annotations
 

@@ -3,7 +3,7 @@
 - `build_optimizer(model, config)`: parameter groups with resolved `base_lr`, weight decay and ε;
 - `resolve_table(config, vocab_size)`: the per-parameter rows (`parametrization --json`, the planner);
 - `apply_parametrization(model, config)`: init and forward multipliers (called by `build_model`).
-See table.py for the rules and their sources, science.md §3-4 for the reasoning.
+See table.py for the rules and their sources, docs/parametrizations.md for the reasoning.
 """
 
 from __future__ import annotations

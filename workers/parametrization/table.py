@@ -1,9 +1,9 @@
 """The parametrization table: (scheme, role, optimizer family) -> init std, forward, LR, WD and ε rules.
 
-This module is the whole of the μP science in `workers/` (science.md §3-4). Every rule is a plain function
-of a `Scale` (the width multiplier m = width / base_width, the depth multiplier m_L = depth / base_depth,
-the parameter's fans and the tuned base values), and every row names its source in one line. Nothing here
-knows about a model: models assign roles, `resolve.py` evaluates rows, `optimizer.py` turns them into
+This module is the whole of the μP science in `workers/` (docs/parametrizations.md). Every rule is a plain
+function of a `Scale` (the width multiplier m = width / base_width, the depth multiplier m_L = depth /
+base_depth, the parameter's fans and the tuned base values), and every row names its source in one line.
+Nothing here knows about a model: models assign roles, `resolve.py` evaluates rows, `optimizer.py` turns them into
 parameter groups. Rows are looked up first-match, so a more specific row goes above a general one.
 
 Conventions (one name each, used everywhere):
@@ -27,7 +27,7 @@ from workers.roles import Role
 SCHEMES = ("sp", "mup", "sp-embedding-lr", "u-mup", "completep")
 OPTIMIZERS = ("adamw", "sgd", "muon", "lamb", "adopt")
 
-# Optimizer -> the family whose update shape decides the LR rule (science.md §4).
+# Optimizer -> the family whose update shape decides the LR rule (docs/parametrizations.md, "Optimizers").
 OPTIMIZER_FAMILY = {"adamw": "adam", "adopt": "adam", "sgd": "sgd", "muon": "muon", "lamb": "lamb"}
 FAMILIES = ("adam", "sgd", "muon", "lamb")
 
@@ -140,7 +140,7 @@ EXPERT, ROUTER = (Role.EXPERT,), (Role.ROUTER,)
 # fmt: off
 # Columns: scheme, roles, optimizer families, init std, forward multiplier, LR multiplier, source[, wd].
 _SP_ROWS = (
-    # SP: GPT-2/nanoGPT init σ for every matrix, one LR for all (science.md §3, row SP).
+    # SP: GPT-2/nanoGPT init σ for every matrix, one LR for all (docs/parametrizations.md, row SP).
     Rule("sp", INPUT, ALL, sigma, alpha_in, one, "GPT-2 / nanoGPT: init σ, LR η"),
     Rule("sp", HIDDEN, ("muon",), sigma, one, muon_match_adamw_rms,
          "Moonlight (Liu et al. 2025): LR × 0.2·√max(fan_out, fan_in) matches AdamW's update RMS"),
@@ -153,7 +153,7 @@ _SP_ROWS = (
 
 _SP_EMBEDDING_LR_ROWS = (
     Rule("sp-embedding-lr", INPUT, ALL, sigma, alpha_in, m,
-         "Kalra & Barkeshli 2026 (seed 004): SP with the embedding LR × m"),
+         "Kalra & Barkeshli 2026: SP with the embedding LR × m"),
     *(replace(row, scheme="sp-embedding-lr") for row in _SP_ROWS if row.roles != INPUT),
 )
 
@@ -167,22 +167,23 @@ _MUP_ROWS = (
     Rule("mup", HIDDEN, ("muon",), sigma_over_sqrt_m, one, muon_match_adamw_rms_at_base,
          "spectral condition (Yang, Simon & Bernstein 2023): LR constant in m; Moonlight's factor at base"),
     Rule("mup", HIDDEN, ("lamb",), sigma_over_sqrt_m, one, inv_sqrt_m,
-         "science.md §4, spectral condition on LAMB's ‖ΔW‖ = η‖W‖: LR η/√m", wd=sqrt_m),
+         "docs/parametrizations.md, spectral condition on LAMB's ‖ΔW‖ = η‖W‖: LR η/√m", wd=sqrt_m),
     Rule("mup", OUTPUT, NOT_SGD, sigma, alpha_out_over_m, one,
          "TP5 Table 8 / MuReadout: forward α_out/m, init σ, LR η"),
     Rule("mup", OUTPUT, ("sgd",), sigma, alpha_out_over_m, m,
          "TP5 Table 8 / MuSGD: forward α_out/m, LR η·m", wd=inv_m),
     Rule("mup", VECTOR, NOT_SGD, zero, one, one, "TP5 Table 8 / MuAdam: vector LR η"),
     Rule("mup", VECTOR, ("sgd",), zero, one, m, "TP5 Table 8 / MuSGD: vector LR η·m", wd=inv_m),
-    # MoE (science.md §5). For EXPERT rows `Scale.m` is the multiplier of the parameter's own fan-in
-    # (resolve.py): d_model for the up projection, the active width (Complete-muE) for the down projection.
+    # MoE (docs/parametrizations.md, "Mixture of experts"). For EXPERT rows `Scale.m` is the multiplier of the
+    # parameter's own fan-in (resolve.py): d_model for the up projection, the active width (Complete-muE) for
+    # the down projection.
     Rule("mup", EXPERT, ("adam", "muon"), sigma_over_sqrt_m, one, inv_m,
          "μP for MoE (2025): experts are hidden matrices of width d_expert: init σ/√m, LR η/m (Muon: AdamW)",
          wd=m),
     Rule("mup", EXPERT, ("sgd",), sigma_over_sqrt_m, one, one,
          "μP for MoE (2025) + TP5 MuSGD: init σ/√m, LR η"),
     Rule("mup", EXPERT, ("lamb",), sigma_over_sqrt_m, one, inv_sqrt_m,
-         "μP for MoE (2025) + science.md §4 LAMB: init σ/√m, LR η/√m", wd=sqrt_m),
+         "μP for MoE (2025) + the LAMB rule (docs/parametrizations.md): init σ/√m, LR η/√m", wd=sqrt_m),
     Rule("mup", ROUTER, NOT_SGD, sigma, inv_m, one,
          "μP for MoE (2025): the router is output-like (fan_out = n_experts): forward × 1/m, init σ, LR η"),
     Rule("mup", ROUTER, ("sgd",), sigma, inv_m, m,
