@@ -3,8 +3,8 @@
 This module is the whole of the μP science in `workers/` (docs/parametrizations.md). Every rule is a plain
 function of a `Scale` (the width multiplier m = width / base_width, the depth multiplier m_L = depth /
 base_depth, the parameter's fans and the tuned base values), and every row names its source in one line.
-Nothing here knows about a model: models assign roles, `resolve.py` evaluates rows, `optimizer.py` turns them into
-parameter groups. Rows are looked up first-match, so a more specific row goes above a general one.
+Nothing here knows about a model: models assign roles, `resolve.py` evaluates rows, `optimizer.py` turns them
+into parameter groups. Rows are looked up first-match, so a more specific row goes above a general one.
 
 Conventions (one name each, used everywhere):
 - `init` returns the absolute init std (0.0 means a constant init: norm gains 1, biases 0);
