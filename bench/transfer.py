@@ -1,73 +1,98 @@
-"""The headline figure: does an LR tuned on small μP proxies transfer to a wide target (issue 5)?
+"""The headline measurement: does an LR tuned on narrow proxies transfer to a wide target, and at what cost?
 
-On the workers' built-in text corpus, for each parametrization (μP, and SP as the control):
-1. sweep the LR grid on proxies at small widths, with the product's training function
-   (`orchestrator.trial_config.trial_config` → `workers.train.train`, in-process: a bench, not the service);
-2. plan with the product's planner (`orchestrator.planner.build_plan`) → the transferred LR for the target;
-3. train the target once at the transferred LR;
-4. the oracle: the same LR grid swept directly at the target width (what μTransfer saves you from).
+Per parametrization (default `mup,sp,sp-embedding-lr`), with the product's training function
+(`orchestrator.trial_config.trial_config` → `workers.train.train`, in-process: a bench, not the service) and
+`--seeds N` seeds for every run:
+1. the preflight coordinate check the service runs (every parametrization but `sp`), timed and counted;
+2. the LR grid at every proxy width × seed, widened by two half-octave points wherever a width's seed-mean
+   optimum sits at an edge (docs/planner.md: widen and resample);
+3. the product's planner (`orchestrator.planner.build_plan`) on those runs → the transferred LR;
+4. the target at the transferred LR (one run per seed), and the oracle: the target width swept directly on a
+   grid centred on the transferred LR (±1 octave, half-octave steps), widened one point at a time while its
+   seed-mean optimum sits at an edge. The centre point is the transferred run itself.
 
-Reported per parametrization: regret = (L_transfer − L_oracle) / L_oracle (goal ≤ 0.5 % for μP), where
-L_oracle is the best loss of the direct sweep, and compute_fraction = proxy FLOPs / direct-sweep FLOPs
-(C = 6·N·D over non-embedding params, as the planner counts it; goal ≤ 5 %). The loss is the final
-validation loss on fixed held-out batches.
+What is reported (docs/benchmark.md has the definitions and the reasoning):
+- regret per seed s: r_s = L_s(η_transferred) / L_s(η_oracle) − 1, paired (same seed: same init, batches and
+  held-out batches), η_oracle the grid LR with the lowest seed-mean loss; `regret_mean` with a 95 % Student-t
+  interval over seeds (`regret_ci`, df = N − 1). Picking η_oracle on the same seeds biases the regret up
+  (the oracle's best point is partly its luck), so the interval is conservative.
+- `noise_floor`: the std over seeds (ddof 1) of the target's loss at η_oracle, relative to its mean. Goal:
+  μP's regret ≤ max(0.5 %, noise floor).
+- `compute_fraction_vs_target_run` (TP5's measure, Yang et al. 2022: "about 7 % of one pretraining run"): all
+  of that parametrization's proxy FLOPs (every grid point, seed and widening, and its coordinate check) over
+  ONE target training run's FLOPs. FLOPs = 6·N_total·D + 6·L·T·d per token (Kaplan et al. 2020's forward
+  2N + 2·n_layer·n_ctx·d_attn, ×3 for the backward), N_total every weight including the token and position
+  embeddings and the readout (Chinchilla's convention of counting the embedding as a matmul), which
+  overstates the narrow proxies' share. `wall_fraction_vs_target_run` is the same ratio in seconds measured
+  in this run; `compute_fraction_vs_direct_sweep` divides by the oracle sweep instead (named as such: it is
+  not TP5's measure). `all_parametrizations` gives the fractions for the whole run (all parametrizations).
+- the transfer-quality metrics of Kalra & Barkeshli 2026 (orchestrator/planner/quality.py, README
+  "Transfer quality"): `fit_error_octaves`, `robustness_exponent`, `expected_penalty_at_target` and
+  `asymptotic_penalty` (here
+  fitted to the proxies' leave-one-out penalties and the target's measured regret).
 
-`--vary` says which axis the proxies shrink (`width`, or `depth`: proxies at depths 2 and 4 transferred to
-depth 8 under CompleteP, issue 7), `--family` which model family is trained (`gpt`, `mlp`, `moe`): both only
-change the spec the bench builds, never the procedure.
+The loss is the final validation loss on `eval_batches` held-out batches (quick: 64 × 8 × 64 = 32,768
+tokens; the trials' default is 4 batches). The base init is fixed in the bench (σ = base_width^-½), not taken
+from the worker's default. `--data PATH` trains on a UTF-8 text file (char-tokenized) or, with
+`--data-dtype uint16|uint32`, a flat token file (vocabulary: its largest id + 1, or `--vocab-size`).
 
-    .venv/bin/python bench/transfer.py --quick [--vary width|depth] [--family gpt|mlp|moe] [--json]
-        [--parametrizations mup,sp] [--jobs 2] [--threads 1] [--out results.json]
+    .venv/bin/python bench/transfer.py --quick [--seeds 3] [--json] [--out results.json]
+        [--parametrizations mup,sp,sp-embedding-lr] [--vary width|depth] [--family gpt|mlp|moe]
+        [--data PATH [--data-dtype uint16|uint32] [--vocab-size V]] [--jobs 2] [--threads 1] [--estimate]
 
-Quick mode: proxies at widths 32 and 64 (8× and 16× narrower than the target), target 512, depth 2, 200
-steps of batch 8 × 64 chars, 15 LRs 2^-13..2^-6 (half-octave steps), one seed, base width 32. Measured
-2026-11-23 on the 2 cores of the dev machine, 2 runs at a time, 915 s in all:
+Quick mode, fixed before measuring from a cost estimate (`--estimate` times 10 steps per width): proxies at
+widths 16, 32 and 64 (1/16, 1/8 and 1/4 of the target: 16 is one 16-dim head, the narrowest the model
+allows; three widths are what the fit error needs), target 256, depth 2, 200 steps of batch 8 × 64 chars,
+13 LRs 2^-12..2^-6, 3 seeds, base width 32. Timed on the dev machine (1 thread, another session loading
+the 2 cores): a step costs 0.006 / 0.010 s at widths 32 / 64, 0.072 s at 256, 0.26 s at 512 and 1.27 s at
+1024, about twice that with two runs at once. The oracle dominates: 3 parametrizations × 3 seeds × 5 points
+is 45 target runs; at 512 that is ≈ 45 × 100 s / 2 jobs ≈ 38 min of oracle alone, over the 45-minute
+budget once the proxies (117 grid runs × 3 widths, ≈ 8 min) are added, so the target is 256 (≈ 12 min of
+oracle, ≈ 25 min in all). Five oracle points at half-octave steps around the transferred LR bracket any
+transferred LR within an octave of the target's optimum and the widening rule catches larger misses; a grid
+as wide as the proxies' (13 points) would cost 2.6× more for points far from either optimum.
 
-| | lr transferred (law) | lr oracle | loss transferred / oracle | regret | compute | copying the 64-wide LR |
-|---|---|---|---|---|---|---|
-| μP | 0.00423 (γ = −0.12 [−0.27, 0.05]: kept) | 0.00391 | 2.452 / 2.450 | 0.09 % | 1.97 % | 0.07 % |
-| SP | 0.000241 (γ = −1.05 [−1.37, −0.78]: fitted) | 0.000244 | 2.345 / 2.345 | 0.01 % | 1.97 % | 8.8 % |
+Full mode (a GPU's budget): proxies 32, 64, 128 (≤ 1/16 of the 2048-wide target), depth 4, 1,000 steps of
+32 × 128 tokens, 9 LRs 2^-12..2^-8 (widened where an optimum sits at an edge), 1 seed: by the accounting above
+TP5's fraction is 5.5 % per parametrization (13 LRs: 8.0 %; 3 seeds: 16.6 %). The quick mode's sizes give
+430 % (13 LRs × 3 seeds at 1/16..1/4 of the target): the CPU cannot afford a target 16× the widest proxy.
 
-Re-measured 2026-12-01 on a clean checkout (1,144 s, peak RSS 528 MB): μP 0.00424 vs oracle 0.00391, regret
-0.11 %, compute 1.97 %, copying 0.05 %; SP 0.000261 vs 0.000244, regret −0.07 % (the fitted LR lies between
-two grid points and beats both), copying 8.9 %. The same run's loss moved by up to 0.1 % between the dates.
+Measured 2026-12-04 (`--quick --seeds 3 --json`, default parametrizations, 2 runs at a time on the 2-core
+dev machine shared with other sessions: load average 5.8 mean, 9.3 max): 1,975 s in all (the two workers
+used 1,604 CPU-seconds). Regret is paired by seed, 95 % t-interval; compute is TP5's measure (FLOPs, and
+summed run seconds) against ONE 256-wide target run; copying = the 64-wide proxy's optimum used verbatim.
 
-Both goals hold for μP. SP's LR transfers too, but only because the planner fits its drift from two
-proxy widths and extrapolates it (γ ≈ −1, as SP with Adam predicts): SP's proxy optimum copied as is
-costs 8.8 %, μP's 0.07 %. At this budget (102k tokens a run) SP's best target loss is lower than μP's:
-only the LR is tuned, and μP's base init σ = 0.02 at base width 32 leaves the 512-wide hidden
-matrices at σ = 0.005; tuning `init_std` and `alpha_out` in the same sweep is the fair loss comparison.
+| | lr transferred | lr oracle | regret [95 % CI] | noise floor | compute; wall | /sweep | copying |
+|---|---|---|---|---|---|---|---|
+| μP | 0.00951 (γ = 0 kept) | 0.00951 | 0.00 % [0.00, 0.00] | 1.20 % | 433 %; 1,981 % | 29 % | 0.06 % |
+| SP | 0.00275 (γ = −0.65) | 0.00549 | 1.70 % [0.81, 2.58] | 0.67 % | 435 %; 2,309 % | 24 % | 0.26 % |
+| SP+emb | 0.00213 (γ = −0.75) | 0.00601 | 1.45 % [−0.26, 3.17] | 0.88 % | 438 %; 1,948 % | 21 % | 0.02 % |
 
-`--vary depth` (proxies 32/64 × depths 2/4, target 256 × depth 8, otherwise as above; 1,286 s, partly
-shared with a test run):
+Transfer quality (quality.py), for μP / SP / SP+emb (SP with the embedding LR × m): fit error 0.21 / 0.07 /
+0.03 octaves, κ 1.81 / 1.81 / 1.96, expected penalty at the target 0.21 % / 0.08 % / 0.07 %, asymptotic
+penalty −0.02 % / 1.04 % / 0.88 % (from the proxies alone: −0.03 % / 0.03 % / 0.004 %). The whole run's
+proxies (all three parametrizations): 1,305 % of one target run.
 
-| | lr transferred (γ_depth) | lr oracle | loss transferred / oracle | regret | compute | copying |
-|---|---|---|---|---|---|---|
-| CompleteP | 0.00556 (+0.21 [0.03, 0.37]: ×1.15) | 0.00781 | 2.493 / 2.485 | 0.31 % | 5.89 % | 0.87 % |
-| μP | 0.00342 (−0.12 [−0.26, 0.01]: ×0.92) | 0.00276 | 2.645 / 2.599 | 1.79 % | 5.89 % | 0.68 % |
+μP meets its regret goal (the transferred LR was the oracle's best point, within the half-octave grid; noise
+floor 1.2 %). Both SP variants miss it: their optima drift by 0.6-0.8 octave per doubling of width from 16 to
+64 but by only ≈ 0-0.15 from 64 to 256, so the fitted power law overshoots by 1-1.5 octaves, which neither the
+fit error nor the expected penalty (in-sample quantities) foresaw; only the target's measured point moves the
+asymptotic penalty. Seed 004's finding (SP with a width-scaled embedding LR transfers nearly as well as μP) is
+not reproduced for the planner's procedure (1.45 % vs 0.00 %, 3 seeds, interval [−0.26, 3.17] %): copying its
+64-wide optimum would have cost 0.02 % (μP's 0.06 %, plain SP's 0.26 %), but nothing in the proxies says to
+copy rather than extrapolate. TP5's 7 % is missed by design at these sizes (see above).
 
-(Both width laws kept γ = 0: −0.03 and 0.08. Both depth laws were applied, CompleteP's because its γ_depth
-excluded 0 and the promise yielded to the data.)
+The same, `--data` on a corpus the bench was never developed on (the first 4 MB of Vim's help files, 1,450
+characters), `--parametrizations mup,sp-embedding-lr`, 1,130 s (load 3.7 mean): μP lr 0.0100 vs oracle 0.0100,
+regret 0.00 % [0.00, 0.00], noise floor 0.49 %, copying 0.03 %; SP+emb lr 0.00437 (γ = −0.46) vs 0.00618,
+regret 0.12 % [−0.23, 0.46], noise floor 0.61 %, copying 0.24 %; compute 802 % of one target run each (the
+1,450-character vocabulary weighs on the narrow proxies); fit error 0.29 / 0.11 octaves, κ 1.81 / 1.94,
+asymptotic penalty 0.03 % / 0.07 %. Here Kalra & Barkeshli's finding is reproduced (both meet their goals;
+μP's loss is lower, 2.827 vs 2.919): it holds on one corpus of two.
 
-Re-measured 2026-12-01 (1,548 s): CompleteP regret 0.28 % (γ_depth +0.23 [0.08, 0.37]), μP 0.79 %
-(γ_depth −0.09 [−0.22, 0.04]), compute 5.89 % for both.
-
-CompleteP meets the regret goal; its compute fraction misses 5 % because the target is only 4× wider
-than the widest proxy (a 512 × 8 oracle sweep does not fit the CPU budget; there it would be 1.5 %).
-Plain μP (no depth scaling) is the control: its loss at depth 8 is ragged above the optimum (2.79, 2.82,
-2.80 at lr 0.0055..0.011), so one run's noise is about 1 %, and transferred vs copied is within it.
-
-`--family moe` (MoE proxies 32/64 → an MoE target of width 256, 8 experts, top-2; 606 s):
-
-| | lr transferred (γ) | lr oracle | loss transferred / oracle | regret | compute | copying |
-|---|---|---|---|---|---|---|
-| μP | 0.00449 (−0.05: kept) | 0.00391 | 2.410 / 2.411 | −0.06 % | 7.94 % | 0.12 % |
-| SP | 0.000509 (−1.05: fitted) | 0.000691 | 2.356 / 2.336 | 0.85 % | 7.94 % | 6.57 % |
-
-Re-measured 2026-12-01 (702 s): μP regret 0.00 % (copying 0.11 %), SP 0.51 % (copying 6.6 %), compute 7.94 %.
-
-The target is 256 wide because one MoE step at width 512 takes 3.6 s on one CPU thread (the expert
-dispatch), so its 15-point oracle sweep does not fit the budget; at 512 the fraction would be ≈ 2 %.
+`--vary depth` (CompleteP proxies at depths 2 and 4 → depth 8) and `--family moe` keep their spec and run the
+same procedure; their figures in earlier versions of this docstring were measured with the previous one-seed
+procedure (regret against a 15-point sweep, compute against the whole direct sweep) and are withdrawn.
 """
 
 from __future__ import annotations
@@ -75,27 +100,32 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 import time
 from collections.abc import Callable
 from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
+from scipy import stats
 
+from orchestrator.executor.preflight import preflight_widths
 from orchestrator.planner import build_plan
-from orchestrator.planner.model_size import params_for, training_flops
+from orchestrator.planner.model_size import params_for
+from orchestrator.planner.quality import asymptotic_penalty
 from orchestrator.planner.types import TrialResult
-from orchestrator.spec import SweepSpec, parse_spec
+from orchestrator.spec import ModelSpec, SweepSpec, parse_spec
 from orchestrator.trial_config import trial_config
 from workers.train import train
 
 
 @dataclass(frozen=True)
 class Mode:
-    """The sizes of one bench run: proxies, targets, budget and LR grid (log-spaced, `lr_points` values)."""
+    """The sizes of one bench run: proxies, targets, budget, LR grid and seeds."""
 
     proxy_widths: list[int]
     target_width: int  # --vary width, dense families
@@ -109,16 +139,25 @@ class Mode:
     lr_high: float
     lr_points: int
     base_width: int
+    seeds: int
+    eval_batches: int = 64
+    oracle_span: float = 1.0  # octaves each side of the transferred LR
+    oracle_step: float = 0.5  # octaves between oracle points
+    proxy_widenings: int = 3  # rounds of two extra LRs where a proxy's optimum is at an edge
+    oracle_widenings: int = 4  # rounds of one extra LR where the oracle's optimum is at an edge
 
 
 MODES = {
-    # proxies 8× and 16× narrower than the target; the grid is half-octave steps wide enough for both μP's
-    # optimum (≈ 2^-8 at every width) and SP's drifting one (≈ 2^-7.5 at width 32, 2^-12 at 512).
-    "quick": Mode([32, 64], 512, 256, 256, 2, 200, 8, 64, 2.0**-13, 2.0**-6, 15, 32),
-    "full": Mode([64, 128], 1024, 1024, 1024, 4, 1000, 32, 128, 2.0**-14, 2.0**-6, 17, 32),
+    # why these sizes: the module docstring (a cost estimate, fixed before measuring)
+    "quick": Mode([16, 32, 64], 256, 256, 256, 2, 200, 8, 64, 2.0**-12, 2.0**-6, 13, 32, 3),
+    # proxies ≤ 1/16 of the target and 9 LRs × 1 seed: TP5's fraction 5.5 % per parametrization (docstring)
+    "full": Mode([32, 64, 128], 2048, 2048, 2048, 4, 1000, 32, 128, 2.0**-12, 2.0**-8, 9, 32, 1),
 }
-EVAL_BATCHES = 16  # the final loss is read on 16 fixed held-out batches (the trials' default is 4)
-DEFAULT_PARAMETRIZATIONS = {"width": "mup,sp", "depth": "completep,mup"}
+DEFAULT_PARAMETRIZATIONS = {"width": "mup,sp,sp-embedding-lr", "depth": "completep,mup"}
+# workers.coord_check's defaults, used only when its result does not say what it ran
+COORD_CHECK = {"steps": 3, "seeds": [0, 1], "batch_size": 4, "context_length": 16}
+CI_LEVEL = 0.95
+REGRET_GOAL = 0.005
 
 
 def width_spec(mode: Mode, family: str, parametrizations: list[str]) -> dict[str, Any]:
@@ -134,6 +173,7 @@ def width_spec(mode: Mode, family: str, parametrizations: list[str]) -> dict[str
             "steps": mode.steps,
             "batch_size": mode.batch_size,
             "eval_every": mode.steps,
+            "seeds": list(range(mode.seeds)),
         },
         "search": {
             "algorithm": "grid",
@@ -151,8 +191,8 @@ def width_spec(mode: Mode, family: str, parametrizations: list[str]) -> dict[str
 
 
 def depth_spec(mode: Mode, family: str, parametrizations: list[str]) -> dict[str, Any]:
-    """Proxies at depths 2 and 4 (at both proxy widths, which the width fit needs), the target at depth 8 and
-    `depth_target_width` (CompleteP's claim, issue 7: the depth law is applied on top of the width law)."""
+    """Proxies at depths 2 and 4 (at every proxy width, which the width fit needs), the target at depth 8 and
+    `depth_target_width` (CompleteP's claim: the depth law is applied on top of the width law)."""
     spec = width_spec(mode, family, parametrizations)
     spec["name"] = f"bench-transfer-{family}-depth"
     spec["model"]["depth"] = 2
@@ -167,28 +207,42 @@ AXES: dict[str, Callable[[Mode, str, list[str]], dict[str, Any]]] = {"width": wi
 FAMILIES = ("gpt", "mlp", "moe")  # moe: the default `model.moe` (8 experts, top-2; workers/models/moe.py)
 
 
+def run_flops(model: ModelSpec, width: int, depth: int, vocab: int, tokens: int, context: int) -> float:
+    """Training FLOPs of one run: 6·N_total·D + 6·L·T·d·D (module docstring). N_total = the non-embedding
+    weights (active ones for MoE) + the token embedding and readout (V·d each) + the position table (T·d)."""
+    n_total = params_for(model, width, depth) + 2 * vocab * width
+    attention = 0
+    if model.family != "mlp":
+        n_total += model.context_length * width
+        attention = depth * context * width
+    return 6.0 * float(tokens) * float(n_total + attention)
+
+
 @dataclass(frozen=True)
 class Job:
-    """One training run the bench needs: a proxy, an oracle point at the target, or the transferred run."""
+    """One run the bench needs: a proxy, an oracle point, the transferred run, or a coordinate check."""
 
-    kind: str  # proxy | oracle | transferred
+    kind: str  # proxy | oracle | transferred | coord_check
     parametrization: str
     width: int
     depth: int
     lr: float
+    seed: int = 0
 
 
 @dataclass
 class Run:
     width: int
     lr: float
-    loss: float | None  # final validation loss; None when it diverged
+    loss: float | None  # final validation loss; None when it diverged (coord check: None)
     status: str
     seconds: float
     flops: float
     depth: int | None = None
     kind: str = "proxy"
     parametrization: str = ""
+    seed: int = 0
+    cpu_seconds: float | None = None  # the run's own process time: what the wall time is without other load
 
 
 @dataclass
@@ -196,55 +250,85 @@ class Result:
     parametrization: str
     proxy_widths: list[int]
     target_width: int
+    seeds: int = 0
+    proxy_depths: list[int] = field(default_factory=list)
+    target_depth: int | None = None
     lr_transferred: float | None = None
     lr_oracle: float | None = None
-    loss_transferred: float | None = None
+    oracle_lrs: list[float] = field(default_factory=list)
+    loss_transferred: float | None = None  # seed means
     loss_oracle: float | None = None
-    predicted_loss: dict[str, Any] | None = None
-    regret: float | None = None
-    compute_fraction: float | None = None
-    # the naive alternative to a plan: copy the widest proxy's optimal LR verbatim, priced on the oracle's
-    # curve (interpolated in log LR, no extra run); μP promises this is as good as the plan, SP does not
+    regret_by_seed: list[float] = field(default_factory=list)
+    regret_mean: float | None = None
+    regret_ci: list[float] | None = None
+    regret_ci_method: str = f"paired by seed, Student-t {100 * CI_LEVEL:g} % interval, df = seeds − 1"
+    noise_floor: float | None = None  # relative std over seeds of the target's loss at lr_oracle
+    noise_floor_abs: float | None = None
+    regret_goal: float | None = None
+    meets_regret_goal: bool | None = None
+    # the naive alternative to a plan: copy the widest proxy's fitted optimum verbatim, priced on the oracle's
+    # seed-mean curve (interpolated in log LR; None outside the oracle's grid)
     lr_copied: float | None = None
-    loss_copied: float | None = None
     regret_copied: float | None = None
-    proxy_seconds: float = 0.0
-    oracle_seconds: float = 0.0
-    transfer_holds: bool | None = None
+    compute_fraction_vs_target_run: float | None = None
+    compute_fraction_vs_direct_sweep: float | None = None
+    wall_fraction_vs_target_run: float | None = None
+    cpu_fraction_vs_target_run: float | None = None  # the same in process time: independent of other load
+    proxy_flops: float = 0.0  # the coordinate check's included
+    coord_check_flops: float = 0.0
+    target_run_flops: float | None = None
+    direct_sweep_flops: float = 0.0
+    proxy_seconds: float = 0.0  # the coordinate check's included
+    coord_check_seconds: float = 0.0
+    target_run_seconds: float | None = None
+    coord_check_passed: bool | None = None
+    fit_error_octaves: float | None = None
+    fit_error_loo_octaves: float | None = None
+    robustness_exponent: float | None = None
+    robustness_coefficient: float | None = None
+    expected_penalty_at_target: float | None = None
+    asymptotic_penalty: float | None = None  # proxies' leave-one-out penalties + the measured target point
+    asymptotic_penalty_proxies_only: float | None = None  # the plan's value
+    penalty_by_width: dict[str, float] = field(default_factory=dict)
+    predicted_loss: dict[str, Any] | None = None
     transfer_model: str | None = None  # "invariant" (γ = 0 kept) or "power_law" (extrapolated)
     gamma: dict[str, Any] | None = None
-    depth_model: str | None = None  # --vary depth: the depth law's model, and its γ
+    depth_model: str | None = None
     gamma_depth: dict[str, Any] | None = None
     proxy_optima: dict[str, float | None] = field(default_factory=dict)
     proxy_runs: list[Run] = field(default_factory=list)
-    oracle_runs: list[Run] = field(default_factory=list)
-    proxy_depths: list[int] = field(default_factory=list)
-    target_depth: int | None = None
+    oracle_runs: list[Run] = field(default_factory=list)  # the transferred runs included (kind "transferred")
+    coord_check_runs: list[Run] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        out = {k: v for k, v in self.__dict__.items() if k not in ("proxy_runs", "oracle_runs")}
-        out["proxy_runs"] = [r.__dict__ for r in self.proxy_runs]
-        out["oracle_runs"] = [r.__dict__ for r in self.oracle_runs]
-        return out
+        runs = ("proxy_runs", "oracle_runs", "coord_check_runs")
+        out = {k: v for k, v in self.__dict__.items() if k not in runs}
+        for name in runs:
+            out[name] = [r.__dict__ for r in getattr(self, name)]
+        return _json_safe(out)
 
 
-def run_job(spec_data: dict[str, Any], job: Job, threads: int) -> Run:
-    """One training run with the product's config mapping and training loop (in a pool worker process)."""
+def run_job(spec_data: dict[str, Any], job: Job, threads: int, mode: Mode, vocab: int) -> Run:
+    """One run with the product's config mapping and training loop (in a pool worker process)."""
     torch.set_num_threads(threads)
     spec = parse_spec(spec_data)
+    init_std = mode.base_width**-0.5  # fixed here: the bench does not follow the worker's default
     config = trial_config(
         spec,
         parametrization=job.parametrization,
         width=job.width,
         depth=job.depth,
-        seed=0,
-        hparams={"lr": job.lr},
+        seed=job.seed,
+        hparams={"lr": job.lr, "init_std": init_std},
         steps=spec.proxy.steps,
         threads=threads,
         device="auto",
     )
-    config.eval_batches = EVAL_BATCHES
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
+    if job.kind == "coord_check":
+        run = _coord_check(spec, job, config, vocab, started)
+        return replace(run, cpu_seconds=time.process_time() - cpu)
+    config.eval_batches = mode.eval_batches
     last = None
     for record in train(config):
         last = record
@@ -253,42 +337,154 @@ def run_job(spec_data: dict[str, Any], job: Job, threads: int) -> Run:
     if loss is not None and not math.isfinite(loss):
         loss = None
     tokens = config.steps * config.batch_size * config.context_length
-    flops = training_flops(params_for(spec.model, job.width, job.depth), tokens)
+    flops = run_flops(spec.model, job.width, job.depth, vocab, tokens, config.context_length)
     seconds = time.perf_counter() - started
-    return Run(job.width, job.lr, loss, last.status, seconds, flops, job.depth, job.kind, job.parametrization)
+    return Run(
+        job.width,
+        job.lr,
+        loss,
+        last.status,
+        seconds,
+        flops,
+        job.depth,
+        job.kind,
+        job.parametrization,
+        job.seed,
+        time.process_time() - cpu,
+    )
 
 
-def run_all(
-    spec_data: dict[str, Any], jobs: list[Job], pool: Executor, threads: int, log: Callable[[str], None]
-) -> list[Run]:
-    """Run `jobs` on the pool, the widest and deepest first (so the pool ends evenly), logging each end."""
-    order = sorted(range(len(jobs)), key=lambda i: -jobs[i].width * jobs[i].width * jobs[i].depth)
-    futures = {pool.submit(run_job, spec_data, jobs[i], threads): i for i in order}
-    runs: list[Run | None] = [None] * len(jobs)
-    for done, future in enumerate(as_completed(futures), 1):
-        run = future.result()
-        runs[futures[future]] = run
-        log(
-            f"[{done}/{len(jobs)}] {run.parametrization} {run.kind} width={run.width} depth={run.depth} "
-            f"lr={run.lr:.3g} loss={_fmt(run.loss)} ({run.seconds:.0f}s)"
-        )
-    return [r for r in runs if r is not None]
+def _coord_check(spec: SweepSpec, job: Job, config: Any, vocab: int, started: float) -> Run:
+    """The service's preflight (orchestrator/executor/preflight.py) for one parametrization: its ladder of
+    widths, the coord check's own steps, seeds and batch (workers/coord_check.py)."""
+    from workers.coord_check import coord_check
+
+    config.width = spec.base_width
+    widths = preflight_widths(spec)
+    result = coord_check(config, parametrization=job.parametrization, widths=widths)
+    c = {**COORD_CHECK, **(getattr(result, "settings", None) or {})}
+    steps = len(result.steps) - 1 if getattr(result, "steps", None) else c["steps"]
+    # steps updates plus the final forward, per seed, on the check's own batch
+    tokens = (steps + 1) * c["batch_size"] * c["context_length"] * len(c["seeds"])
+    flops = sum(run_flops(spec.model, w, job.depth, vocab, tokens, c["context_length"]) for w in widths)
+    status = "passed" if result.passed else "failed"
+    seconds = time.perf_counter() - started
+    return Run(job.width, 0.0, None, status, seconds, flops, job.depth, job.kind, job.parametrization, 0)
 
 
-def sweep_jobs(spec: SweepSpec, p: str) -> list[Job]:
-    """The proxies' grid at every (width, depth), and the oracle: the same grid directly at the target."""
+class Pool:
+    """The process pool plus the bench's log; tracks the load average it saw."""
+
+    def __init__(self, executor: Executor, spec_data: dict[str, Any], threads: int, mode: Mode, vocab: int,
+                 log: Callable[[str], None]) -> None:  # fmt: skip
+        self.executor, self.spec_data, self.threads, self.mode, self.vocab, self.log = (
+            executor, spec_data, threads, mode, vocab, log
+        )  # fmt: skip
+        self.loads: list[float] = []
+
+    def run(self, jobs: list[Job]) -> list[Run]:
+        """Run `jobs`, the widest and deepest first (so the pool ends evenly), logging each end."""
+        order = sorted(range(len(jobs)), key=lambda i: -_cost(jobs[i]))
+        futures = {
+            self.executor.submit(run_job, self.spec_data, jobs[i], self.threads, self.mode, self.vocab): i
+            for i in order
+        }
+        runs: list[Run | None] = [None] * len(jobs)
+        for done, future in enumerate(as_completed(futures), 1):
+            run = future.result()
+            runs[futures[future]] = run
+            self.loads.append(os.getloadavg()[0])
+            self.log(
+                f"[{done}/{len(jobs)}] {run.parametrization} {run.kind} width={run.width} depth={run.depth} "
+                f"seed={run.seed} lr={run.lr:.3g} loss={_fmt(run.loss)} {run.status} ({run.seconds:.1f}s)"
+            )
+        return [r for r in runs if r is not None]
+
+
+def _cost(job: Job) -> float:
+    """Relative cost, for the pool's order: the coordinate check (its ladder reaches 8× the base) first."""
+    return math.inf if job.kind == "coord_check" else float(job.width * job.width * job.depth)
+
+
+def seed_means(runs: list[Run]) -> dict[float, float]:
+    """log2(lr) → mean loss over seeds (inf when any seed diverged or failed)."""
+    groups: dict[float, list[float]] = {}
+    for r in runs:
+        groups.setdefault(round(math.log2(r.lr), 9), []).append(math.inf if r.loss is None else r.loss)
+    return {u: float(np.mean(v)) for u, v in groups.items()}
+
+
+def edge(runs: list[Run]) -> int:
+    """+1 / −1 when the seed-mean optimum is the highest / lowest LR tried, else 0."""
+    means = seed_means(runs)
+    finite = {u: m for u, m in means.items() if math.isfinite(m)}
+    if not finite:
+        return 0
+    best = min(finite, key=finite.__getitem__)
+    return 1 if best == max(means) else -1 if best == min(means) else 0
+
+
+def widen(groups: dict[tuple[str, int, int], list[Run]], points: int, step: float, kind: str,
+          seeds: list[int]) -> list[Job]:  # fmt: skip
+    """Jobs for `points` more LRs beyond the edge of every group whose optimum sits there."""
+    jobs = []
+    for (p, w, d), runs in groups.items():
+        side = edge(runs)
+        if side == 0:
+            continue
+        us = seed_means(runs)
+        start = max(us) if side > 0 else min(us)
+        for k in range(1, points + 1):
+            lr = 2.0 ** (start + side * k * step)
+            jobs += [Job(kind, p, w, d, lr, s) for s in seeds]
+    return jobs
+
+
+def proxy_jobs(spec: SweepSpec, p: str) -> list[Job]:
     grid = spec.search.space["lr"].grid()
-    target_depth = spec.target.depth or spec.model.depth
-    proxies = [Job("proxy", p, w, d, lr) for d in spec.depths() for w in spec.proxy.widths for lr in grid]
-    return proxies + [Job("oracle", p, spec.target.width, target_depth, lr) for lr in grid]
+    return [
+        Job("proxy", p, w, d, lr, s)
+        for d in spec.depths()
+        for w in spec.proxy.widths
+        for lr in grid
+        for s in spec.proxy.seeds
+    ]
+
+
+def oracle_jobs(spec: SweepSpec, result: Result, mode: Mode) -> list[Job]:
+    """The target swept around the transferred LR; the centre (k = 0) is the transferred run."""
+    centre = result.lr_transferred
+    if centre is None:  # no plan: centre on the widest proxy's best LR so the oracle still brackets
+        centre = 2.0 ** min(seed_means(result.proxy_runs).items(), key=lambda kv: kv[1])[0]
+    depth = spec.target.depth or spec.model.depth
+    k = round(mode.oracle_span / mode.oracle_step)
+    return [
+        Job(
+            "transferred" if i == 0 else "oracle",
+            result.parametrization,
+            spec.target.width,
+            depth,
+            centre * 2.0 ** (i * mode.oracle_step),
+            s,
+        )  # fmt: skip
+        for i in range(-k, k + 1)
+        for s in spec.proxy.seeds
+    ]
 
 
 def plan_transfer(spec: SweepSpec, result: Result, log: Callable[[str], None]) -> None:
-    """The product's planner on the proxy runs: the transferred LR and what the plan says about it."""
+    """The product's planner on the proxy runs: the transferred LR and the transfer-quality metrics."""
     p = result.parametrization
     trials = [
         TrialResult(
-            p, r.width, r.depth or spec.model.depth, 0, {"lr": r.lr}, r.loss, r.status == "diverged", r.status
+            p,
+            r.width,
+            r.depth or spec.model.depth,
+            r.seed,
+            {"lr": r.lr},
+            r.loss,
+            r.status == "diverged",
+            r.status,
         )
         for r in result.proxy_runs
     ]
@@ -297,114 +493,322 @@ def plan_transfer(spec: SweepSpec, result: Result, log: Callable[[str], None]) -
     law = pp.width_transfer["lr"]
     result.lr_transferred = pp.hparams["lr"].value
     result.predicted_loss = pp.predicted_loss.__dict__
-    result.transfer_holds = pp.transfer_holds
     result.transfer_model = law.model
     result.gamma = law.gamma.__dict__
     depth_law = pp.depth_transfer.get("lr")
     if depth_law is not None:
         result.depth_model, result.gamma_depth = depth_law.model, depth_law.gamma.__dict__
     result.proxy_optima = {str(int(f.scale)): f.optimum.value for f in pp.optima["lr"]}
-    log(
-        f"{p} plan: lr={_fmt(result.lr_transferred)} law={law.model} γ={_fmt(law.gamma.value)} "
-        f"notes={pp.transfer_notes}"
-    )
+    quality = pp.transfer_quality.get("lr")
+    if quality is not None:
+        result.fit_error_octaves = quality.fit_error_octaves
+        result.fit_error_loo_octaves = quality.fit_error_loo_octaves
+        result.robustness_exponent = quality.robustness_exponent
+        result.robustness_coefficient = quality.robustness_coefficient
+        result.expected_penalty_at_target = quality.expected_penalty_at_target
+        result.asymptotic_penalty_proxies_only = quality.asymptotic_penalty
+        result.penalty_by_width = dict(quality.penalty_by_width)
+    log(f"{p} plan: lr={_fmt(result.lr_transferred)} law={law.model} γ={_fmt(law.gamma.value)}")
 
 
-def score(result: Result, transferred: Run | None) -> None:
-    """Regret against the best oracle point, and the proxies' compute against the direct sweep's."""
-    finished = [r for r in result.oracle_runs if r.loss is not None]
-    if finished:
-        best = min(finished, key=lambda r: r.loss or math.inf)
-        result.lr_oracle, result.loss_oracle = best.lr, best.loss
-    if transferred is not None:
-        result.loss_transferred = transferred.loss
-    if result.loss_transferred is not None and result.loss_oracle:
-        result.regret = (result.loss_transferred - result.loss_oracle) / result.loss_oracle
+def score(result: Result) -> None:
+    """Paired regret, noise floor, compute and wall fractions, the asymptotic penalty with the target."""
+    oracle = result.oracle_runs
+    means = seed_means(oracle)
+    finite = {u: m for u, m in means.items() if math.isfinite(m)}
+    result.oracle_lrs = sorted(2.0**u for u in means)
+    transferred = [r for r in oracle if r.kind == "transferred"]
+    result.seeds = len({r.seed for r in transferred})
+    if finite:
+        u_best = min(finite, key=finite.__getitem__)
+        result.lr_oracle, result.loss_oracle = 2.0**u_best, finite[u_best]
+        at_best = {r.seed: r.loss for r in oracle if round(math.log2(r.lr), 9) == u_best}
+        losses = [v for v in at_best.values() if v is not None]
+        if len(losses) >= 2:
+            result.noise_floor_abs = float(np.std(losses, ddof=1))
+            result.noise_floor = result.noise_floor_abs / float(np.mean(losses))
+        paired = [(r.loss, at_best.get(r.seed)) for r in transferred]
+        if all(t is not None and o for t, o in paired):
+            regrets = [t / o - 1.0 for t, o in paired]  # type: ignore[operator]
+            result.regret_by_seed = regrets
+            result.regret_mean = float(np.mean(regrets))
+            result.loss_transferred = float(np.mean([t for t, _ in paired]))
+            if len(regrets) >= 2:
+                half = stats.t.ppf(0.5 + CI_LEVEL / 2, len(regrets) - 1) * np.std(regrets, ddof=1)
+                half /= math.sqrt(len(regrets))
+                result.regret_ci = [result.regret_mean - half, result.regret_mean + half]
+        result.regret_goal = max(REGRET_GOAL, result.noise_floor or 0.0)
+        if result.regret_mean is not None:
+            result.meets_regret_goal = result.regret_mean <= result.regret_goal
     widest = result.proxy_optima.get(str(max(result.proxy_widths)))
     if widest is not None and result.loss_oracle:
-        result.lr_copied, result.loss_copied = widest, oracle_curve_at(result.oracle_runs, widest)
-        if result.loss_copied is not None:
-            result.regret_copied = (result.loss_copied - result.loss_oracle) / result.loss_oracle
-    result.proxy_seconds = sum(r.seconds for r in result.proxy_runs)
-    result.oracle_seconds = sum(r.seconds for r in result.oracle_runs)
-    result.compute_fraction = sum(r.flops for r in result.proxy_runs) / sum(
-        r.flops for r in result.oracle_runs
-    )
+        result.lr_copied = widest
+        copied = curve_at(finite, math.log2(widest))
+        if copied is not None:
+            result.regret_copied = copied / result.loss_oracle - 1.0
+    result.coord_check_flops = sum(r.flops for r in result.coord_check_runs)
+    result.coord_check_seconds = sum(r.seconds for r in result.coord_check_runs)
+    if result.coord_check_runs:
+        result.coord_check_passed = all(r.status == "passed" for r in result.coord_check_runs)
+    result.proxy_flops = sum(r.flops for r in result.proxy_runs) + result.coord_check_flops
+    result.proxy_seconds = sum(r.seconds for r in result.proxy_runs) + result.coord_check_seconds
+    result.direct_sweep_flops = sum(r.flops for r in oracle)
+    if transferred:
+        result.target_run_flops = float(np.mean([r.flops for r in transferred]))
+        result.target_run_seconds = float(np.mean([r.seconds for r in transferred]))
+        result.compute_fraction_vs_target_run = result.proxy_flops / result.target_run_flops
+        result.wall_fraction_vs_target_run = result.proxy_seconds / result.target_run_seconds
+        proxies = [*result.proxy_runs, *result.coord_check_runs]
+        if all(r.cpu_seconds is not None for r in [*proxies, *transferred]):
+            target_cpu = float(np.mean([r.cpu_seconds or 0.0 for r in transferred]))
+            if target_cpu > 0:
+                result.cpu_fraction_vs_target_run = sum(r.cpu_seconds or 0.0 for r in proxies) / target_cpu
+    if result.direct_sweep_flops:
+        result.compute_fraction_vs_direct_sweep = result.proxy_flops / result.direct_sweep_flops
+    points = {float(w): v for w, v in result.penalty_by_width.items()}
+    if result.regret_mean is not None:
+        points[float(result.target_width)] = max(result.regret_mean, 0.0)
+        result.penalty_by_width = {f"{w:g}": v for w, v in sorted(points.items())}
+    result.asymptotic_penalty = asymptotic_penalty(points)
 
 
-def oracle_curve_at(runs: list[Run], lr: float) -> float | None:
-    """The oracle sweep's loss at `lr`, linear in log2(lr) between its finished grid points (None outside)."""
-    points = sorted((math.log2(r.lr), r.loss) for r in runs if r.loss is not None)
-    u = math.log2(lr)
+def curve_at(curve: dict[float, float], u: float) -> float | None:
+    """A seed-mean curve (log2 lr → loss) at u, linear between its points (None outside)."""
+    points = sorted(curve.items())
     for (u0, y0), (u1, y1) in zip(points, points[1:], strict=False):
         if u0 <= u <= u1:
             return y0 + (y1 - y0) * (u - u0) / (u1 - u0)
     return None
 
 
-def bench(
-    spec: SweepSpec, names: list[str], jobs: int, threads: int, log: Callable[[str], None]
-) -> list[Result]:
-    """Every parametrization's proxies and oracle in one pool, then the plans, then the transferred runs."""
+def _groups(runs: list[Run]) -> dict[tuple[str, int, int], list[Run]]:
+    out: dict[tuple[str, int, int], list[Run]] = {}
+    for r in runs:
+        out.setdefault((r.parametrization, r.width, r.depth or 0), []).append(r)
+    return out
+
+
+def bench(spec: SweepSpec, mode: Mode, names: list[str], jobs: int, threads: int, vocab: int,
+          log: Callable[[str], None]) -> tuple[list[Result], list[float]]:  # fmt: skip
+    """Coordinate checks and proxies in one pool, the plans, then every parametrization's oracle."""
     data = spec.model_dump(mode="json")
     target_depth = spec.target.depth or spec.model.depth
+    seeds = spec.proxy.seeds
+    grid = spec.search.space["lr"].grid()
+    step = math.log2(grid[1] / grid[0]) if len(grid) > 1 else 0.5
     results = {p: Result(p, list(spec.proxy.widths), spec.target.width) for p in names}
-    with ProcessPoolExecutor(max_workers=jobs) as pool:
-        for run in run_all(data, [j for p in names for j in sweep_jobs(spec, p)], pool, threads, log):
-            result = results[run.parametrization]
-            (result.proxy_runs if run.kind == "proxy" else result.oracle_runs).append(run)
+    with ProcessPoolExecutor(max_workers=jobs) as executor:
+        pool = Pool(executor, data, threads, mode, vocab, log)
+        first = [Job("coord_check", p, spec.base_width, spec.depths()[0], 0.0) for p in names if p != "sp"]
+        for run in pool.run(first + [j for p in names for j in proxy_jobs(spec, p)]):
+            r = results[run.parametrization]
+            (r.coord_check_runs if run.kind == "coord_check" else r.proxy_runs).append(run)
+        for _ in range(mode.proxy_widenings):
+            extra = widen(
+                _groups([x for r in results.values() for x in r.proxy_runs]), 2, step, "proxy", seeds
+            )
+            if not extra:
+                break
+            for run in pool.run(extra):
+                results[run.parametrization].proxy_runs.append(run)
         for result in results.values():
             result.proxy_depths, result.target_depth = spec.depths(), target_depth
             plan_transfer(spec, result, log)
-        final = [
-            Job("transferred", r.parametrization, spec.target.width, target_depth, r.lr_transferred)
-            for r in results.values()
-            if r.lr_transferred is not None
-        ]
-        transferred = {run.parametrization: run for run in run_all(data, final, pool, threads, log)}
-    for p, result in results.items():
-        score(result, transferred.get(p))
-    return list(results.values())
+        for run in pool.run([j for r in results.values() for j in oracle_jobs(spec, r, mode)]):
+            results[run.parametrization].oracle_runs.append(run)
+        for _ in range(mode.oracle_widenings):
+            groups = _groups([x for r in results.values() for x in r.oracle_runs])
+            extra = widen(groups, 1, mode.oracle_step, "oracle", seeds)
+            if not extra:
+                break
+            for run in pool.run(extra):
+                results[run.parametrization].oracle_runs.append(run)
+    for result in results.values():
+        score(result)
+    return list(results.values()), pool.loads
+
+
+def totals(results: list[Result]) -> dict[str, Any]:
+    """The whole run's proxies (every parametrization, coordinate checks included) against one target run."""
+    target_flops = [r.target_run_flops for r in results if r.target_run_flops]
+    target_seconds = [r.target_run_seconds for r in results if r.target_run_seconds]
+    flops = sum(r.proxy_flops for r in results)
+    seconds = sum(r.proxy_seconds for r in results)
+    every = [x for r in results for x in [*r.proxy_runs, *r.coord_check_runs, *r.oracle_runs]]
+    cpu = sum(x.cpu_seconds for x in every if x.cpu_seconds is not None)
+    return _json_safe(
+        {
+            "proxy_flops": flops,
+            "proxy_seconds": seconds,
+            "run_seconds_all_runs": sum(x.seconds for x in every),
+            "cpu_seconds_all_runs": cpu if all(x.cpu_seconds is not None for x in every) else None,
+            "compute_fraction_vs_target_run": flops / float(np.mean(target_flops)) if target_flops else None,
+            "wall_fraction_vs_target_run": seconds / float(np.mean(target_seconds))
+            if target_seconds
+            else None,
+            "compute_fraction_vs_direct_sweep": flops / sum(r.direct_sweep_flops for r in results)
+            if any(r.direct_sweep_flops for r in results)
+            else None,
+        }
+    )
+
+
+def data_section(path: Path, dtype: str | None, vocab_size: int | None, tokenizer: str) -> dict[str, Any]:
+    """The spec's `data` for `--data`: a token file as is, or a text file tokenized once into one."""
+    from workers.data.text_file import token_file_vocab, tokenize_text_file
+
+    if dtype is not None:
+        return {
+            "path": str(path),
+            "token_dtype": dtype,
+            "vocab_size": vocab_size or token_file_vocab(path, dtype),
+        }
+    return tokenize_text_file(path, tokenizer).data_section()
+
+
+def vocab_of(spec: SweepSpec) -> int:
+    from workers.data import load_dataset
+
+    config = trial_config(
+        spec, parametrization=spec.parametrizations[0], width=spec.proxy.widths[0], depth=spec.depths()[0],
+        seed=0, hparams={},
+    )  # fmt: skip
+    return load_dataset(config).vocab_size
+
+
+def estimate(spec: SweepSpec, mode: Mode, names: list[str], jobs: int, vocab: int) -> dict[str, Any]:
+    """The cost estimate the quick mode was sized with: 10 timed steps per width (1 thread), times the runs,
+    and TP5's compute fraction by `run_flops`."""
+    from workers.train import train as train_
+
+    per_step: dict[int, float] = {}
+    target_depth = spec.target.depth or spec.model.depth
+    warm = trial_config(spec, parametrization=names[0], width=spec.proxy.widths[0], depth=spec.depths()[0],
+                        seed=0, hparams={"lr": 1e-3}, steps=1, threads=1)  # fmt: skip
+    for _ in train_(warm):  # the first run in a process loads the corpus: keep it out of the timings
+        pass
+    for w in [*spec.proxy.widths, spec.target.width]:
+        depth = target_depth if w == spec.target.width else spec.depths()[-1]
+        times = []
+        for steps in (2, 12):
+            config = trial_config(spec, parametrization=names[0], width=w, depth=depth, seed=0,
+                                  hparams={"lr": 1e-3}, steps=steps, threads=1)  # fmt: skip
+            config.eval_batches = 1
+            started = time.perf_counter()
+            for _ in train_(config):
+                pass
+            times.append(time.perf_counter() - started)
+        per_step[w] = max(times[1] - times[0], 1e-4) / 10
+    seeds = len(spec.proxy.seeds)
+    run_s = {w: t * (mode.steps + mode.eval_batches / 3) for w, t in per_step.items()}
+    proxies = len(spec.search.space["lr"].grid()) * seeds * len(spec.depths())
+    oracle_points = 2 * round(mode.oracle_span / mode.oracle_step) + 1
+    proxy_s = len(names) * proxies * sum(run_s[w] for w in spec.proxy.widths)
+    oracle_s = len(names) * oracle_points * seeds * run_s[spec.target.width]
+    tokens = mode.steps * mode.batch_size * mode.context_length
+    proxy_flops = proxies * sum(
+        run_flops(spec.model, w, d, vocab, tokens, mode.context_length)
+        for w in spec.proxy.widths
+        for d in spec.depths()
+    )
+    target = run_flops(spec.model, spec.target.width, target_depth, vocab, tokens, mode.context_length)
+    return {
+        "seconds_per_step": per_step,
+        "proxy_seconds_single_core": proxy_s,
+        "oracle_seconds_single_core": oracle_s,
+        "wall_seconds_estimate": (proxy_s + oracle_s) / jobs,
+        "tp5_compute_fraction_per_parametrization": proxy_flops / target,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="the small mode (default: full)")
+    parser.add_argument("--seeds", type=int, help="seeds per run (default: 3 quick, 1 full)")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     parser.add_argument("--family", choices=FAMILIES, default="gpt")
     parser.add_argument("--vary", choices=sorted(AXES), default="width")
-    parser.add_argument(
-        "--parametrizations", help="comma-separated (default: mup,sp; completep,mup for depth)"
-    )
+    parser.add_argument("--parametrizations", help="comma-separated (default: mup,sp,sp-embedding-lr; depth: "
+                        "completep,mup)")  # fmt: skip
+    parser.add_argument("--data", type=Path, help="a UTF-8 text file, or a token file with --data-dtype")
+    parser.add_argument("--data-dtype", choices=["uint16", "uint32"], help="--data is a flat token file")
+    parser.add_argument("--vocab-size", type=int, help="a token file's vocabulary (default: its max id + 1)")
     parser.add_argument("--jobs", type=int, default=2, help="runs in parallel (processes)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads per run")
+    parser.add_argument(
+        "--estimate", action="store_true", help="time a few steps per width and print the cost"
+    )
     parser.add_argument("--out", type=Path, help="also write the JSON here")
     args = parser.parse_args(argv)
     mode = MODES["quick" if args.quick else "full"]
+    if args.seeds is not None:
+        if args.seeds < 1:
+            parser.error("--seeds must be ≥ 1")
+        mode = replace(mode, seeds=args.seeds)
     chosen = args.parametrizations or DEFAULT_PARAMETRIZATIONS[args.vary]
     names = [p.strip() for p in chosen.split(",") if p.strip()]
-    spec = parse_spec(AXES[args.vary](mode, args.family, names))
+    spec_data = AXES[args.vary](mode, args.family, names)
+    if args.data is not None:
+        spec_data["data"] = data_section(args.data, args.data_dtype, args.vocab_size, "char")
+    spec = parse_spec(spec_data)
+    vocab = vocab_of(spec)
 
     def log(line: str) -> None:
         print(f"[{time.strftime('%H:%M:%S')}] {line}", file=sys.stderr, flush=True)
 
+    if args.estimate:
+        print(json.dumps(estimate(spec, mode, names, args.jobs, vocab), indent=2))
+        return 0
+    load_start = os.getloadavg()[0]
     started = time.perf_counter()
-    results = bench(spec, names, args.jobs, args.threads, log)
-    log(f"done in {time.perf_counter() - started:.0f} s")
+    results, loads = bench(spec, mode, names, args.jobs, args.threads, vocab, log)
+    wall = time.perf_counter() - started
+    log(f"done in {wall:.0f} s")
+    report = _json_safe(
+        {
+            "mode": "quick" if args.quick else "full",
+            "config": {**{k: v for k, v in mode.__dict__.items()}, "vary": args.vary, "family": args.family,
+                       "parametrizations": names, "jobs": args.jobs, "threads": args.threads,
+                       "vocab_size": vocab,
+                       "data": spec_data.get("data", "python-stdlib"), "init_std": mode.base_width**-0.5},
+            "wall_seconds": wall,
+            "load_average": {"start": load_start, "max": max(loads, default=None),
+                             "mean": float(np.mean(loads)) if loads else None, "cores": os.cpu_count()},
+            "all_parametrizations": totals(results),
+            "results": [r.to_dict() for r in results],
+        }
+    )  # fmt: skip
+    text = json.dumps(report, indent=2)
     if args.out:
-        args.out.write_text(json.dumps([r.to_dict() for r in results], indent=2))
+        args.out.write_text(text)
     if args.json:
-        print(json.dumps([r.to_dict() for r in results], indent=2))
+        print(text)
     else:
         for r in results:
+            ci = "n/a" if r.regret_ci is None else f"[{_pct(r.regret_ci[0])}, {_pct(r.regret_ci[1])}]"
             print(
-                f"{r.parametrization:>9}: proxies {r.proxy_widths} x depths {r.proxy_depths} -> "
-                f"{r.target_width} x {r.target_depth}  lr transferred {_fmt(r.lr_transferred)} "
-                f"({r.transfer_model}) vs oracle {_fmt(r.lr_oracle)}  loss {_fmt(r.loss_transferred)} vs "
-                f"{_fmt(r.loss_oracle)}  regret {_pct(r.regret)}  compute {_pct(r.compute_fraction)}  "
-                f"(copying lr {_fmt(r.lr_copied)} instead: regret {_pct(r.regret_copied)})"
+                f"{r.parametrization:>16}: proxies {r.proxy_widths} x depths {r.proxy_depths} -> "
+                f"{r.target_width} x {r.target_depth}, {r.seeds} seeds  "
+                f"lr transferred {_fmt(r.lr_transferred)} "
+                f"({r.transfer_model}) vs oracle {_fmt(r.lr_oracle)}  regret {_pct(r.regret_mean)} {ci}  "
+                f"noise {_pct(r.noise_floor)}  compute/target run {_pct(r.compute_fraction_vs_target_run)} "
+                f"(wall {_pct(r.wall_fraction_vs_target_run)}; /direct sweep "
+                f"{_pct(r.compute_fraction_vs_direct_sweep)})  fit error {_fmt(r.fit_error_octaves)} oct  "
+                f"κ {_fmt(r.robustness_exponent)}  asymptotic {_pct(r.asymptotic_penalty)}"
             )
     return 0
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    if hasattr(value, "__dict__") and not isinstance(value, type):
+        return _json_safe(dict(value.__dict__))
+    return value
 
 
 def _fmt(x: float | None) -> str:

@@ -38,9 +38,9 @@ from orchestrator.planner.promises import promises_invariance
 from orchestrator.planner.quality import (
     Robustness,
     TransferQuality,
-    asymptotic_penalties,
     extrapolation_robustness,
     fit_quality,
+    predicted_loss_gaps,
     transfer_quality,
 )
 from orchestrator.planner.run_noise import RunNoise, estimate_run_noise, hp_miss_penalty, realized_interval
@@ -143,7 +143,7 @@ class Plan:
     recommendation: str
     prediction_covers: str
     profile_method: str
-    asymptotic_penalty: dict[str, dict[str, Any]]
+    predicted_loss_gap: dict[str, dict[str, Any]]
     warnings: list[PlanWarning]
 
     def to_dict(self) -> dict[str, Any]:
@@ -160,7 +160,7 @@ class Plan:
                 "prediction_covers": self.prediction_covers,
                 "objective": OBJECTIVE,
                 "profile_method": self.profile_method,
-                "asymptotic_penalty": self.asymptotic_penalty,
+                "predicted_loss_gap": self.predicted_loss_gap,
                 "parametrizations": {k: v.to_dict() for k, v in self.parametrizations.items()},
                 "warnings": [w.to_dict() for w in self.warnings],
             }
@@ -297,7 +297,7 @@ def build_plan(
         recommendation=why,
         prediction_covers=covers,
         profile_method=PROFILE_METHOD,
-        asymptotic_penalty=asymptotic_penalties({p: pp.loss_vs_params for p, pp in plans.items()}),
+        predicted_loss_gap=predicted_loss_gaps({p: pp.loss_vs_params for p, pp in plans.items()}),
         warnings=warnings + [w for pp in plans.values() for w in pp.warnings],
     )
 

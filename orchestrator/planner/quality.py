@@ -1,4 +1,4 @@
-"""Transfer quality: seed 004's three metrics (Kalra & Barkeshli 2026), as we define them (README,
+"""Transfer quality: the three metrics of Kalra & Barkeshli 2026, as we define them (README,
 "Transfer quality"; the paper's exact formulas are not in our sources, so these definitions are ours, named
 apart from the loss law's irreducible loss E):
 
@@ -14,7 +14,7 @@ apart from the loss law's irreducible loss E):
    e.g. the bench's target run), extrapolated to w → ∞ by R(w) = R∞ + b/w (least squares; 1/w ∝ N^-½).
 
 `extrapolation_robustness` (hold out the widest proxy, predict it from the rest, price the miss) is the
-plan's own check of whether transfer holds; `asymptotic_penalties` compares the parametrizations' predicted
+plan's own check of whether transfer holds; `predicted_loss_gaps` compares the parametrizations' predicted
 target losses.
 """
 
@@ -35,10 +35,8 @@ from orchestrator.planner.profile import profile
 from orchestrator.planner.transfer import ScaleLaw, fit_scale_law
 from orchestrator.planner.types import TrialResult
 
-ROBUSTNESS_WINDOW = (
-    0.25,
-    3.0,
-)  # octaves from a width's optimum used for κ: off the noisy bottom, in the basin
+# octaves from a width's optimum used for κ: off the noisy bottom, inside the basin
+ROBUSTNESS_WINDOW = (0.25, 3.0)
 
 
 @dataclass(frozen=True)
@@ -128,8 +126,9 @@ def extrapolation_robustness(
     )
 
 
-def asymptotic_penalties(laws: dict[str, LossLaw]) -> dict[str, dict[str, Any]]:
-    """Metric 3: each parametrization's E and predicted target loss minus the best (lowest) among them."""
+def predicted_loss_gaps(laws: dict[str, LossLaw]) -> dict[str, dict[str, Any]]:
+    """Each parametrization's predicted target loss and loss-law E minus the best (lowest) among them: how
+    much a parametrization costs at the target by the proxies' own laws (not a transfer-quality metric)."""
     predicted = {p: law.prediction.value for p, law in laws.items() if law.prediction.value is not None}
     asymptote = {p: law.E for p, law in laws.items() if law.E is not None}
     best_pred = min(predicted.values(), default=None)
@@ -152,7 +151,8 @@ def asymptotic_penalties(laws: dict[str, LossLaw]) -> dict[str, dict[str, Any]]:
 
 @dataclass
 class TransferQuality:
-    """Seed 004's three metrics for one HP along width (module docstring; README "Transfer quality")."""
+    """The three transfer-quality metrics for one HP along width (module docstring; README, "Transfer
+    quality")."""
 
     hparam: str
     n_widths: int

@@ -50,7 +50,7 @@ def test_mup_transfers_with_gamma_zero_and_sp_drifts_like_one_over_width(study) 
     assert mup.predicted_loss.value == pytest.approx(MUP.best_loss(TARGET), rel=0.01)
     assert sp.predicted_loss.value == pytest.approx(SP.best_loss(TARGET), rel=0.01)
     assert plan.recommended == "mup" and mup.transfer_holds and sp.transfer_holds
-    assert plan.asymptotic_penalty["sp"]["target_loss_penalty"] > 0.05
+    assert plan.predicted_loss_gap["sp"]["target_loss_penalty"] > 0.05
     assert {c[0] for c in calls} == {"mup", "sp"} and calls[0][1:3] == (TARGET, 2)
     assert mup.multipliers == [{"name": "h.weight", "role": "hidden", "lr": mup.hparams["lr"].value / 32}]
 
