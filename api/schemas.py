@@ -117,6 +117,17 @@ class MetricPage(BaseModel):
     has_more: bool = Field(description="true when the page was full: ask again right away")
 
 
+class CoordSlopeOut(BaseModel):
+    """One module's statistic in a coordinate check: the slope of log2(stat) against log2(width) (or depth)
+    at each step, as its parametrization predicts it and as measured (docs/coordinate-check.md)."""
+
+    module: str
+    stat: str = Field(description="rms, delta_rms (the change since step 0) or l1 (plotted, never judged)")
+    predicted: list[float | None] = Field(description="per step; null: not judged at this step")
+    measured: list[float | None] = Field(description="per step; null: nothing moved, or not finite")
+    passed: bool = Field(description="every judged step lies within the check's tolerance of its prediction")
+
+
 class EventOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 

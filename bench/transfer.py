@@ -599,7 +599,8 @@ def bench(spec: SweepSpec, mode: Mode, names: list[str], jobs: int, threads: int
     results = {p: Result(p, list(spec.proxy.widths), spec.target.width) for p in names}
     with ProcessPoolExecutor(max_workers=jobs) as executor:
         pool = Pool(executor, data, threads, mode, vocab, log)
-        first = [Job("coord_check", p, spec.base_width, spec.depths()[0], 0.0) for p in names if p != "sp"]
+        # every parametrization is preflighted, SP included (its check is judged against SP's own predictions)
+        first = [Job("coord_check", p, spec.base_width, spec.depths()[0], 0.0) for p in names]
         for run in pool.run(first + [j for p in names for j in proxy_jobs(spec, p)]):
             r = results[run.parametrization]
             (r.coord_check_runs if run.kind == "coord_check" else r.proxy_runs).append(run)

@@ -1,6 +1,6 @@
 """The sweep lifecycle, in a background thread so the API stays responsive while sweeps run.
 
-queued -> preflight (coordinate check of every parametrization except `sp`) -> running (proxy trials
+queued -> preflight (coordinate check of every parametrization, SP included) -> running (proxy trials
 on the executor) -> completed, or `after_proxies` (the planner's hook) when one is installed.
 Failure paths: a failing coordinate check -> `preflight_failed` (unless `preflight: warn`); a cancel
 request -> running trials stopped, unfinished trials `cancelled`, sweep `cancelled`; an unexpected error
@@ -155,14 +155,15 @@ class SweepRunner:
 
     # steps ---------------------------------------------------------------------------------------
     def _preflight(self, sweep: Sweep, spec: SweepSpec) -> bool:
-        """Coordinate check of every parametrization except SP; False when the sweep must stop."""
+        """Coordinate check of every parametrization, each judged by its own predicted slopes (SP's
+        hidden activations grow as SP predicts); False when the sweep must stop."""
         checked = self._checked_parametrizations(sweep.id)
-        todo = [p for p in spec.parametrizations if p != "sp" and p not in checked]
+        todo = [p for p in spec.parametrizations if p not in checked]
         if spec.preflight == "off" or not todo:
             return True
         if sweep.status != SweepStatus.PREFLIGHT.value:
             self.store.set_sweep_status(sweep.id, SweepStatus.PREFLIGHT)
-        failures: dict[str, list[str]] = {}
+        failures: dict[str, str] = {}
         for parametrization in todo:
             started = time.monotonic()
             outcome = self.executor.preflight(spec, parametrization)
@@ -184,9 +185,10 @@ class SweepRunner:
                 data={"parametrization": parametrization, "failing_modules": outcome.failing_modules},
             )
             if not outcome.passed:
-                failures[parametrization] = outcome.failing_modules
+                modules = ", ".join(outcome.failing_modules) or "unknown modules"
+                failures[parametrization] = f"{modules} ({outcome.detail})" if outcome.detail else modules
         if failures and spec.preflight == "enforce":
-            detail = "; ".join(f"{p}: {', '.join(m) or 'unknown modules'}" for p, m in failures.items())
+            detail = "; ".join(f"{p}: {why}" for p, why in failures.items())
             self.store.set_sweep_status(
                 sweep.id,
                 SweepStatus.PREFLIGHT_FAILED,

@@ -438,13 +438,13 @@ class SweepSpec(StrictModel):
 
     def _model_builds(self) -> dict[int, str]:
         """Every width at which `model` is built, and what builds it: the proxies, the target when it has no
-        model of its own, and the preflight coordinate check (on for any parametrization but SP)."""
+        model of its own, and the preflight coordinate check (on unless `preflight: off`)."""
         from orchestrator.executor.preflight import preflight_widths  # imports this module: import late
 
         builds = dict.fromkeys(self.proxy.widths, "proxy width")
         if self.target.model is None:
             builds[self.target.width] = "target width"
-        if self.preflight != "off" and any(p != Parametrization.SP for p in self.parametrizations):
+        if self.preflight != "off":
             for width in preflight_widths(self):
                 builds.setdefault(width, "coordinate-check width (preflight; or set preflight: off)")
         return builds

@@ -1,10 +1,10 @@
-"""The coordinate check across the number of experts at a fixed active width (issue 7).
+"""The coordinate check across the number of experts at a fixed active width (Complete-muE, 2025).
 
 Complete-muE's claim: with the routed gates summing to `top_k` and the expert rules read from the active
 width, adding experts at a fixed `top_k` and `d_expert` changes no activation's size, at init or after
-updates. This varies `moe.n_experts` with everything else fixed, with the same statistics, fixed batch and
-verdict as `workers.coord_check` (every module's rms at every step and its change after ≥ 1 update, fitted
-log2-log2 against n_experts, |slope| ≤ tolerance).
+updates; no scheme's rule reads n_experts, so every activation is predicted flat
+(`workers.coord_predictions`, axis "n_experts"). This varies `moe.n_experts` with everything else fixed,
+with the same statistics, fixed batch and verdict as `workers.coord_check`.
 
 The load-balancing loss is off by default here: behind the check's zero readout it is the body's only
 gradient at step 0, and Adam turns that tiny gradient into a full-size update whose direction depends on
@@ -25,7 +25,8 @@ import numpy as np
 import torch
 
 from workers.config import TrialConfig
-from workers.coord_check import DEFAULT_LR, STATS, _trajectory, fixed_batch, slope
+from workers.coord_check import DEFAULT_LR, STATS, TOLERANCE, _trajectory, fixed_batch, judge, recorded_sites
+from workers.coord_predictions import predictions
 
 
 def expert_count_check(
@@ -34,12 +35,12 @@ def expert_count_check(
     steps: int = 3,
     seeds: Sequence[int] = (0, 1),
     lr: float | None = None,
-    tolerance: float = 0.1,
+    tolerance: float = TOLERANCE["n_experts"],
     batch_size: int = 8,
     context_length: int = 16,
     aux_loss_weight: float = 0.0,
 ) -> dict[str, Any]:
-    """{'passed', 'failing', 'slopes', 'x'} for `config` (family moe) at each n_experts in `n_experts`."""
+    """{'passed', 'failing', 'slopes', 'predicted', 'x'} for `config` (family moe) at each n_experts."""
     if config.family != "moe":
         raise ValueError(f"the expert-count check needs family 'moe', got {config.family!r}")
     points = [int(n) for n in n_experts]
@@ -49,7 +50,7 @@ def expert_count_check(
     lr = lr if lr is not None else DEFAULT_LR.get(config.optimizer, 1e-2)
     if not (math.isfinite(lr) and lr > 0):
         raise ValueError(f"lr must be finite and > 0, got {lr}")
-    base = replace(config, lr=lr, context_length=context_length, readout_zero_init=True)
+    base = replace(config, lr=lr, weight_decay=0.0, context_length=context_length, readout_zero_init=True)
     idx, targets, vocab = fixed_batch(base, batch_size, context_length)
     runs = []
     for n in points:
@@ -64,15 +65,18 @@ def expert_count_check(
                 for g in trajectories[0]
             }
         )
-    slopes: dict[str, dict[str, list[float | None]]] = {}
-    failing = []
-    for g in runs[0]:
-        slopes[g] = {}
-        for stat in ("rms", "delta_rms"):
-            values = [[float(run[g][stat][k]) for run in runs] for k in range(steps + 1)]
-            slopes[g][stat] = [slope(points, v) for v in values]
-            for k, value in enumerate(slopes[g][stat]):
-                unmoved = value is None and not any(values[k])  # e.g. the zero readout's logits at step 0
-                if (stat == "rms" or k >= 1) and not unmoved and (value is None or abs(value) > tolerance):
-                    failing.append({"module": g, "stat": stat, "step": k, "slope": value})
-    return {"x": points, "slopes": slopes, "failing": failing, "passed": not failing, "tolerance": tolerance}
+    stats = {
+        g: {st: [[float(run[g][st][k]) for run in runs] for k in range(steps + 1)] for st in STATS}
+        for g in runs[0]
+    }
+    sites = recorded_sites(base, vocab, "width")
+    predicted = predictions(config.parametrization, config.optimizer, "n_experts", sites, range(steps + 1))
+    slopes, failing = judge(points, stats, predicted, tolerance)
+    return {
+        "x": points,
+        "slopes": slopes,
+        "predicted": predicted,
+        "failing": failing,
+        "passed": not failing,
+        "tolerance": tolerance,
+    }

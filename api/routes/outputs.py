@@ -11,13 +11,13 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, computed_field
 from sqlalchemy import func, select
 
 from api.deps import ReaderDep, StoreDep
 from api.errors import ERROR_RESPONSES, ApiError
 from api.routes.common import MAX_ID, MetricsLimit, SinceStep, SweepId
-from api.schemas import MetricOut
+from api.schemas import CoordSlopeOut, MetricOut
 from orchestrator.store.models import CoordCheckResult, TargetMetric, TargetRun, TransferPlan
 
 router = APIRouter(prefix="/sweeps/{sweep_id}", tags=["outputs"], responses=ERROR_RESPONSES)
@@ -31,6 +31,28 @@ class CoordCheckOut(BaseModel):
     passed: bool
     data: dict[str, Any] = Field(description="the check as the worker reported it (widths, steps, stats)")
     created_at: datetime
+
+    @computed_field(description="predicted and measured slope per module, statistic and step")
+    @property
+    def slopes(self) -> list[CoordSlopeOut]:
+        return coord_slopes(self.data)
+
+
+def coord_slopes(data: dict[str, Any]) -> list[CoordSlopeOut]:
+    """The report's `slopes` and `predicted` (`[module][stat][step]`) as one row per module and statistic; a
+    row is failing when the report's `failing` list names it. Reports stored before predictions were
+    recorded have none: every step reads as not judged."""
+    predicted = data.get("predicted") or {}
+    failing = {(f.get("module"), f.get("stat")) for f in data.get("failing") or [] if isinstance(f, dict)}
+    rows = []
+    for module, per_stat in (data.get("slopes") or {}).items():
+        for stat, measured in per_stat.items():
+            expected = (predicted.get(module) or {}).get(stat) or [None] * len(measured)
+            passed = (module, stat) not in failing
+            rows.append(
+                CoordSlopeOut(module=module, stat=stat, predicted=expected, measured=measured, passed=passed)
+            )
+    return rows
 
 
 class CoordCheckList(BaseModel):

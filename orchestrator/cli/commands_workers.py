@@ -1,8 +1,9 @@
 """`mutransfer parametrization | coord-check`: inspect the μP library from the shell.
 
 `parametrization` prints the resolved table (each parameter's role, init std, forward multiplier, LR and
-weight decay) for a model; `coord-check` runs the coordinate check and exits 0 when it passes, 1 when it
-fails, 2 on bad input, so CI can gate on it. Both only call `workers/`; neither needs a service.
+weight decay) for a model; `coord-check` runs the coordinate check, which judges every measured slope
+against the one its parametrization predicts (docs/coordinate-check.md), and exits 0 when it passes, 1 when
+it fails, 2 on bad input, so CI can gate on it. Both only call `workers/`; neither needs a service.
 """
 
 from __future__ import annotations
@@ -170,7 +171,15 @@ def coord_check_command(
     steps: Annotated[int, typer.Option(help="optimizer updates per model")] = 3,
     seeds: Annotated[str, typer.Option(help="comma-separated seeds to average")] = "0,1",
     lr: Annotated[float | None, typer.Option(help="LR (default: a large one per optimizer)")] = None,
-    tolerance: Annotated[float, typer.Option(help="largest |log-log slope| that passes")] = 0.1,
+    tolerance: Annotated[
+        float | None,
+        typer.Option(
+            help="how far a slope may sit from its prediction (default 0.15 along width, 0.3 depth)"
+        ),
+    ] = None,
+    growing_tolerance: Annotated[
+        float, typer.Option(help="the same around a prediction that grows with width (SP's)")
+    ] = 0.25,
     out: Annotated[str | None, typer.Option(help="directory for coord_check.json/.png/.html")] = None,
     n_experts: NExpertsOpt = 8,
     top_k: TopKOpt = 2,
@@ -187,7 +196,8 @@ def coord_check_command(
     ] = 0.0,
     as_json: JsonOpt = False,
 ) -> None:
-    """Train each size a few steps on one fixed batch; pass iff every activation's slope vs size is flat."""
+    """Train each size a few steps on one fixed batch; pass iff every activation's slope vs size matches the
+    slope its parametrization predicts (flat under μP, growing where SP predicts growth)."""
     from workers.coord_check import coord_check
 
     width_list = _int_list(widths, "--widths")
@@ -211,6 +221,7 @@ def coord_check_command(
             seeds=_int_list(seeds, "--seeds"),
             lr=lr,
             tolerance=tolerance,
+            growing_tolerance=growing_tolerance,
         )
     except ValueError as exc:
         raise _bad_input(str(exc)) from None
@@ -226,21 +237,34 @@ def coord_check_command(
     raise typer.Exit(0 if result.passed else 1)
 
 
-def _print_verdict(data: dict) -> None:
-    table = Table(
-        title=f"coordinate check: log2-log2 slope vs {data['axis']} (tolerance {data['tolerance']})"
+def _slopes(values: list[float | None], shown: list[bool]) -> str:
+    """One slope per step ('·' where the step is not shown)."""
+    return " ".join(
+        f"{v:+.2f}" if ok and v is not None else ("n/a" if ok else "·")
+        for v, ok in zip(values, shown, strict=True)
     )
-    table.add_column("module")
-    for stat in ("rms", "delta_rms"):
-        table.add_column(f"max |slope| {stat}", justify="right")
+
+
+def _print_verdict(data: dict) -> None:
+    """One row per module and judged statistic: the predicted and the measured slope at each step."""
+    table = Table(
+        title=f"coordinate check vs {data['axis']}: log2-log2 slope at steps {data['steps']}, predicted by "
+        f"{data['settings']['parametrization']} ± {data['tolerance']} (± {data['growing_tolerance']} where "
+        "it grows)"
+    )
+    for column in ("module", "statistic", "predicted", "measured", "verdict"):
+        table.add_column(column, justify="left" if column in ("module", "statistic") else "right")
     failing = {(f["module"], f["stat"]) for f in data["failing"]}
     for module in data["modules"]:
-        cells = []
         for stat in ("rms", "delta_rms"):
-            slopes = [abs(s) for s in data["slopes"][module][stat] if s is not None]
-            text = f"{max(slopes):.3f}" if slopes else "-"
-            cells.append(f"[red]{text}[/red]" if (module, stat) in failing else text)
-        table.add_row(module, *cells)
+            predicted = data["predicted"][module][stat]
+            judged = [p is not None for p in predicted]
+            measured = _slopes(data["slopes"][module][stat], [True] * len(judged))
+            if not any(judged):
+                table.add_row(module, stat, "not judged", f"[dim]{measured}[/dim]", "")
+                continue
+            verdict = "[red]FAIL[/red]" if (module, stat) in failing else "[green]ok[/green]"
+            table.add_row(module, stat, _slopes(predicted, judged), measured, verdict)
     table_console.print(table)
     verdict = "[green]PASS[/green]" if data["passed"] else f"[red]FAIL[/red] ({len(data['failing'])} slopes)"
     console.print(

@@ -85,13 +85,14 @@ class TrialOutcome:
 
 @dataclass
 class PreflightOutcome:
-    """The coordinate check of one parametrization: pass/fail, the modules whose slope failed, and the
-    full report (stored as JSON for the UI)."""
+    """The coordinate check of one parametrization: pass/fail, the modules whose slope missed its
+    prediction, the full report (stored as JSON for the UI) and the worst miss in words."""
 
     parametrization: str
     passed: bool
     failing_modules: list[str] = field(default_factory=list)
     report: dict[str, Any] = field(default_factory=dict)
+    detail: str = ""
 
 
 class TrialEvents(Protocol):

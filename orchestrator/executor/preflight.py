@@ -1,8 +1,10 @@
 """Preflight: the coordinate check of one parametrization, run as a Ray task before any proxy trial.
 
-It runs on a Ray worker (not in the API process) because it trains a few steps at several widths.
-The check itself is `workers.coord_check.coord_check`; this module only adapts the sweep spec to it
-and its result to a `PreflightOutcome`.
+Every parametrization is checked, SP included: the check judges each by its own predicted slopes
+(docs/coordinate-check.md), so SP passes by growing where SP predicts growth, and a sweep stops before its
+proxies when an implementation misses its scheme's claim. It runs on a Ray worker (not in the API process)
+because it trains a few steps at several widths. The check itself is `workers.coord_check.coord_check`;
+this module only adapts the sweep spec to it and its result to a `PreflightOutcome`.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from orchestrator.trial_config import trial_config
 
 def _coord_check_task(config: dict[str, Any], parametrization: str, widths: list[int]) -> dict[str, Any]:
     """Runs on a Ray worker: the coordinate check over `widths` (its defaults: a few steps at a large LR
-    on a small fixed batch, science.md §6), as its JSON-able report."""
+    on a small fixed batch, docs/coordinate-check.md), as its JSON-able report."""
     import torch
 
     from workers.config import TrialConfig
@@ -57,10 +59,32 @@ def run_preflight(spec: SweepSpec, parametrization: str) -> PreflightOutcome:
     task = ray.remote(num_cpus=spec.resources.cpus_per_trial)(_coord_check_task)
     report = ray.get(task.remote(base.to_dict(), parametrization, preflight_widths(spec)))
     passed = bool(report.get("passed", False))
-    failing = sorted(
-        {str(f.get("module", f)) if isinstance(f, dict) else str(f) for f in report.get("failing", [])}
+    failing = report.get("failing", [])
+    modules = sorted({str(f.get("module", f)) if isinstance(f, dict) else str(f) for f in failing})
+    worst = max(failing, key=_miss, default=None)
+    detail = describe_failure(worst) if isinstance(worst, dict) else ""
+    return PreflightOutcome(parametrization, passed, modules, _json_safe(report), detail)
+
+
+def _miss(failure: Any) -> float:
+    """How far a failing slope is from its prediction (a non-finite one: infinitely far)."""
+    if not isinstance(failure, dict):
+        return 0.0
+    measured, predicted = failure.get("measured"), failure.get("predicted")
+    if not isinstance(measured, int | float) or not isinstance(predicted, int | float):
+        return math.inf
+    return abs(measured - predicted)
+
+
+def describe_failure(failure: dict[str, Any]) -> str:
+    """One failing slope in words: 'blocks.0.mlp delta_rms at step 2: slope +0.98, predicted +0.00 ± 0.15'."""
+    measured, predicted = failure.get("measured"), failure.get("predicted")
+    shown = f"{measured:+.2f}" if isinstance(measured, int | float) else "not finite (diverged)"
+    expected = f"{predicted:+.2f}" if isinstance(predicted, int | float) else "?"
+    return (
+        f"{failure.get('module')} {failure.get('stat')} at step {failure.get('step')}: slope {shown}, "
+        f"predicted {expected} ± {failure.get('tolerance')}"
     )
-    return PreflightOutcome(parametrization, passed, failing, _json_safe(report))
 
 
 def _json_safe(value: Any) -> Any:

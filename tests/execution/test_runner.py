@@ -8,12 +8,14 @@ import signal
 import time
 
 import pytest
-from conftest import wait_for
+import yaml
+from conftest import REPO_ROOT, wait_for, with_overrides
 from sqlalchemy import func, select
 
 from orchestrator.executor.preflight import preflight_widths
 from orchestrator.executor.ray_executor import RayExecutor
 from orchestrator.runner import SweepRunner
+from orchestrator.spec import SweepSpec, parse_spec
 from orchestrator.store.models import CoordCheckResult, SweepEvent, Trial, TrialMetric
 from orchestrator.store.repository import SweepStore
 
@@ -172,19 +174,22 @@ def test_trial_failing_every_attempt_is_failed_with_its_error_and_the_sweep_comp
 
 
 @pytest.mark.parametrize(
-    ("parametrization", "passes"),
+    ("overrides", "passes"),
     [
-        ("mup", True),
-        # u-μP's embedding LR η/√d_model makes the embedding's update shrink with width by design
-        # (workers/coord_check.py): a real failing check, so enforce must stop the sweep.
-        ("u-mup", False),
+        ({}, True),
+        # Adam's ε as large as the proxies' gradients makes AdamW an SGD with LR η/ε, under which μP's Adam
+        # rules (hidden LR η/m) shrink every update with width: a real misconfiguration (CompleteP scales ε
+        # for this reason) that enforce must stop before any proxy runs. SP claims nothing about its body's
+        # updates and passes. A broken rule is the workers' test (tests/workers/test_coord_check.py): a
+        # patched table does not reach Ray's worker processes.
+        ({"optimizer.eps": 0.1}, False),
     ],
 )
-def test_preflight_stores_the_coordinate_check_and_its_verdict_decides(
-    exec_store: SweepStore, executor: RayExecutor, parametrization: str, passes: bool
+def test_preflight_checks_every_parametrization_and_its_verdict_decides(
+    exec_store: SweepStore, executor: RayExecutor, overrides: dict, passes: bool
 ) -> None:
     spec = tiny_spec(
-        parametrizations=["sp", parametrization], preflight="enforce", **{"search.trials_per_width": 1}
+        parametrizations=["sp", "mup"], preflight="enforce", **{"search.trials_per_width": 1, **overrides}
     )
     sweep = exec_store.create_sweep(spec)
 
@@ -193,17 +198,60 @@ def test_preflight_stores_the_coordinate_check_and_its_verdict_decides(
     with exec_store.session() as session:
         checks = session.scalars(select(CoordCheckResult).where(CoordCheckResult.sweep_id == sweep.id)).all()
         events = session.scalars(select(SweepEvent).where(SweepEvent.sweep_id == sweep.id)).all()
-    assert [c.parametrization for c in checks] == [parametrization]  # SP is the baseline: never checked
-    check = checks[0]
-    assert check.data["widths"] == preflight_widths(spec) and "slopes" in check.data
-    assert check.passed is passes
-    failing = sorted({f["module"] for f in check.data["failing"]})
-    event = next(e for e in events if e.kind == "coord_check")
+    assert [c.parametrization for c in checks] == ["sp", "mup"]  # SP is checked too, by SP's own claims
+    sp, mup = checks
+    assert sp.passed and mup.passed is passes
+    for check in checks:
+        assert check.data["widths"] == preflight_widths(spec)
+        assert check.data["predicted"].keys() == check.data["slopes"].keys()
+    failing = sorted({f["module"] for f in mup.data["failing"]})
+    event = next(e for e in events if e.kind == "coord_check" and e.data["parametrization"] == "mup")
     assert event.data["failing_modules"] == failing
     status = exec_store.get_sweep(sweep.id).status
     if passes:
         assert status == "completed" and len(_trials(exec_store, sweep.id)) == 4
     else:
-        assert failing == ["embedding"]
+        assert {"blocks.0.attn", "blocks.0.mlp", "embedding"} <= set(failing)
         assert status == "preflight_failed" and not _trials(exec_store, sweep.id)
-        assert "embedding" in (exec_store.get_sweep(sweep.id).error or "")
+        error = exec_store.get_sweep(sweep.id).error or ""
+        assert error.startswith("coordinate check failed for mup: ") and "predicted +0.00 ± 0.15" in error
+
+
+def gpu_example_on_cpu() -> SweepSpec:
+    """examples/gpu.yaml at CPU sizes: its three schemes, AdamW with independent weight decay, its search
+    space and `preflight: enforce` as written; the model, proxies, target and resources shrunk."""
+    data = yaml.safe_load((REPO_ROOT / "examples" / "gpu.yaml").read_text())
+    shrink = {
+        "model.depth": 2,
+        "model.head_dim": 16,
+        "model.context_length": 16,
+        "base_width": 64,
+        "proxy.widths": [64, 128],
+        "proxy.tokens": None,
+        "proxy.steps": 4,
+        "proxy.batch_size": 4,
+        "proxy.seeds": [0],
+        "proxy.eval_every": 2,
+        "search.trials_per_width": 1,
+        "search.early_stopping": None,
+        "target": {"width": 256, "steps": 4},
+        "resources": {"cpus_per_trial": 1, "max_concurrent_trials": 2},
+    }
+    return parse_spec(with_overrides(data, shrink))
+
+
+def test_the_gpu_example_passes_its_preflight_for_each_of_its_schemes(
+    exec_store: SweepStore, executor: RayExecutor
+) -> None:
+    spec = gpu_example_on_cpu()
+    assert spec.parametrizations == ["mup", "sp", "u-mup"] and spec.preflight == "enforce"
+    sweep = exec_store.create_sweep(spec)
+
+    SweepRunner(exec_store, executor).run_sweep(sweep.id)
+
+    with exec_store.session() as session:
+        checks = session.scalars(select(CoordCheckResult).where(CoordCheckResult.sweep_id == sweep.id)).all()
+    assert {c.parametrization: c.passed for c in checks} == {"mup": True, "sp": True, "u-mup": True}, [
+        c.data["failing"] for c in checks
+    ]
+    assert exec_store.get_sweep(sweep.id).status == "completed"

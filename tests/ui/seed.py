@@ -119,15 +119,14 @@ def seed_sweep(
                     session.add(TrialMetric(trial_id=trial.id, step=step, train_loss=value, lr=lr))
         if coord_check:
             for p in spec.parametrizations:
-                if p != "sp":
-                    session.add(
-                        CoordCheckResult(
-                            sweep_id=sweep.id,
-                            parametrization=p,
-                            passed=True,
-                            data=coord_data(spec.proxy.widths, flat=True),
-                        )
+                session.add(
+                    CoordCheckResult(
+                        sweep_id=sweep.id,
+                        parametrization=p,
+                        passed=True,
+                        data=coord_data(spec.proxy.widths, p),
                     )
+                )
         if plan:
             planned = build_plan(spec, results, resolve_multipliers=default_multiplier_resolver(spec))
             session.add(TransferPlan(sweep_id=sweep.id, version=1, plan=planned.to_dict()))
@@ -161,25 +160,54 @@ def seed_sweep(
     return sweep.id
 
 
-COORD_MODULES = ("embedding", "block0.attn", "block0.mlp", "logits")
-COORD_STATS = ("mean_abs", "rms", "rms_delta")
+COORD_MODULES = ("embedding", "blocks.0.attn", "blocks.0.mlp", "logits")
+COORD_STATS = ("l1", "rms", "delta_rms")
+COORD_STEPS = 3
 
 
-def coord_data(widths: list[int], flat: bool, steps: int = 3) -> dict[str, Any]:
-    """A coordinate check in the worker's JSON shape: flat curves (μP) or ones growing with width (SP)."""
+def coord_slope(parametrization: str, module: str, stat: str, step: int) -> tuple[float | None, float | None]:
+    """(measured, predicted) slope: μP flat everywhere; SP's branches start at +1 and their change grows
+    faster (recorded, not judged), its logits' first update +1; nothing has changed at step 0."""
+    if stat == "delta_rms" and step == 0:
+        return None, None
+    if parametrization != "sp":
+        return 0.02 * step, None if stat == "l1" else 0.0
+    if module == "embedding":
+        return 0.0, None if stat == "l1" else 0.0
+    if module == "logits":
+        return 1.0, 1.0 if step == 1 and stat != "l1" else None
+    return 1.0 + 0.4 * step, 1.0 if step == 0 and stat == "rms" and module.endswith("mlp") else None
+
+
+def coord_data(widths: list[int], parametrization: str) -> dict[str, Any]:
+    """A passing coordinate check in the worker's JSON shape (`CoordCheckResult.to_dict()`): per module,
+    statistic and step the stats (exact power laws of width), their measured slopes and the predicted ones."""
     stats: dict[str, dict[str, list[list[float]]]] = {}
+    slopes: dict[str, dict[str, list[float | None]]] = {}
+    predicted: dict[str, dict[str, list[float | None]]] = {}
     for mi, module in enumerate(COORD_MODULES):
-        growth = [0.0 if flat or module == "embedding" else 0.5 * step for step in range(steps)]
-        stats[module] = {
-            stat: [[(1.0 + 0.2 * mi + 0.1 * si) * w ** growth[step] for w in widths] for step in range(steps)]
-            for si, stat in enumerate(COORD_STATS)
-        }
-    failing = [] if flat else [m for m in COORD_MODULES if m != "embedding"]
+        stats[module], slopes[module], predicted[module] = {}, {}, {}
+        for si, stat in enumerate(COORD_STATS):
+            pairs = [coord_slope(parametrization, module, stat, step) for step in range(COORD_STEPS)]
+            slopes[module][stat] = [measured for measured, _ in pairs]
+            predicted[module][stat] = [expected for _, expected in pairs]
+            scale = 0.1 + 0.2 * mi + 0.1 * si
+            stats[module][stat] = [
+                [0.0 if measured is None else scale * (w / widths[0]) ** measured for w in widths]
+                for measured, _ in pairs
+            ]
     return {
+        "axis": "width",
+        "x": widths,
         "widths": widths,
-        "steps": list(range(steps)),
+        "steps": list(range(COORD_STEPS)),
         "modules": list(COORD_MODULES),
         "stats": stats,
-        "passed": flat,
-        "failing": failing,
+        "slopes": slopes,
+        "predicted": predicted,
+        "tolerance": 0.15,
+        "growing_tolerance": 0.25,
+        "passed": True,
+        "failing": [],
+        "settings": {"parametrization": parametrization, "optimizer": "adamw"},
     }

@@ -65,8 +65,10 @@ def test_every_plot_draws_its_series(finished_sweep, page: Page, screenshot) -> 
     panels = page.evaluate(titles)
     assert panels == ["<b>SP</b>", "<b>μP</b>"]  # side by side, in the spec's order
 
+    # SP's check is shown first, with its change since step 0 (more in tests/ui/test_coord_panel.py)
     coord = roles(page, "plot-coord")
-    assert coord == {"module": len(COORD_MODULES) * 3}  # one line per module in each of 3 step panels
+    assert coord["measured"] == len(COORD_MODULES) * 3  # each module's points in each of 3 step panels
+    assert coord["prediction"] == 3  # SP predicts its embedding's change (steps 1, 2), the logits' (step 1)
     expect(page.locator("#coord-verdict")).to_contain_text("passed")
 
     for plot in ("plot-scaling", "plot-optimum"):

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
+import pytest
 import torch
 from typer.testing import CliRunner
 
 from orchestrator.cli import app
+from workers.parametrization import table
+from workers.roles import Role
 
 torch.set_num_threads(2)
 runner = CliRunner()
@@ -39,18 +43,41 @@ def test_parametrization_bad_input_exits_2_with_the_reason() -> None:
     assert "defined for optimizers ['adamw', 'adopt']" in result.output
 
 
-def test_coord_check_exit_status_gates_on_the_verdict(tmp_path) -> None:
-    common = ["coord-check", "--family", "mlp", "--widths", "64,128,256", "--json"]
-    passed = runner.invoke(app, [*common, "-p", "mup", "--out", str(tmp_path)])
-    assert passed.exit_code == 0, passed.output
+def test_coord_check_json_carries_predicted_and_measured_slopes_per_module(tmp_path) -> None:
+    args = [
+        "coord-check",
+        "-p",
+        "sp",
+        "--depth",
+        "1",
+        "--widths",
+        "64,128,256",
+        "--json",
+        "--out",
+        str(tmp_path),
+    ]
+    passed = runner.invoke(app, args)
+    assert passed.exit_code == 0, passed.output  # SP passes its own check: its growth is what SP predicts
     verdict = json.loads(passed.stdout)
     assert verdict["passed"] is True and verdict["failing"] == []
-    assert set(verdict["slopes"]["logits"]) == {"l1", "rms", "delta_rms"}
+    assert (
+        set(verdict["slopes"]["logits"]) == set(verdict["predicted"]["logits"]) == {"l1", "rms", "delta_rms"}
+    )
+    assert verdict["predicted"]["blocks.0.mlp"]["rms"][0] == 1.0
+    assert verdict["slopes"]["blocks.0.mlp"]["rms"][0] == pytest.approx(1.0, abs=0.25)
     assert (tmp_path / "coord_check.png").exists() and (tmp_path / "coord_check.html").exists()
 
-    failed = runner.invoke(app, [*common, "-p", "sp"])
-    assert failed.exit_code == 1
-    assert json.loads(failed.stdout)["passed"] is False
+
+def test_coord_check_exits_1_on_a_broken_rule_and_its_table_names_the_prediction(monkeypatch) -> None:
+    """μP whose hidden LR is not divided by m: the table shows predicted 0 beside the measured growth."""
+    found = table.lookup("mup", Role.HIDDEN, "adamw")
+    rows = tuple(replace(row, lr=table.one) if row is found else row for row in table.RULES)
+    monkeypatch.setattr(table, "RULES", rows)
+    failed = runner.invoke(app, ["coord-check", "-p", "mup", "--depth", "1", "--widths", "64,128,256"])
+    assert failed.exit_code == 1, failed.output
+    line = next(row for row in failed.stdout.splitlines() if "blocks.0.mlp" in row and "delta_rms" in row)
+    assert "· · +0.00 +0.00" in line and "FAIL" in line
+    assert "predicted" in failed.stdout and "FAIL (" in failed.stdout
 
 
 def test_coord_check_bad_input_exits_2() -> None:

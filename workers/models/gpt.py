@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from workers.activations import CoordSite, Kind
 from workers.models.layers import ScaledEmbedding, ScaledLinear, role_table
 from workers.roles import Role
 
@@ -116,13 +117,17 @@ class GPT(nn.Module):
         loss = None if targets is None else F.cross_entropy(logits.flatten(0, 1).float(), targets.flatten())
         return logits, loss
 
-    def coord_modules(self) -> dict[str, tuple[nn.Module, str]]:
-        """Activations the coordinate check records: label -> (module, 'output' or 'input' of it)."""
-        modules: dict[str, tuple[nn.Module, str]] = {"embedding": (self.embedding, "output")}
+    # The kind of each block's MLP branch (the MoE family swaps in a routed one).
+    mlp_kind = Kind.MLP
+
+    def coord_modules(self) -> dict[str, CoordSite]:
+        """Activations the coordinate check records. Each branch reads a LayerNorm and applies two matrices
+        with width fan-in (v then o; fc then proj), the readout one (after ln_f)."""
+        modules = {"embedding": CoordSite(self.embedding, "output", Kind.EMBEDDING)}
         for i, block in enumerate(self.blocks):
-            modules[f"blocks.{i}.attn"] = (block.attn, "output")
-            modules[f"blocks.{i}.mlp"] = (block.mlp, "output")
-        modules["residual"] = (self.ln_f, "input")
-        modules["ln_f"] = (self.ln_f, "output")
-        modules["logits"] = (self.readout, "output")
+            modules[f"blocks.{i}.attn"] = CoordSite(block.attn, "output", Kind.ATTENTION, chain=2)
+            modules[f"blocks.{i}.mlp"] = CoordSite(block.mlp, "output", self.mlp_kind, chain=2)
+        modules["residual"] = CoordSite(self.ln_f, "input", Kind.RESIDUAL)
+        modules["ln_f"] = CoordSite(self.ln_f, "output", Kind.NORM)
+        modules["logits"] = CoordSite(self.readout, "output", Kind.LOGITS, chain=1)
         return modules

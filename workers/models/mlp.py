@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from workers.activations import CoordSite, Kind
 from workers.models.layers import ScaledEmbedding, ScaledLinear, role_table
 from workers.roles import Role
 
@@ -48,8 +49,11 @@ class MLPModel(nn.Module):
         loss = None if targets is None else F.cross_entropy(logits.flatten(0, 1).float(), targets.flatten())
         return logits, loss
 
-    def coord_modules(self) -> dict[str, tuple[nn.Module, str]]:
-        modules: dict[str, tuple[nn.Module, str]] = {"embedding": (self.embedding, "output")}
-        modules.update({f"layers.{i}": (layer, "output") for i, layer in enumerate(self.layers)})
-        modules["logits"] = (self.readout, "output")
+    def coord_modules(self) -> dict[str, CoordSite]:
+        """Activations the coordinate check records. No normalization: layer i's output is the i+1-th
+        matrix with width fan-in after the embedding, the logits the depth+1-th."""
+        modules = {"embedding": CoordSite(self.embedding, "output", Kind.EMBEDDING)}
+        for i, layer in enumerate(self.layers):
+            modules[f"layers.{i}"] = CoordSite(layer, "output", Kind.HIDDEN, chain=i + 1)
+        modules["logits"] = CoordSite(self.readout, "output", Kind.LOGITS, chain=len(self.layers) + 1)
         return modules

@@ -1,4 +1,4 @@
-"""A GPT whose MLP is a sparse Mixture-of-Experts layer (issue 7; science.md §5).
+"""A GPT whose MLP is a sparse Mixture-of-Experts layer (μP for MoE and Complete-muE, 2025).
 
 Each block's MLP becomes: a router (`Role.ROUTER`, output-like: forward × 1/m under μP) scores the
 `n_experts` experts per token (softmax or sigmoid), the `top_k` best are kept, their gates renormalized, and
@@ -27,6 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from workers.activations import Kind
 from workers.models.gpt import GPT, GPTConfig
 from workers.models.layers import ScaledLinear, role_table
 from workers.moe_config import MoEConfig, transfer_mapping
@@ -129,6 +130,8 @@ class MoELayer(nn.Module):
 class MoEGPT(GPT):
     """nanoGPT-style decoder with an MoE layer in place of every block's MLP; the rest is `GPT` unchanged
     (attention, residual multipliers and readout are parametrized exactly as for the dense family)."""
+
+    mlp_kind = Kind.MOE
 
     def __init__(self, config: GPTConfig, base_width: int, moe: MoEConfig) -> None:
         super().__init__(config)

@@ -205,8 +205,11 @@ export function transferFigure(trials, { hps = [{ name: "lr", log: true, range: 
 }
 
 /**
- * The coordinate check: log2(activation size) against log2(width), one panel per step, one line per
- * module. `check`: {widths, steps, modules: {name: stat[step][width]}, stat, axis} (axis: width or depth).
+ * The coordinate check: log2(activation size) against log2(width), one panel per step; per module the
+ * measured points and, where the module's parametrization predicts a slope at that step, the predicted slope
+ * as a dashed line through the points' centroid (points along it: the implementation keeps its scheme's
+ * claim). `check`: {widths, steps, modules: {name: stat[step][width]}, stat, axis, slopes: {name:
+ * {predicted: [slope | null per step], measured: [slope | null per step]}}} (axis: width or depth).
  */
 export function coordFigure(check) {
   const steps = check.steps;
@@ -216,25 +219,55 @@ export function coordFigure(check) {
     legend: { orientation: "v", x: 1.01, y: 1, font: { size: 10 } }, margin: { l: 56, r: 8, t: 30, b: 44 } });
   const data = [];
   const x = check.widths.map(log2);
+  const size = check.axis || "width";
   steps.forEach((step, si) => {
     const xa = axId("x", si);
     const ya = axId("y", si);
-    layout[axKey("x", si)] = axis(`log<sub>2</sub> ${check.axis || "width"}`, { domain: domains[si], anchor: ya, dtick: 1 });
+    layout[axKey("x", si)] = axis(`log<sub>2</sub> ${size}`, { domain: domains[si], anchor: ya, dtick: 1 });
     layout[axKey("y", si)] = axis(si === 0 ? `log<sub>2</sub> ${check.stat || "mean |x|"}` : "",
       { anchor: xa, ...(si > 0 ? { matches: "y" } : {}) });
     names.forEach((name, mi) => {
-      const row = check.modules[name][si] || [];
+      const color = categoricalColor(mi);
+      const y = (check.modules[name][si] || []).map((v) => (isNum(v) && v > 0 ? log2(v) : null));
+      const predicted = check.slopes?.[name]?.predicted?.[si];
+      const measured = check.slopes?.[name]?.measured?.[si];
       data.push({
-        type: "scatter", mode: "lines+markers", xaxis: xa, yaxis: ya, x,
-        y: row.map((v) => (isNum(v) && v > 0 ? log2(v) : null)),
-        name, legendgroup: name, showlegend: si === 0,
-        line: { color: categoricalColor(mi), width: 1.5 }, marker: { size: 5, color: categoricalColor(mi) },
-        hovertemplate: `${name}<br>log2 ${check.axis || "width"} %{x}<br>log2 ${check.stat} %{y:.2f}<extra>step ${step}</extra>`,
-        meta: { role: "module", module: name, step },
+        type: "scatter", mode: "markers", xaxis: xa, yaxis: ya, x, y,
+        name, legendgroup: name, showlegend: si === 0, marker: { size: 7, color },
+        hovertemplate: `${name}<br>log2 ${size} %{x}<br>log2 ${check.stat} %{y:.2f}`
+          + `<br>measured slope ${fmtSlope(measured)}<extra>step ${step}</extra>`,
+        meta: { role: "measured", module: name, step, slope: isNum(measured) ? measured : null },
       });
+      const line = slopeLine(x, y, predicted);
+      if (line) {
+        data.push({
+          type: "scatter", mode: "lines", xaxis: xa, yaxis: ya, x: line.x, y: line.y,
+          name: `${name} predicted`, legendgroup: name, showlegend: false, line: { color, width: 1.5, dash: "dash" },
+          hovertemplate: `${name}<br>predicted slope ${fmtSlope(predicted)}, measured ${fmtSlope(measured)}`
+            + `<extra>step ${step}</extra>`,
+          meta: { role: "prediction", module: name, step, slope: predicted },
+        });
+      }
     });
   });
+  if (data.some((t) => t.meta.role === "prediction")) {
+    data.push({ type: "scatter", mode: "lines", x: [null], y: [null], name: "predicted slope (dashed)",
+      line: { color: "#5d6678", width: 1.5, dash: "dash" }, hoverinfo: "skip", meta: { role: "legend" } });
+  }
   return { data, layout };
+}
+
+const fmtSlope = (s) => (isNum(s) ? `${s >= 0 ? "+" : "−"}${Math.abs(s).toFixed(2)}` : "n/a");
+
+/** A line of slope `slope` through the centroid of the finite points, across their x range; null when the
+ * step has no prediction or fewer than two points. */
+function slopeLine(x, y, slope) {
+  const pts = x.map((xi, i) => [xi, y[i]]).filter(([, yi]) => isNum(yi));
+  if (!isNum(slope) || pts.length < 2) return null;
+  const mx = pts.reduce((a, [xi]) => a + xi, 0) / pts.length;
+  const my = pts.reduce((a, [, yi]) => a + yi, 0) / pts.length;
+  const xs = [Math.min(...pts.map(([xi]) => xi)), Math.max(...pts.map(([xi]) => xi))];
+  return { x: xs, y: xs.map((xi) => my + slope * (xi - mx)) };
 }
 
 /**

@@ -203,14 +203,15 @@ function closeCurve() {
 // stage data: coordinate check, plan, target run ----------------------------------------------------
 function renderCoord() {
   const el = $("#plot-coord");
-  const view = coordView(state.coord, $("#coord-stat").value || null);
+  // The change since step 0 by default: the statistic every scheme makes its sharpest claims about.
+  const view = coordView(state.coord, $("#coord-stat").value || "delta_rms");
   const verdict = $("#coord-verdict");
   const box = $("#coord-select-box");
   if (!view.length) {
     box.classList.add("hidden");
     verdict.innerHTML = "";
-    const skipped = (spec().parametrizations || []).every((p) => p === "sp") || spec().preflight === "off";
-    const message = skipped ? "No coordinate check for this sweep (SP only, or preflight off)."
+    const skipped = spec().preflight === "off";
+    const message = skipped ? "No coordinate check for this sweep (preflight off)."
       : ["queued", "preflight"].includes(state.sweep.status) ? "The coordinate check runs before the proxies…"
         : "No coordinate check result is stored for this sweep.";
     showMessage(el, state.sweep.status === "preflight" ? "loading" : "", message);
@@ -231,8 +232,17 @@ function renderCoord() {
   statSelect.value = chosen.check.stat;
   box.classList.remove("hidden");
   verdict.innerHTML = `${badge(chosen.passed ? "passed" : "failed")} ${esc(paramLabel(chosen.parametrization))}`
-    + (chosen.failing.length ? ` <span class="muted">not flat: ${esc(chosen.failing.join(", "))}</span>` : "");
-  showFigure(el, coordFigure(chosen.check));
+    + (chosen.failing.length ? ` <span class="muted">off its predicted slope: ${esc(chosen.failing.join(", "))}</span>`
+      : ` <span class="muted">every judged slope on its prediction</span>`);
+  const item = state.coord.items.find((i) => i.parametrization === chosen.parametrization);
+  showFigure(el, coordFigure({ ...chosen.check, slopes: coordSlopes(item, chosen.check.stat) }));
+}
+
+/** The API's per-module slope rows of one check, for one statistic: {module: {predicted, measured}}. */
+function coordSlopes(item, stat) {
+  const out = {};
+  for (const row of item?.slopes || []) if (row.stat === stat) out[row.module] = row;
+  return out;
 }
 
 function renderPlan() {
