@@ -3,7 +3,11 @@
 Method (docs/planner.md): in u = log2(HP), fit L(u) = a·u² + b·u + c by least
 squares to the points nearest the best one, require a > 0 and take u* = −b/2a. The window is the k distinct
 HP values nearest the best, k = max(5, half of them): a parabola is only a local model of the loss curve, and
-Open-Athena (2026) shows wide or off-centre windows bias u*.
+Open-Athena (2026) shows wide or off-centre windows bias u*. When the window is visibly skewed (a cubic's
+minimum lies more than SKEW_SHIFT from the parabola's vertex) a log axis narrows it to the points within 1.5
+octaves of the best (at least 3). An exact fit through three points has no residuals to resample: its
+bootstrap adds noise at the scale of the wide window's scatter instead, or, without one, the optimum is known
+to the grid's resolution.
 
 The interval is a residual bootstrap with the design held fixed (each replicate resamples the fit's residuals,
 seed-to-seed noise and lack of fit alike, and refits), so a grid with one seed per point still gets an
@@ -34,6 +38,7 @@ OFF_CENTRE = 0.3  # |u* − window centre| above this fraction of the window spa
 SKEW_SHIFT = (
     0.25  # a cubic's optimum this far (in u) from the parabola's, beyond noise: the window is too wide
 )
+LOCAL_OCTAVES = 1.5  # log axes: the parabola is fitted to the points within this many octaves of the best
 GROUP_DECIMALS = 9  # HP values equal to this many decimals (in u) are replicates of one point
 
 
@@ -141,12 +146,25 @@ def fit_optimum(
 
     order = np.argsort(np.abs(distinct - u_best), kind="stable")
     k = min(distinct.size, max(MIN_WINDOW, math.ceil(distinct.size / 2)))
-    window = np.sort(distinct[order[:k]])
+    wide = np.sort(distinct[order[:k]])
+    window = wide
+    if axis.log and _skew_shift(u_ok, y_ok, keys, wide, u_best) > SKEW_SHIFT:
+        window = _local_window(distinct, order, u_best)
+        if window.size < wide.size:
+            warn(
+                "narrowed_window",
+                f"the loss along {axis.name} at scale {scale:g} is skewed over the {wide.size} points "
+                f"nearest the best (a cubic's optimum differs from the parabola's by more than "
+                f"{SKEW_SHIFT:g} octave): the parabola was fitted to the {window.size} within "
+                f"{LOCAL_OCTAVES:g} octaves instead",
+            )
     in_window = np.isin(keys, window)
     uw, yw = u_ok[in_window] - u_best, y_ok[in_window]  # centred on the best point for conditioning
 
     coeffs: tuple[float, float, float] | None = None
-    residual_std: float | None = None
+    # the scatter around a parabola over the wide window: one run's noise plus lack of fit (the loss law's
+    # fallback noise, and the noise scale of an exact three-point fit's bootstrap)
+    residual_std = _scatter(u_ok, y_ok, keys, wide, u_best)
     if distinct.size < RECOMMENDED_POINTS:
         warn(
             "too_few_points",
@@ -156,8 +174,6 @@ def fit_optimum(
     if window.size >= 3:
         design = np.column_stack([uw**2, uw, np.ones_like(uw)])
         a, b, c = np.linalg.lstsq(design, yw, rcond=None)[0]
-        if yw.size > 3:
-            residual_std = finite(math.sqrt(float(np.sum((design @ (a, b, c) - yw) ** 2)) / (yw.size - 3)))
         if a > 0:
             coeffs = (float(a), float(b), float(c))
         else:
@@ -171,8 +187,14 @@ def fit_optimum(
         a, b, c = coeffs
         u_star = u_best - b / (2 * a)
         best_loss = c - b * b / (4 * a)
-        draws = _bootstrap(design, yw, window - u_best, level, n_boot, rng) + u_best
-        cubic = _cubic_minimum(uw, yw, window - u_best)
+        if yw.size > 3:
+            draws = _bootstrap(design, yw, window - u_best, level, n_boot, rng) + u_best
+        elif residual_std is not None and wide.size > window.size:
+            draws = _noise_bootstrap(design, yw, window - u_best, residual_std, level, n_boot, rng) + u_best
+        else:  # an exact fit through three points and no noise estimate: known to the grid's resolution
+            draws = _grid_resolution_draws(distinct, ibest, n_boot, rng)
+        in_wide = np.isin(keys, wide)  # the cubic needs the wide window's points, even when the fit narrowed
+        cubic = _cubic_minimum(u_ok[in_wide] - u_best, y_ok[in_wide], wide - u_best)
         method = "quadratic"
     else:
         u_star = u_best
@@ -292,6 +314,61 @@ def _bootstrap(
     return centre + (u - centre) * float(stats.t.ppf(tail, dof) / stats.norm.ppf(tail))
 
 
+def _skew_shift(u: np.ndarray, y: np.ndarray, keys: np.ndarray, wide: np.ndarray, u_best: float) -> float:
+    """|cubic's local minimum − parabola's vertex| over the wide window (0 when either has none)."""
+    inside = np.isin(keys, wide)
+    x, yy = u[inside] - u_best, y[inside]
+    a, b, _ = np.linalg.lstsq(np.column_stack([x**2, x, np.ones_like(x)]), yy, rcond=None)[0]
+    cubic = _cubic_minimum(x, yy, wide - u_best)
+    if a <= 0 or cubic is None:
+        return 0.0
+    return abs(cubic + b / (2 * a))
+
+
+def _local_window(distinct: np.ndarray, order: np.ndarray, u_best: float) -> np.ndarray:
+    """The points within LOCAL_OCTAVES of the best (at least its 3 nearest). A parabola is a local model: a
+    loss curve steeper toward divergence pulls a wide window's vertex away from the optimum by more than
+    noise does (Open-Athena 2026), and on a coarse grid (an octave apart) that pull differs between widths
+    and reads as a drift of the optimum."""
+    near = distinct[np.abs(distinct - u_best) <= LOCAL_OCTAVES + 1e-9]
+    if near.size < 3:
+        near = distinct[order[: min(3, distinct.size)]]
+    return np.sort(near)
+
+
+def _scatter(u: np.ndarray, y: np.ndarray, keys: np.ndarray, wide: np.ndarray, u_best: float) -> float | None:
+    """√(SSE/(n−3)) of a parabola over the wide window; None with ≤ 3 points (no residual freedom)."""
+    inside = np.isin(keys, wide)
+    x, yy = u[inside] - u_best, y[inside]
+    if yy.size <= 3:
+        return None
+    design = np.column_stack([x**2, x, np.ones_like(x)])
+    coef = np.linalg.lstsq(design, yy, rcond=None)[0]
+    return finite(math.sqrt(float(np.sum((design @ coef - yy) ** 2)) / (yy.size - 3)))
+
+
+def _noise_bootstrap(
+    design: np.ndarray,
+    y: np.ndarray,
+    window: np.ndarray,
+    noise: float,
+    level: float,
+    n_boot: int,
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """Parametric bootstrap of an exact three-point fit: each replicate adds N(0, noise²) to the fitted
+    losses (noise: the wide window's scatter, lack of fit included, so conservative) and refits."""
+    pinv = np.linalg.pinv(design)
+    fitted = design @ (pinv @ y)
+    coefs = (fitted[None, :] + rng.normal(0.0, noise, size=(n_boot, y.size))) @ pinv.T
+    a, b = coefs[:, 0], coefs[:, 1]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        u = np.where(a > 0, -b / (2 * a), np.nan)
+    missing = ~np.isfinite(u)
+    u[missing] = rng.uniform(window[0], window[-1], size=int(missing.sum()))
+    return u
+
+
 def _cubic_minimum(u: np.ndarray, y: np.ndarray, window: np.ndarray) -> float | None:
     """The local minimum of a cubic fitted to the window, if it has one inside it.
 
@@ -365,7 +442,10 @@ def _centre(axis: HPAxis, scale: float, u_star: float, window: np.ndarray, warn:
     span = float(window[-1] - window[0])
     mid = float(window[0] + window[-1]) / 2
     left, right = int((window < u_star).sum()), int((window > u_star).sum())
-    if span > 0 and (abs(u_star - mid) > OFF_CENTRE * span or min(left, right) < 2):
+    # at least 2 points on each side (1 in a 3-point window around the best)
+    if span > 0 and (
+        abs(u_star - mid) > OFF_CENTRE * span or min(left, right) < min(2, (window.size - 1) // 2)
+    ):
         warn(
             "off_centre",
             f"the points fitted for {axis.name} at scale {scale:g} lie mostly on one side of the "

@@ -62,12 +62,28 @@ def test_skewed_loss_curve_keeps_the_estimate_near_the_optimum() -> None:
     assert hits / 30 >= 0.6
 
 
-def test_a_skewed_curve_over_a_wide_window_is_flagged() -> None:
+def test_a_skewed_curve_over_a_wide_window_is_narrowed_and_flagged() -> None:
     rng = np.random.default_rng(6)
-    u = grid(seeds=3)  # the fitted window spans ±2 octaves, over which the skew moves the vertex by ~⅓
+    u = grid(seeds=3)  # the wide window spans ±2 octaves, over which the skew moves the vertex by ~⅓
     fit = fit_optimum(LR, 2.0**u, parabola(u, -8.0, rng, noise=0.002, skew=0.01), seed=0)
-    assert "skewed_window" in [w.code for w in fit.warnings]
-    assert fit.u_low <= -8.0 <= fit.u_high
+    codes = [w.code for w in fit.warnings]
+    assert "narrowed_window" in codes and "off_centre" not in codes
+    assert fit.n_points == 9  # 3 values × 3 seeds within 1.5 octaves of the best
+    assert abs(fit.u + 8.0) < 0.15  # the wide parabola's vertex sat ~⅓ octave off
+    assert fit.u_low - 0.05 <= -8.0 <= fit.u_high + 0.05  # coverage over seeds: the test above
+
+
+def test_octave_grid_with_a_steep_divergence_side_is_fitted_near_the_best() -> None:
+    """A measured curve (the demo's μP proxy at width 32, one seed, five LRs an octave apart, steeper
+    toward divergence): the wide parabola's vertex is pulled ~0.8 octave below the best point, so the fit
+    narrows to the three points around it, and an exact three-point fit still gets an interval."""
+    u = np.linspace(-9.5, -5.5, 5)
+    loss = np.array([2.868, 2.637, 2.489, 2.456, 2.777])
+    fit = fit_optimum(LR, 2.0**u, loss, seed=0)
+    wide = np.polyfit(u, loss, 2)
+    assert -wide[1] / (2 * wide[0]) < -7.2  # the wide vertex
+    assert "narrowed_window" in [w.code for w in fit.warnings]
+    assert -7.0 < fit.u < -6.5 and fit.u_low < fit.u < fit.u_high and fit.u_high - fit.u_low < 2.0
 
 
 def test_optimum_beyond_the_range_is_flagged_with_a_range_around_it() -> None:
