@@ -56,14 +56,14 @@ def client(api_client_factory: Callable[..., TestClient], database_url: str) -> 
 
 def test_submit_get_list_cancel_delete_round_trip(client: TestClient, tiny_spec: dict[str, Any]) -> None:
     created = submit(client, tiny_spec)
-    assert created["status"] == "queued" and created["total_trials"] == 42
+    assert created["status"] == "queued" and created["total_trials"] == 90
 
     detail = client.get(f"{API}/sweeps/{created['id']}").json()
     assert detail["spec"]["proxy"]["widths"] == [32, 64, 128]
     assert detail["progress"] == {
         "counts": {s.value: 0 for s in TrialStatus},
         "done": 0,
-        "total": 42,
+        "total": 90,
         "fraction": 0.0,
         "eta_s": None,
         "best_loss": None,
@@ -88,8 +88,8 @@ def test_progress_counts_trials_per_status(client: TestClient, tiny_spec: dict[s
     progress = client.get(f"{API}/sweeps/{sweep['id']}").json()["progress"]
     assert progress["counts"]["completed"] == 3 and progress["counts"]["diverged"] == 1
     assert progress["counts"]["running"] == 1
-    assert (progress["done"], progress["total"]) == (4, 42)
-    assert progress["fraction"] == pytest.approx(4 / 42)
+    assert (progress["done"], progress["total"]) == (4, 90)
+    assert progress["fraction"] == pytest.approx(4 / 90)
 
 
 def test_list_filters_and_pagination(api_client: TestClient, tiny_spec: dict[str, Any]) -> None:
