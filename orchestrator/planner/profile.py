@@ -45,7 +45,9 @@ def best_configuration(trials: list[TrialResult], names: list[str]) -> dict[str,
 def profile(trials: list[TrialResult], axis: HPAxis, others: list[HPAxis]) -> Profile:
     """The trials along `axis` through the best configuration of `others` (see the module docstring)."""
     usable = [t for t in trials if t.is_usable and axis.name in t.hparams]
-    best = best_configuration(usable, [o.name for o in others]) if others else None
+    # the best configuration of *all* swept HPs (grouping by the others alone would average over this HP's
+    # values and pick the others' values that are best on average, not those of the best configuration)
+    best = best_configuration(usable, [axis.name, *(o.name for o in others)]) if others else None
     values = np.array([float(t.hparams[axis.name]) for t in usable], dtype=float)
     losses = np.array(
         [np.nan if t.is_diverged else float(t.final_loss or np.nan) for t in usable], dtype=float
