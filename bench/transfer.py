@@ -116,6 +116,7 @@ from scipy import stats
 from orchestrator.executor.preflight import preflight_widths
 from orchestrator.planner import build_plan
 from orchestrator.planner.model_size import params_for
+from orchestrator.planner.numeric import json_safe
 from orchestrator.planner.quality import asymptotic_penalty
 from orchestrator.planner.types import TrialResult
 from orchestrator.spec import ModelSpec, SweepSpec, parse_spec
@@ -305,7 +306,7 @@ class Result:
         out = {k: v for k, v in self.__dict__.items() if k not in runs}
         for name in runs:
             out[name] = [r.__dict__ for r in getattr(self, name)]
-        return _json_safe(out)
+        return json_safe(out)
 
 
 def run_job(spec_data: dict[str, Any], job: Job, threads: int, mode: Mode, vocab: int) -> Run:
@@ -637,7 +638,7 @@ def totals(results: list[Result]) -> dict[str, Any]:
     seconds = sum(r.proxy_seconds for r in results)
     every = [x for r in results for x in [*r.proxy_runs, *r.coord_check_runs, *r.oracle_runs]]
     cpu = sum(x.cpu_seconds for x in every if x.cpu_seconds is not None)
-    return _json_safe(
+    return json_safe(
         {
             "proxy_flops": flops,
             "proxy_seconds": seconds,
@@ -765,7 +766,7 @@ def main(argv: list[str] | None = None) -> int:
     results, loads = bench(spec, mode, names, args.jobs, args.threads, vocab, log)
     wall = time.perf_counter() - started
     log(f"done in {wall:.0f} s")
-    report = _json_safe(
+    report = json_safe(
         {
             "mode": "quick" if args.quick else "full",
             "config": {**{k: v for k, v in mode.__dict__.items()}, "vary": args.vary, "family": args.family,
@@ -798,18 +799,6 @@ def main(argv: list[str] | None = None) -> int:
                 f"κ {_fmt(r.robustness_exponent)}  asymptotic {_pct(r.asymptotic_penalty)}"
             )
     return 0
-
-
-def _json_safe(value: Any) -> Any:
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {str(k): _json_safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_json_safe(v) for v in value]
-    if hasattr(value, "__dict__") and not isinstance(value, type):
-        return _json_safe(dict(value.__dict__))
-    return value
 
 
 def _fmt(x: float | None) -> str:
