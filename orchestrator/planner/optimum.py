@@ -147,8 +147,10 @@ def fit_optimum(
     order = np.argsort(np.abs(distinct - u_best), kind="stable")
     k = min(distinct.size, max(MIN_WINDOW, math.ceil(distinct.size / 2)))
     wide = np.sort(distinct[order[:k]])
+    in_wide = np.isin(keys, wide)
+    u_wide, y_wide = u_ok[in_wide] - u_best, y_ok[in_wide]  # centred on the best point, as the fit below
     window = wide
-    if axis.log and _skew_shift(u_ok, y_ok, keys, wide, u_best) > SKEW_SHIFT:
+    if axis.log and _skew_shift(u_wide, y_wide, wide - u_best) > SKEW_SHIFT:
         window = _local_window(distinct, order, u_best)
         if window.size < wide.size:
             warn(
@@ -164,7 +166,7 @@ def fit_optimum(
     coeffs: tuple[float, float, float] | None = None
     # the scatter around a parabola over the wide window: one run's noise plus lack of fit (the loss law's
     # fallback noise, and the noise scale of an exact three-point fit's bootstrap)
-    residual_std = _scatter(u_ok, y_ok, keys, wide, u_best)
+    residual_std = _scatter(u_wide, y_wide)
     if distinct.size < RECOMMENDED_POINTS:
         warn(
             "too_few_points",
@@ -193,8 +195,7 @@ def fit_optimum(
             draws = _noise_bootstrap(design, yw, window - u_best, residual_std, level, n_boot, rng) + u_best
         else:  # an exact fit through three points and no noise estimate: known to the grid's resolution
             draws = _grid_resolution_draws(distinct, ibest, n_boot, rng)
-        in_wide = np.isin(keys, wide)  # the cubic needs the wide window's points, even when the fit narrowed
-        cubic = _cubic_minimum(u_ok[in_wide] - u_best, y_ok[in_wide], wide - u_best)
+        cubic = _cubic_minimum(u_wide, y_wide, wide - u_best)  # the wide window's, even when the fit narrowed
         method = "quadratic"
     else:
         u_star = u_best
@@ -314,12 +315,17 @@ def _bootstrap(
     return centre + (u - centre) * float(stats.t.ppf(tail, dof) / stats.norm.ppf(tail))
 
 
-def _skew_shift(u: np.ndarray, y: np.ndarray, keys: np.ndarray, wide: np.ndarray, u_best: float) -> float:
-    """|cubic's local minimum − parabola's vertex| over the wide window (0 when either has none)."""
-    inside = np.isin(keys, wide)
-    x, yy = u[inside] - u_best, y[inside]
-    a, b, _ = np.linalg.lstsq(np.column_stack([x**2, x, np.ones_like(x)]), yy, rcond=None)[0]
-    cubic = _cubic_minimum(x, yy, wide - u_best)
+def _parabola(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Least-squares (a, b, c) of y = a·x² + b·x + c, and the fitted values."""
+    design = np.column_stack([x**2, x, np.ones_like(x)])
+    coef = np.linalg.lstsq(design, y, rcond=None)[0]
+    return coef, design @ coef
+
+
+def _skew_shift(x: np.ndarray, y: np.ndarray, window: np.ndarray) -> float:
+    """|cubic's local minimum − parabola's vertex| over a window (0 when either has none)."""
+    (a, b, _), _ = _parabola(x, y)
+    cubic = _cubic_minimum(x, y, window)
     if a <= 0 or cubic is None:
         return 0.0
     return abs(cubic + b / (2 * a))
@@ -336,15 +342,12 @@ def _local_window(distinct: np.ndarray, order: np.ndarray, u_best: float) -> np.
     return np.sort(near)
 
 
-def _scatter(u: np.ndarray, y: np.ndarray, keys: np.ndarray, wide: np.ndarray, u_best: float) -> float | None:
-    """√(SSE/(n−3)) of a parabola over the wide window; None with ≤ 3 points (no residual freedom)."""
-    inside = np.isin(keys, wide)
-    x, yy = u[inside] - u_best, y[inside]
-    if yy.size <= 3:
+def _scatter(x: np.ndarray, y: np.ndarray) -> float | None:
+    """√(SSE/(n−3)) of a parabola through the points; None with ≤ 3 (no residual freedom)."""
+    if y.size <= 3:
         return None
-    design = np.column_stack([x**2, x, np.ones_like(x)])
-    coef = np.linalg.lstsq(design, yy, rcond=None)[0]
-    return finite(math.sqrt(float(np.sum((design @ coef - yy) ** 2)) / (yy.size - 3)))
+    _, fitted = _parabola(x, y)
+    return finite(math.sqrt(float(np.sum((fitted - y) ** 2)) / (y.size - 3)))
 
 
 def _noise_bootstrap(
