@@ -22,7 +22,7 @@ from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from orchestrator.settings import Settings, SettingsError
-from orchestrator.store.models import DEFAULT_PROJECT
+from orchestrator.store import DEFAULT_PROJECT
 from orchestrator.tokens import lookup_token
 
 log = logging.getLogger(__name__)

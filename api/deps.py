@@ -13,7 +13,7 @@ from fastapi import Depends, Request
 
 from api.auth import Principal, get_principal, require_writer
 from orchestrator.service import Service
-from orchestrator.store.repository import SweepStore
+from orchestrator.store import SweepStore
 
 __all__ = ["Principal", "ReaderDep", "ServiceDep", "StoreDep", "WriterDep", "get_principal", "require_writer"]
 

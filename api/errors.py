@@ -11,12 +11,12 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
-from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.schemas import ErrorOut
-from orchestrator.store.repository import Conflict, NotFound, StoreError
+from orchestrator.status import IllegalTransition
+from orchestrator.store import Conflict, NotFound, StoreError
+from orchestrator.store.errors import UNAVAILABLE, connection_lost
 
 log = logging.getLogger(__name__)
 
@@ -80,15 +80,16 @@ async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
     return error_response(exc.status_code, exc.detail, exc.errors)
 
 
-async def _store_error(_: Request, exc: StoreError) -> JSONResponse:
-    status = 404 if isinstance(exc, NotFound) else 409 if isinstance(exc, Conflict) else 400
+async def _store_error(_: Request, exc: StoreError | IllegalTransition) -> JSONResponse:
+    status = (
+        404 if isinstance(exc, NotFound) else 409 if isinstance(exc, Conflict | IllegalTransition) else 400
+    )
     return error_response(status, str(exc))
 
 
 async def _database_unavailable(_: Request, exc: Exception) -> JSONResponse:
-    if isinstance(exc, DBAPIError) and not isinstance(exc, OperationalError | InterfaceError):
-        if not exc.connection_invalidated:
-            return await _unexpected(_, exc)
+    if not connection_lost(exc):
+        return await _unexpected(_, exc)
     log.warning("database unavailable: %s", exc.__class__.__name__)
     response = error_response(503, "database unavailable; retry in a few seconds (nothing was lost)")
     response.headers["Retry-After"] = "5"
@@ -105,6 +106,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _http_exception)
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(StoreError, _store_error)
-    for db_error in (OperationalError, InterfaceError, DisconnectionError, PoolTimeoutError, DBAPIError):
+    app.add_exception_handler(IllegalTransition, _store_error)
+    for db_error in UNAVAILABLE:
         app.add_exception_handler(db_error, _database_unavailable)
     app.add_exception_handler(Exception, _unexpected)

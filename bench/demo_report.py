@@ -24,8 +24,7 @@ import httpx
 import torch
 
 from orchestrator.spec import parse_spec
-from orchestrator.target_run import target_steps
-from orchestrator.trial_config import trial_config
+from orchestrator.trial_config import target_steps, trial_config
 from workers.train import train
 
 

@@ -44,12 +44,12 @@ import httpx
 import yaml
 from sqlalchemy import func, select, text
 
-from orchestrator.executor.base import TrialOutcome, TrialRequest
+from orchestrator.executor.interface import TrialOutcome, TrialRequest
 from orchestrator.spec import parse_spec
+from orchestrator.store import SweepStore
 from orchestrator.store.db import make_engine, normalize_url, upgrade_database
 from orchestrator.store.ingest import Ingest
 from orchestrator.store.models import Trial, TrialMetric
-from orchestrator.store.repository import SweepStore
 from orchestrator.tokens import create_token
 
 REPO_ROOT = Path(__file__).resolve().parent.parent

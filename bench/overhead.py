@@ -45,6 +45,7 @@ from orchestrator.runner import SweepRunner  # noqa: E402
 from orchestrator.service import Service  # noqa: E402
 from orchestrator.settings import Settings  # noqa: E402
 from orchestrator.spec import SweepSpec, parse_spec  # noqa: E402
+from orchestrator.status import BEFORE_PLANNING, SETTLED, SweepStatus  # noqa: E402
 from orchestrator.trial_config import trial_config  # noqa: E402
 from workers.config import TrialConfig  # noqa: E402
 from workers.metrics import COMPLETED, StepMetrics  # noqa: E402
@@ -99,7 +100,7 @@ def sweep_spec(
             "model": {"depth": 1, "head_dim": 8, "context_length": 32},
             "proxy": {"widths": widths, "steps": steps, "batch_size": 8, "seeds": [0], "eval_every": steps},
             "search": search,
-            "target": {"width": widths[-1] * 2, "steps": steps},
+            "target": {"width": widths[-1] * 2, "steps": steps, "auto_launch": False},
             "resources": {"cpus_per_trial": cpus, "max_concurrent_trials": conc},
             "preflight": "off",
         }
@@ -152,24 +153,31 @@ class ServiceUnderTest:
         executor = RayExecutor(data_dir, trial_fn=trial_fn)
 
         def factory(service: Service) -> SweepRunner:
-            return SweepRunner(service.store, executor, poll_s=0.2)
+            return SweepRunner(service.store, executor, data_dir, poll_s=0.2)
 
         self.service = Service(settings, runner_factory=factory)
         self.service.start()
 
     def run(self, spec: SweepSpec, on_tick: Any = None) -> float:
+        """Seconds from submission until the proxies are done (the sweep moves on to planning): the part
+        that bare Tune also does. The plan and target that follow are waited out untimed."""
         started = time.perf_counter()
         sweep = self.service.submit(spec.model_dump(mode="json"))
+        self.last_sweep_id = sweep.id
+        proxies_done = None
         while True:
-            status = self.service.store.get_sweep(sweep.id).status
-            if status in ("completed", "failed", "cancelled"):
+            status = SweepStatus(self.service.store.get_sweep(sweep.id).status)
+            if proxies_done is None and status not in BEFORE_PLANNING:
+                proxies_done = time.perf_counter() - started
+            if status in SETTLED:
                 break
-            if on_tick is not None:
+            if on_tick is not None and proxies_done is None:
                 on_tick(sweep.id)
             time.sleep(0.05)
-        if status != "completed":
+        if status in (SweepStatus.FAILED, SweepStatus.CANCELLED, SweepStatus.PREFLIGHT_FAILED):
             raise RuntimeError(f"bench sweep ended {status}: {self.service.store.get_sweep(sweep.id).error}")
-        return time.perf_counter() - started
+        assert proxies_done is not None
+        return proxies_done
 
     def stop(self) -> None:
         self.service.stop()
@@ -231,13 +239,9 @@ def part2(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
 
     try:
         wall = svc.run(spec, on_tick=tick)
-        with svc.service.store.session() as session:
-            from sqlalchemy import func, select
-
-            from orchestrator.store.models import Trial, TrialMetric
-
-            trials = session.scalar(select(func.count()).select_from(Trial)) or 0
-            rows = session.scalar(select(func.count()).select_from(TrialMetric)) or 0
+        stored = svc.service.store.all_trials(svc.last_sweep_id)
+        trials = len(stored)
+        rows = sum(len(svc.service.store.trial_metrics(t.id, limit=1_000_000)) for t in stored)
     finally:
         stop.set()
         thread.join()

@@ -25,8 +25,7 @@ from torch import nn
 
 from workers.config import TrialConfig
 from workers.data import load_dataset
-from workers.models import build_model
-from workers.parametrization import build_optimizer
+from workers.parametrization import build_model, build_optimizer
 from workers.train import autocast_for, resolve_device, train_step
 
 

@@ -113,13 +113,12 @@ import numpy as np
 import torch
 from scipy import stats
 
-from orchestrator.executor.preflight import preflight_widths
 from orchestrator.planner import build_plan
 from orchestrator.planner.model_size import params_for
 from orchestrator.planner.numeric import json_safe
 from orchestrator.planner.quality import asymptotic_penalty
 from orchestrator.planner.types import TrialResult
-from orchestrator.spec import ModelSpec, SweepSpec, parse_spec
+from orchestrator.spec import ModelSpec, SweepSpec, parse_spec, preflight_widths
 from orchestrator.trial_config import trial_config
 from workers.train import train
 

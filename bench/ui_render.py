@@ -34,8 +34,9 @@ sys.path.insert(0, str(REPO))
 from orchestrator.planner import TrialResult, build_plan  # noqa: E402
 from orchestrator.planner.plan import default_multiplier_resolver  # noqa: E402
 from orchestrator.spec import parse_spec  # noqa: E402
+from orchestrator.status import SweepStatus  # noqa: E402
 from orchestrator.store.db import make_engine, upgrade_database  # noqa: E402
-from orchestrator.store.models import CoordCheckResult, SweepStatus, TransferPlan, Trial  # noqa: E402
+from orchestrator.store.models import CoordCheckResult, TransferPlan, Trial  # noqa: E402
 from orchestrator.store.repository import SweepStore  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
@@ -126,8 +127,8 @@ def store_fixture(store: SweepStore, trials: int, seed: int = 0) -> int:
         )
         plan = build_plan(spec, results, resolve_multipliers=default_multiplier_resolver(spec))
         session.add(TransferPlan(sweep_id=sweep.id, version=1, plan=plan.to_dict()))
-    store.set_sweep_status(sweep.id, SweepStatus.RUNNING)
-    store.set_sweep_status(sweep.id, SweepStatus.AWAITING_APPROVAL)
+    for status in (SweepStatus.RUNNING, SweepStatus.PLANNING, SweepStatus.AWAITING_APPROVAL):
+        store.set_sweep_status(sweep.id, status)
     return sweep.id
 
 

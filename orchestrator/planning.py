@@ -1,7 +1,7 @@
 """Plan glue: a sweep's trials from the store → the pure planner → a NEW stored plan version.
 
 Plans are never overwritten (a re-plan after more trials, or with another planner version, is version
-n+1), so a target run always points at the exact plan it was launched from (`TargetRun.plan_version`).
+n+1: `orchestrator/store/plans.py`), so a target run always points at the exact plan it was launched from.
 Besides the planner's output, each stored plan carries `target_choice`: which parametrization and
 values the target run uses. That is the planner's `recommended` parametrization; when there is none
 (no parametrization's transfer holds) it falls back to the best-predicted μP-family parametrization and
@@ -14,13 +14,9 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
-
 from orchestrator.planner import TrialResult, build_plan
 from orchestrator.spec import SweepSpec
-from orchestrator.store.models import TransferPlan, Trial
-from orchestrator.store.repository import Conflict, NotFound, SweepStore
+from orchestrator.store import Conflict, NotFound, SweepStore, TransferPlan
 
 # Parametrizations whose HPs are meant to transfer across width (docs/parametrizations.md); SP is the control.
 MUP_FAMILY = ("mup", "u-mup", "completep")
@@ -41,9 +37,7 @@ class TargetChoice:
 
 def load_trial_results(store: SweepStore, sweep_id: int) -> list[TrialResult]:
     """Every stored trial of the sweep as the planner's input (the planner ignores unusable ones)."""
-    with store.session() as session:
-        rows = session.scalars(select(Trial).where(Trial.sweep_id == sweep_id).order_by(Trial.id)).all()
-        return [TrialResult.from_record(row) for row in rows]
+    return [TrialResult.from_record(row) for row in store.all_trials(sweep_id)]
 
 
 def make_plan(store: SweepStore, sweep_id: int, *, level: float = 0.9, seed: int = 0) -> TransferPlan:
@@ -67,51 +61,29 @@ def make_plan(store: SweepStore, sweep_id: int, *, level: float = 0.9, seed: int
             plan["warnings"].append(
                 {"code": "recommendation_fallback", "message": plan["target_choice"]["reason"]}
             )
-    return _store_version(store, sweep_id, plan)
+    return store.plans.add(sweep_id, plan)
 
 
-def _store_version(store: SweepStore, sweep_id: int, plan: dict[str, Any]) -> TransferPlan:
-    """Insert as max(version) + 1; a concurrent re-plan that took the number makes us take the next."""
-    for _ in range(5):
-        try:
-            with store.session() as session:
-                latest = session.scalar(
-                    select(func.max(TransferPlan.version)).where(TransferPlan.sweep_id == sweep_id)
-                )
-                row = TransferPlan(sweep_id=sweep_id, version=(latest or 0) + 1, plan=plan)
-                session.add(row)
-            return row
-        except IntegrityError:
-            continue
-    raise Conflict(f"could not store a new plan version for sweep {sweep_id}: too many concurrent re-plans")
-
-
-def get_plan(store: SweepStore, sweep_id: int, version: int | None = None) -> TransferPlan:
-    """The latest plan, or the given version; `NotFound` says which versions exist."""
-    with store.session() as session:
-        query = select(TransferPlan).where(TransferPlan.sweep_id == sweep_id)
-        if version is not None:
-            query = query.where(TransferPlan.version == version)
-        row = session.scalar(query.order_by(TransferPlan.version.desc()).limit(1))
-    if row is None:
-        versions = plan_versions(store, sweep_id)
-        if version is not None and versions:
-            raise NotFound(f"sweep {sweep_id} has no plan version {version}; versions: {versions}")
-        raise NotFound(
-            f"sweep {sweep_id} has no plan yet: one is made when its proxy trials finish "
-            "(or POST to this URL to plan from the trials stored so far)"
+def launchable_choice(
+    store: SweepStore, sweep_id: int, version: int | None = None
+) -> tuple[int, TargetChoice]:
+    """(version, choice) of the latest plan (or `version`); `Conflict` when there is none to launch."""
+    try:
+        row = store.plans.get(sweep_id, version)
+    except NotFound as exc:
+        raise Conflict(str(exc)) from exc
+    choice = row.plan.get("target_choice")
+    if not choice:
+        raise Conflict(
+            f"plan v{row.version} of sweep {sweep_id} has nothing to launch: {no_target_reason(row.plan)}"
         )
-    return row
+    return row.version, TargetChoice(**choice)
 
 
-def plan_versions(store: SweepStore, sweep_id: int) -> list[int]:
-    with store.session() as session:
-        rows = session.scalars(
-            select(TransferPlan.version)
-            .where(TransferPlan.sweep_id == sweep_id)
-            .order_by(TransferPlan.version)
-        )
-        return list(rows)
+def no_target_reason(plan: dict[str, Any]) -> str:
+    """Why a plan has no target choice, in the plan's own words."""
+    problems = [w["message"] for w in plan.get("warnings", []) if w.get("code") == "no_target"]
+    return problems[0] if problems else "the plan has no target choice"
 
 
 def choose_target(plan: dict[str, Any]) -> TargetChoice:

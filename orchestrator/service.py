@@ -3,8 +3,9 @@
 The API's lifespan and the CLI's `demo` both drive one `Service`. It upgrades the schema at start
 (so a fresh SQLite file or an empty PostgreSQL database just works) and then starts the sweep runner
 that executes queued sweeps. The runner is a seam: anything with `start()`, `stop()` and `wake()`,
-built by a `RunnerFactory` from the service. `default_runner_factory` is where the Ray runner
-plugs in; with no runner, sweeps are validated, stored and served, and stay queued.
+built by a `RunnerFactory` from the service. This module is the composition root: `make_runner` is the
+one place that names the Ray adapter (`orchestrator/executor/ray_executor.py`); with no runner, sweeps are
+validated, stored and served, and stay queued.
 """
 
 from __future__ import annotations
@@ -13,11 +14,11 @@ import logging
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from orchestrator.lifecycle import launch_target
+from orchestrator.runner import SweepRunner
 from orchestrator.settings import Settings
 from orchestrator.spec import SweepSpec, parse_spec
-from orchestrator.store.db import make_engine, upgrade_database
-from orchestrator.store.models import DEFAULT_PROJECT, Sweep
-from orchestrator.store.repository import SweepStore
+from orchestrator.store import DEFAULT_PROJECT, Sweep, SweepStore, TargetRun, make_engine, upgrade_database
 
 log = logging.getLogger(__name__)
 
@@ -37,11 +38,15 @@ class Runner(Protocol):
 RunnerFactory = Callable[["Service"], Runner]
 
 
-def default_runner_factory() -> RunnerFactory | None:
-    """The sweep runner used when none is given: the Ray runner."""
-    from orchestrator.runner import make_runner
 
-    return make_runner
+def make_runner(service: Service) -> SweepRunner:
+    """The default `RunnerFactory`: the sweep lifecycle on Ray (local, or `settings.ray_address`), with the
+    service's data dir for Ray's files and the target's checkpoints."""
+    from orchestrator.executor.ray_executor import RayExecutor  # Ray loads only here
+
+    settings = service.settings
+    executor = RayExecutor(settings.data_dir, settings.ray_address, max_failures=settings.trial_retries)
+    return SweepRunner(service.store, executor, settings.data_dir)
 
 
 class Service:
@@ -49,7 +54,7 @@ class Service:
         self.settings = settings
         self.engine = make_engine(settings.database_url)
         self.store = SweepStore.from_engine(self.engine)
-        self.runner_factory = runner_factory  # None: `default_runner_factory()`, looked up only when needed
+        self.runner_factory = runner_factory  # None: `make_runner`
         self.runner: Runner | None = None
         self.started = False
 
@@ -61,12 +66,8 @@ class Service:
         upgrade_database(self.engine)
         self.store.ensure_project(DEFAULT_PROJECT)
         if self.settings.run_sweeps:
-            factory = self.runner_factory or default_runner_factory()
-            if factory is None:
-                log.warning("no sweep runner is installed: sweeps are stored and validated but not executed")
-            else:
-                self.runner = factory(self)
-                self.runner.start()
+            self.runner = (self.runner_factory or make_runner)(self)
+            self.runner.start()
         self.started = True
 
     def stop(self) -> None:
@@ -95,6 +96,12 @@ class Service:
         sweep = self.store.request_cancel(sweep_id, project)
         self._wake()
         return sweep
+
+    def launch_target(self, sweep_id: int, project: str | None = None) -> TargetRun:
+        """Launch (or relaunch) the sweep's target from its latest plan; the runner trains it."""
+        run = launch_target(self.store, self.settings.data_dir, sweep_id, project)
+        self._wake()
+        return run
 
     def _wake(self) -> None:
         if self.runner is not None:

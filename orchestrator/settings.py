@@ -1,18 +1,24 @@
 """One `Settings` object for the whole service, read once: command-line flags > environment > defaults.
 
-pydantic-settings is not a dependency, so the environment is read explicitly in `Settings.load`; every
-variable is listed in `ENV_VARS` (the README's table is generated from the same names).
+A pydantic-settings `BaseSettings`: each field `x` is read from `$MUTRANSFER_X` (`ray_address` from Ray's own
+`$RAY_ADDRESS`), each spec limit from `$MUTRANSFER_LIMIT_<NAME>`. `Settings.load` takes the flags and,
+for tests, an environment mapping in place of `os.environ`. `ENV_VARS` lists every variable (the README's
+table uses the same names), so an error can name the flag or variable to fix.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, EnvSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings.sources.utils import parse_env_vars
 
 from orchestrator.spec import Limits
 
@@ -20,6 +26,7 @@ DEFAULT_DATABASE_URL = "sqlite:///./mutransfer.db"
 DEFAULT_DATA_DIR = "./.mutransfer"
 
 # setting name -> environment variable
+ENV_PREFIX = "MUTRANSFER_"
 ENV_VARS: dict[str, str] = {
     "database_url": "MUTRANSFER_DATABASE_URL",
     "ray_address": "RAY_ADDRESS",
@@ -32,7 +39,11 @@ ENV_VARS: dict[str, str] = {
     "auth": "MUTRANSFER_AUTH",
     "admin_token": "MUTRANSFER_ADMIN_TOKEN",
     "request_timeout_s": "MUTRANSFER_REQUEST_TIMEOUT_S",
+    "trial_retries": "MUTRANSFER_TRIAL_RETRIES",
 }
+# The environment `Settings.load` reads (None: os.environ); a context variable, so concurrent loads in
+# tests cannot see each other's mapping.
+_ENVIRONMENT: ContextVar[Mapping[str, str] | None] = ContextVar("mutransfer_settings_env", default=None)
 MIN_ADMIN_TOKEN_CHARS = 16
 SECRET_SETTINGS = frozenset({"admin_token"})  # never echoed in error messages
 # Each spec limit is `MUTRANSFER_LIMIT_<NAME>`, e.g. MUTRANSFER_LIMIT_MAX_TRIALS=500.
@@ -43,11 +54,27 @@ class SettingsError(ValueError):
     """A setting has a value that cannot be used; the message names the flag/variable to fix."""
 
 
-class Settings(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class _Environment(EnvSettingsSource):
+    """pydantic-settings' environment source over `Settings.load`'s mapping instead of `os.environ`."""
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        env = _ENVIRONMENT.get()
+        if env is None:
+            return super()._load_env_vars()
+        return parse_env_vars(env, self.case_sensitive, self.env_ignore_empty, self.env_parse_none_str)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, extra="forbid", frozen=True, env_ignore_empty=True, populate_by_name=True
+    )
 
     database_url: str = DEFAULT_DATABASE_URL
-    ray_address: str | None = Field(None, description="an existing Ray cluster; None starts a local one")
+    ray_address: str | None = Field(
+        None,
+        validation_alias=AliasChoices("ray_address", "RAY_ADDRESS"),
+        description="an existing Ray cluster; None starts a local one",
+    )
     data_dir: Path = Path(DEFAULT_DATA_DIR)
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=0, le=65535)
@@ -60,6 +87,21 @@ class Settings(BaseModel):
         None, description="accepted as an admin token (every project) from the first start"
     )
     request_timeout_s: float = Field(30.0, gt=0, le=3600, description="a request running longer gets 504")
+    trial_retries: int = Field(
+        2, ge=0, le=100, description="retries of a trial whose worker died; then the trial is `failed`"
+    )
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Flags (init arguments) over the environment; no dotenv or secret files."""
+        return init_settings, _Environment(settings_cls)
 
     @field_validator("log_level")
     @classmethod
@@ -83,24 +125,32 @@ class Settings(BaseModel):
     def load(
         cls, overrides: Mapping[str, Any] | None = None, env: Mapping[str, str] | None = None
     ) -> Settings:
-        """Settings from `overrides` (flags; None values mean "not given"), then `env`, then defaults."""
+        """Settings from `overrides` (flags; None values mean "not given"), then `env` (default: the process
+        environment), then defaults."""
         env = os.environ if env is None else env
-        values: dict[str, Any] = {}
-        for name, var in ENV_VARS.items():
-            if env.get(var, "") != "":
-                values[name] = env[var]
-        values.update({k: v for k, v in (overrides or {}).items() if v is not None and k != "limits"})
-        values["limits"] = _limits_from_env(env, (overrides or {}).get("limits"))
+        flags = {k: v for k, v in (overrides or {}).items() if v is not None and k != "limits"}
+        flags["limits"] = _limits_from_env(env, (overrides or {}).get("limits"))
         try:
-            return cls.model_validate(values)
+            with _reading(env):
+                return cls(**flags)
         except ValidationError as exc:
             problems = []
             for error in exc.errors():
                 name = str(error["loc"][0]) if error["loc"] else "settings"
+                name = "ray_address" if name == "RAY_ADDRESS" else name
                 source = f"flag --{name.replace('_', '-')} or ${ENV_VARS[name]}" if name in ENV_VARS else name
                 got = "(hidden)" if name in SECRET_SETTINGS else repr(error.get("input"))
                 problems.append(f"{source}: {error['msg']} (got {got})")
             raise SettingsError("invalid settings: " + "; ".join(problems)) from None
+
+
+@contextmanager
+def _reading(env: Mapping[str, str]) -> Iterator[None]:
+    token = _ENVIRONMENT.set(env)
+    try:
+        yield
+    finally:
+        _ENVIRONMENT.reset(token)
 
 
 def _limits_from_env(env: Mapping[str, str], override: Limits | None) -> Limits:

@@ -439,8 +439,6 @@ class SweepSpec(StrictModel):
     def _model_builds(self) -> dict[int, str]:
         """Every width at which `model` is built, and what builds it: the proxies, the target when it has no
         model of its own, and the preflight coordinate check (on unless `preflight: off`)."""
-        from orchestrator.executor.preflight import preflight_widths  # imports this module: import late
-
         builds = dict.fromkeys(self.proxy.widths, "proxy width")
         if self.target.model is None:
             builds[self.target.width] = "target width"
@@ -517,3 +515,14 @@ def validation_messages(exc: ValidationError) -> list[str]:
             msg = "required field is missing"
         messages.append(f"{loc}: {msg}")
     return messages
+
+
+def preflight_widths(spec: SweepSpec, count: int = 4, smallest: int = 64) -> list[int]:
+    """Four doublings from the smallest proxy width (at least 64), each a multiple of the head dim.
+
+    The check judges the parametrization, not the proxies: below ~64 a 16-dim-head model has one or
+    two heads and finite-width terms swamp the slopes, so tiny proxies are checked on a wider ladder.
+    """
+    step = spec.model.head_dim or 1
+    first = int(math.ceil(max(spec.proxy.widths[0], smallest) / step) * step)
+    return [first * 2**i for i in range(count)]

@@ -1,4 +1,5 @@
-"""Turn a validated SweepSpec plus one sampled point into the worker's TrialConfig.
+"""Turn a validated SweepSpec plus one sampled point into the worker's TrialConfig (a proxy trial's, or the
+target run's at the target's size and budget).
 
 This is the only place that maps spec field names onto worker field names, so the two schemas can
 evolve apart without the executor, the runner or the planner knowing either in detail.
@@ -6,6 +7,7 @@ evolve apart without the executor, the runner or the planner knowing either in d
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -74,4 +76,48 @@ def trial_config(
     )
     for name, value in hparams.items():
         setattr(config, name, float(value))
+    return config
+
+
+CHECKPOINTS_PER_RUN = 20  # a killed target loses at most 1/20 of its steps
+
+
+def target_steps(spec: SweepSpec) -> int:
+    """The target's steps: `target.steps`, else `target.tokens` over batch × context, else the proxies'."""
+    model = spec.target.model or spec.model
+    if spec.target.steps is not None:
+        return spec.target.steps
+    if spec.target.tokens is not None:
+        return max(1, math.ceil(spec.target.tokens / (spec.proxy.batch_size * model.context_length)))
+    return spec.proxy.resolved_steps(spec.model.context_length)
+
+
+def target_resources(spec: SweepSpec) -> tuple[float, float]:
+    """(CPUs, GPUs) of the target: `resources.target_cpus/target_gpus`, else a trial's."""
+    res = spec.resources
+    cpus = res.target_cpus if res.target_cpus is not None else res.cpus_per_trial
+    gpus = res.target_gpus if res.target_gpus is not None else res.gpus_per_trial
+    return cpus, gpus
+
+
+def target_config(
+    spec: SweepSpec, *, parametrization: str, hparams: Mapping[str, float], checkpoint_dir: str
+) -> TrialConfig:
+    """The target run's config: the proxies' config mapping at the target's size and budget, checkpointing
+    `CHECKPOINTS_PER_RUN` times into `checkpoint_dir`."""
+    model_spec = spec if spec.target.model is None else spec.model_copy(update={"model": spec.target.model})
+    cpus, _ = target_resources(spec)
+    steps = target_steps(spec)
+    config = trial_config(
+        model_spec,
+        parametrization=parametrization,
+        width=spec.target.width,
+        depth=spec.target.depth or model_spec.model.depth,
+        seed=spec.proxy.seeds[0],
+        hparams=hparams,
+        steps=steps,
+        threads=max(1, int(cpus)),
+    )
+    config.checkpoint_dir = checkpoint_dir
+    config.checkpoint_every = max(1, steps // CHECKPOINTS_PER_RUN)
     return config

@@ -39,7 +39,7 @@ from orchestrator.store.repository import SweepStore
 DEFAULT_TEST_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 REPO_ROOT = Path(__file__).resolve().parent.parent
 # The installed console script's entry point, run by this interpreter (works without the script on PATH).
-MUTRANSFER_CLI = [sys.executable, "-c", "from orchestrator.cli import app; app(prog_name='mutransfer')"]
+MUTRANSFER_CLI = [sys.executable, "-c", "from api.cli import app; app(prog_name='mutransfer')"]
 
 
 def wait_for(condition: Callable[[], object], timeout: float, what: str, every: float = 0.1) -> Any:

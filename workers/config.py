@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any
 
 
@@ -62,7 +62,6 @@ class TrialConfig:
     divergence_factor: float = 3.0  # a loss above factor x the initial loss counts as diverged
     checkpoint_dir: str | None = None
     checkpoint_every: int = 0
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def base_init_std(self) -> float:
         """The base init std σ the parametrization table scales: the tuned `init_std`, or base_width^-½.
@@ -79,7 +78,14 @@ class TrialConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrialConfig:
-        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
-        if "betas" in known:
-            known["betas"] = tuple(known["betas"])
-        return cls(**known)
+        """The config `to_dict` wrote. An unknown key is an error, as in the sweep spec: a misspelt field
+        silently keeping its default would train something other than what was asked."""
+        unknown = sorted(set(data) - set(cls.__dataclass_fields__))
+        if unknown:
+            raise ValueError(
+                f"unknown TrialConfig field(s) {unknown}; known fields: {sorted(cls.__dataclass_fields__)}"
+            )
+        values = dict(data)
+        if "betas" in values:
+            values["betas"] = tuple(values["betas"])
+        return cls(**values)

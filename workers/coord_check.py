@@ -51,8 +51,8 @@ from torch import nn
 from workers.activations import CoordSite
 from workers.config import TrialConfig
 from workers.coord_predictions import STATS, predictions
-from workers.models import build_model, make_model
-from workers.parametrization import build_optimizer
+from workers.models import make_model
+from workers.parametrization import build_model, build_optimizer
 
 # A large LR per optimizer: big enough that SP's width dependence shows within a few steps.
 DEFAULT_LR = {"adamw": 3e-3, "adopt": 3e-3, "lamb": 3e-3, "muon": 3e-3, "sgd": 2e-2}

@@ -22,8 +22,7 @@ from workers.checkpoint import check_resumable, config_fingerprint, load_latest_
 from workers.config import TrialConfig
 from workers.data import load_dataset
 from workers.metrics import COMPLETED, DIVERGED, StepMetrics, is_diverged
-from workers.models import build_model
-from workers.parametrization import build_optimizer
+from workers.parametrization import build_model, build_optimizer
 from workers.schedules import schedule_for
 
 

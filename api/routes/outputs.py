@@ -12,13 +12,12 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field, computed_field
-from sqlalchemy import func, select
 
 from api.deps import ReaderDep, StoreDep
-from api.errors import ERROR_RESPONSES, ApiError
+from api.errors import ERROR_RESPONSES
 from api.routes.common import MAX_ID, MetricsLimit, SinceStep, SweepId
 from api.schemas import CoordSlopeOut, MetricOut
-from orchestrator.store.models import CoordCheckResult, TargetMetric, TargetRun, TransferPlan
+from orchestrator.store import NotFound
 
 router = APIRouter(prefix="/sweeps/{sweep_id}", tags=["outputs"], responses=ERROR_RESPONSES)
 
@@ -108,33 +107,22 @@ class TargetMetricPage(BaseModel):
 @router.get("/coord-check", response_model=CoordCheckList, summary="The coordinate check of a sweep")
 def get_coord_check(sweep_id: SweepId, store: StoreDep, principal: ReaderDep) -> CoordCheckList:
     store.get_sweep(sweep_id, principal.project)
-    with store.session() as session:
-        query = select(CoordCheckResult).where(CoordCheckResult.sweep_id == sweep_id)
-        rows = session.scalars(query.order_by(CoordCheckResult.id)).all()
-        latest = {row.parametrization: CoordCheckOut.model_validate(row) for row in rows}
-    return CoordCheckList(items=list(latest.values()))
+    return CoordCheckList(
+        items=[CoordCheckOut.model_validate(r) for r in store.coord_checks.latest(sweep_id)]
+    )
 
 
 @router.get("/outputs", response_model=OutputsOut, summary="Which outputs of a sweep exist so far")
 def get_outputs(sweep_id: SweepId, store: StoreDep, principal: ReaderDep) -> OutputsOut:
     store.get_sweep(sweep_id, principal.project)
-    with store.session() as session:
-        checks = session.scalar(
-            select(func.count(func.distinct(CoordCheckResult.parametrization))).where(
-                CoordCheckResult.sweep_id == sweep_id
-            )
-        )
-        latest_plan = select(func.max(TransferPlan.version)).where(TransferPlan.sweep_id == sweep_id)
-        version = session.scalar(latest_plan)
-        run = session.execute(
-            select(TargetRun.id, TargetRun.status)
-            .where(TargetRun.sweep_id == sweep_id)
-            .order_by(TargetRun.id.desc())
-            .limit(1)
-        ).first()
+    versions = store.plans.versions(sweep_id)
+    try:
+        run = store.targets.latest(sweep_id)
+    except NotFound:
+        run = None
     return OutputsOut(
-        coord_checks=int(checks or 0),
-        plan_version=version,
+        coord_checks=len(store.coord_checks.checked(sweep_id)),
+        plan_version=versions[-1] if versions else None,
         target_run=TargetRunRef(id=run.id, status=run.status) if run else None,
     )
 
@@ -147,30 +135,13 @@ def get_plan(
     version: Annotated[int | None, Query(ge=1, le=MAX_ID, description="default: the latest")] = None,
 ) -> PlanOut:
     store.get_sweep(sweep_id, principal.project)
-    with store.session() as session:
-        query = select(TransferPlan).where(TransferPlan.sweep_id == sweep_id)
-        if version is not None:
-            query = query.where(TransferPlan.version == version)
-        plan = session.scalars(query.order_by(TransferPlan.version.desc()).limit(1)).first()
-        if plan is None:
-            which = f"version {version} of the plan" if version is not None else "a plan"
-            raise ApiError(404, f"sweep {sweep_id} has no {which}: a plan is made when its proxies finish")
-        return PlanOut.model_validate(plan)
-
-
-def _latest_target_run(store: StoreDep, sweep_id: int) -> TargetRun:
-    with store.session() as session:
-        query = select(TargetRun).where(TargetRun.sweep_id == sweep_id).order_by(TargetRun.id.desc()).limit(1)
-        run = session.scalars(query).first()
-    if run is None:
-        raise ApiError(404, f"sweep {sweep_id} has no target run yet")
-    return run
+    return PlanOut.model_validate(store.plans.get(sweep_id, version))
 
 
 @router.get("/target-run", response_model=TargetRunOut, summary="The sweep's latest target run")
 def get_target_run(sweep_id: SweepId, store: StoreDep, principal: ReaderDep) -> TargetRunOut:
     store.get_sweep(sweep_id, principal.project)
-    return TargetRunOut.model_validate(_latest_target_run(store, sweep_id))
+    return TargetRunOut.model_validate(store.targets.latest(sweep_id))
 
 
 @router.get("/target-run/metrics", response_model=TargetMetricPage, summary="The target run's metrics")
@@ -182,13 +153,8 @@ def get_target_metrics(
     limit: MetricsLimit = 1000,
 ) -> TargetMetricPage:
     store.get_sweep(sweep_id, principal.project)
-    run = _latest_target_run(store, sweep_id)
-    with store.session() as session:
-        query = select(TargetMetric).where(TargetMetric.target_run_id == run.id)
-        if since_step is not None:
-            query = query.where(TargetMetric.step > since_step)
-        rows = session.scalars(query.order_by(TargetMetric.step).limit(limit)).all()
-        items = [MetricOut.model_validate(r) for r in rows]
+    run = store.targets.latest(sweep_id)
+    items = [MetricOut.model_validate(r) for r in store.targets.metrics(run.id, since_step, limit)]
     return TargetMetricPage(
         target_run_id=run.id,
         items=items,

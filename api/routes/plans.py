@@ -18,13 +18,10 @@ from api.errors import ERROR_RESPONSES
 from api.routes.common import SweepId
 from api.routes.outputs import PlanOut, TargetRunOut
 from orchestrator.planning import make_plan
-from orchestrator.store.models import SweepStatus
-from orchestrator.store.repository import Conflict
-from orchestrator.target_run import launch_target
+from orchestrator.status import BEFORE_PLANNING
+from orchestrator.store import Conflict
 
 router = APIRouter(prefix="/sweeps/{sweep_id}", tags=["outputs"], responses=ERROR_RESPONSES)
-
-PROXIES_UNFINISHED = (SweepStatus.QUEUED.value, SweepStatus.PREFLIGHT.value, SweepStatus.RUNNING.value)
 
 
 @router.post(
@@ -35,7 +32,7 @@ PROXIES_UNFINISHED = (SweepStatus.QUEUED.value, SweepStatus.PREFLIGHT.value, Swe
 )
 async def replan(sweep_id: SweepId, store: StoreDep, principal: WriterDep) -> PlanOut:
     sweep = store.get_sweep(sweep_id, principal.project)
-    if sweep.status in PROXIES_UNFINISHED:
+    if sweep.status in BEFORE_PLANNING:
         raise Conflict(
             f"sweep {sweep_id} is {sweep.status}: its proxy trials are not finished; it is planned "
             "automatically when they are"
@@ -50,10 +47,5 @@ async def replan(sweep_id: SweepId, store: StoreDep, principal: WriterDep) -> Pl
     status_code=status.HTTP_202_ACCEPTED,
     summary="Launch (or relaunch) the target run from the latest plan",
 )
-def post_target_run(
-    sweep_id: SweepId, store: StoreDep, service: ServiceDep, principal: WriterDep
-) -> TargetRunOut:
-    run = launch_target(store, sweep_id, service.settings.data_dir, principal.project)
-    if service.runner is not None:
-        service.runner.wake()
-    return TargetRunOut.model_validate(run)
+def post_target_run(sweep_id: SweepId, service: ServiceDep, principal: WriterDep) -> TargetRunOut:
+    return TargetRunOut.model_validate(service.launch_target(sweep_id, principal.project))

@@ -15,8 +15,8 @@ from api.errors import ERROR_RESPONSES, ApiError
 from api.routes.common import MAX_ID, Limit, Offset, SweepId
 from api.schemas import EventOut, EventPage, ProgressOut, SweepCreated, SweepDetail, SweepPage, SweepSummary
 from orchestrator.spec import validation_messages
-from orchestrator.store.models import Sweep, SweepStatus
-from orchestrator.store.repository import Progress, SweepFilter
+from orchestrator.status import SweepStatus
+from orchestrator.store import Progress, Sweep, SweepFilter
 
 router = APIRouter(prefix="/sweeps", tags=["sweeps"], responses=ERROR_RESPONSES)
 

@@ -10,7 +10,7 @@ from api.deps import ReaderDep, StoreDep
 from api.errors import ERROR_RESPONSES
 from api.routes.common import Limit, MetricsLimit, Offset, SinceStep, SweepId, TrialId
 from api.schemas import MetricOut, MetricPage, TrialOut, TrialPage
-from orchestrator.store.models import TrialStatus
+from orchestrator.status import TrialStatus
 
 router = APIRouter(prefix="/sweeps/{sweep_id}/trials", tags=["trials"], responses=ERROR_RESPONSES)
 

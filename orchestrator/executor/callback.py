@@ -15,7 +15,7 @@ from typing import Any
 from ray.tune import Callback
 from ray.tune.experiment import Trial
 
-from orchestrator.executor.base import CANCEL, SHUTDOWN, DriverOnly, StopCheck, TrialEvents, TrialOutcome
+from orchestrator.executor.interface import CANCEL, SHUTDOWN, DriverOnly, StopCheck, TrialEvents, TrialOutcome
 from orchestrator.executor.search import classify
 
 MAX_ERROR_CHARS = 4000

@@ -12,8 +12,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from orchestrator.executor.base import PreflightOutcome
-from orchestrator.spec import SweepSpec
+from orchestrator.executor.interface import PreflightOutcome
+from orchestrator.spec import SweepSpec, preflight_widths
 from orchestrator.trial_config import trial_config
 
 
@@ -30,17 +30,6 @@ def _coord_check_task(config: dict[str, Any], parametrization: str, widths: list
     return coord_check(
         TrialConfig.from_dict(config), parametrization=parametrization, widths=widths
     ).to_dict()
-
-
-def preflight_widths(spec: SweepSpec, count: int = 4, smallest: int = 64) -> list[int]:
-    """Four doublings from the smallest proxy width (at least 64), each a multiple of the head dim.
-
-    The check judges the parametrization, not the proxies: below ~64 a 16-dim-head model has one or
-    two heads and finite-width terms swamp the slopes, so tiny proxies are checked on a wider ladder.
-    """
-    step = spec.model.head_dim or 1
-    first = int(math.ceil(max(spec.proxy.widths[0], smallest) / step) * step)
-    return [first * 2**i for i in range(count)]
 
 
 def run_preflight(spec: SweepSpec, parametrization: str) -> PreflightOutcome:

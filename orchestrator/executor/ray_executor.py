@@ -23,7 +23,9 @@ from typing import Any
 from ray import tune
 from ray.tune import Stopper
 
-from orchestrator.executor.base import (
+from orchestrator.executor.callback import StoreCallback
+from orchestrator.executor.cluster import cluster_cpus, cluster_gpus, ensure_ray, shutdown_ray
+from orchestrator.executor.interface import (
     CANCEL,
     SHUTDOWN,
     STEP_LOSS,
@@ -31,20 +33,21 @@ from orchestrator.executor.base import (
     PreflightOutcome,
     StopCheck,
     SweepRun,
+    TargetEvents,
+    TargetOutcome,
+    TargetRequest,
     TrialEvents,
     TrialOutcome,
     TrialRequest,
     search_key,
 )
-from orchestrator.executor.callback import StoreCallback
-from orchestrator.executor.cluster import cluster_cpus, cluster_gpus, ensure_ray, shutdown_ray
 from orchestrator.executor.preflight import run_preflight
 from orchestrator.executor.scheduler import SEARCH_CONFIG_KEY, make_scheduler
 from orchestrator.executor.search import SweepSearcher
-from orchestrator.executor.target import TargetEvents, TargetOutcome, TargetRequest, run_target_on_ray
+from orchestrator.executor.target import run_target_on_ray
 from orchestrator.executor.trainable import DEFAULT_TRIAL_FN, per_trial, run_trial
 from orchestrator.spec import SweepSpec
-from orchestrator.store.models import TrialStatus
+from orchestrator.status import TrialStatus
 from orchestrator.trial_config import trial_config
 
 log = logging.getLogger(__name__)

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from ray.tune.schedulers import AsyncHyperBandScheduler, FIFOScheduler, TrialScheduler
 
-from orchestrator.executor.base import STEP_LOSS
+from orchestrator.executor.interface import STEP_LOSS
 from orchestrator.spec import EarlyStoppingSpec
 
 if TYPE_CHECKING:

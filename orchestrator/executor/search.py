@@ -24,7 +24,7 @@ import optuna
 from ray.tune.search import Searcher
 from ray.tune.search.optuna import OptunaSearch
 
-from orchestrator.executor.base import (
+from orchestrator.executor.interface import (
     OBJECTIVE,
     STEP_LOSS,
     DriverOnly,
@@ -34,6 +34,7 @@ from orchestrator.executor.base import (
     trial_key,
 )
 from orchestrator.spec import SearchParam, SweepSpec
+from orchestrator.status import TrialStatus
 
 FINISHED_OK = frozenset({"completed", "diverged"})
 
@@ -213,7 +214,7 @@ class _Search:
 
 
 def _finished_statuses() -> frozenset[str]:
-    return frozenset({"completed", "pruned", "diverged", "failed", "cancelled"})
+    return frozenset(s.value for s in TrialStatus.finished())
 
 
 class SweepSearcher(DriverOnly, Searcher):

@@ -18,52 +18,25 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
-from orchestrator.executor.base import CANCEL, SHUTDOWN, StopCheck
+from orchestrator.executor.interface import (
+    CANCEL,
+    CANCELLED,
+    FAILED,
+    INTERRUPTED,
+    SHUTDOWN,
+    StopCheck,
+    TargetEvents,
+    TargetOutcome,
+    TargetRequest,
+)
 from orchestrator.executor.trainable import DEFAULT_TRIAL_FN, resolve_trial_fn
 
 log = logging.getLogger(__name__)
 
 BATCH_S = 0.5
 DEFAULT_TARGET_FAILURES = 2
-# Outcome statuses beyond the worker's completed/diverged.
-FAILED, CANCELLED, INTERRUPTED = "failed", "cancelled", "interrupted"
-
-
-@dataclass(frozen=True)
-class TargetRequest:
-    """What the executor needs to run a target: the worker config (a `TrialConfig` dict with
-    `checkpoint_dir` set) and its resources."""
-
-    target_run_id: int
-    config: dict[str, Any]
-    cpus: float = 1.0
-    gpus: float = 0.0
-
-
-@dataclass
-class TargetOutcome:
-    """How the run ended: completed | diverged (the worker's word), failed, cancelled, or interrupted
-    (the service is stopping: the run stays unfinished and resumes at the next start)."""
-
-    status: str
-    final_val_loss: float | None = None
-    final_train_loss: float | None = None
-    steps_done: int = 0
-    attempts: int = 0
-    error: str | None = None
-
-
-class TargetEvents(Protocol):
-    """Driver-side sink of a target run (implemented by `orchestrator.target_run.TargetIngest`)."""
-
-    def attempt_started(self, attempt: int) -> None: ...
-
-    def metrics(self, records: list[dict[str, Any]]) -> None: ...
-
-    def attempt_failed(self, attempt: int, error: str, will_retry: bool) -> None: ...
 
 
 def stream_target(config: dict[str, Any], trial_fn: str = DEFAULT_TRIAL_FN) -> Iterator[list[dict[str, Any]]]:

@@ -12,10 +12,9 @@ import math
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from orchestrator.executor.interface import diverged_loss
+
 DEFAULT_TRIAL_FN = "workers.train:train"
-# Loss charged to a diverged trial when it never produced a finite loss (a char-level LM starts near
-# ln(vocab) ~ 4-5; anything this large is "blew up" to every sampler).
-DIVERGED_FALLBACK_LOSS = 100.0
 
 
 def resolve_trial_fn(path: str) -> Callable[[Any], Iterable[Any]]:
@@ -27,14 +26,6 @@ def resolve_trial_fn(path: str) -> Callable[[Any], Iterable[Any]]:
         return getattr(importlib.import_module(module_name), attr)  # type: ignore[no-any-return]
     except (ImportError, AttributeError) as exc:
         raise ValueError(f"cannot import trial function {path!r}: {exc}") from exc
-
-
-def diverged_loss(initial_loss: float | None, factor: float) -> float:
-    """The objective of a diverged trial: the loss level that defines divergence (factor x the first
-    loss), so the sampler learns that this LR is too large without an infinite value."""
-    if initial_loss is None or not math.isfinite(initial_loss):
-        return DIVERGED_FALLBACK_LOSS
-    return factor * initial_loss
 
 
 def to_report(record: dict[str, Any], initial_loss: float | None, factor: float) -> dict[str, Any]:

@@ -8,6 +8,8 @@ nothing calls `create_all`, so the migrations are the truth that production runs
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
@@ -29,6 +31,14 @@ def normalize_url(url: str) -> str:
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url[len("postgresql://") :]
     return url
+
+
+def printable_url(url: str) -> str:
+    """The database URL without its password, for printing."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # an unparsable URL is reported by the service at start; print nothing secret
+        return "(unparsable URL)"
 
 
 def _set_sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -65,6 +75,19 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
     """Sessions that keep loaded attributes after commit, so objects can be read once a request ends."""
     return sessionmaker(bind=engine, expire_on_commit=False)
+
+
+class Database:
+    """Short transactions on one database; every repository of the store opens its sessions here."""
+
+    def __init__(self, session_factory: sessionmaker[Session]):
+        self.session_factory = session_factory
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """One transaction: committed on success, rolled back on any error."""
+        with self.session_factory() as session, session.begin():
+            yield session
 
 
 def alembic_config(url: str | None = None) -> Config:

@@ -2,7 +2,7 @@
 
 Types are portable (SQLite and PostgreSQL): JSON via `sqlalchemy.JSON`, timestamps timezone-aware
 in UTC (SQLite drops the zone, so `UTCDateTime` puts it back on read). Status values are plain
-strings checked in Python (`SweepStatus`, `TrialStatus`, ...) so adding a state needs no migration.
+strings checked in Python (`orchestrator/status.py`) so adding a state needs no migration.
 Child rows cascade in the database (`ondelete="CASCADE"`): deleting a sweep removes its trials and
 metrics in one statement, without loading them.
 """
@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import math
 from datetime import UTC, datetime
-from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
@@ -29,6 +28,8 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from orchestrator.status import EventLevel, SweepStatus, TargetStatus, TrialStatus
 
 # Deterministic constraint names, so migrations can drop/alter them on every backend.
 NAMING_CONVENTION = {
@@ -74,60 +75,6 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-class SweepStatus(StrEnum):
-    QUEUED = "queued"
-    PREFLIGHT = "preflight"
-    RUNNING = "running"
-    PLANNING = "planning"
-    AWAITING_APPROVAL = "awaiting_approval"  # planned; the target waits for POST .../target-run
-    TARGET_RUNNING = "target_running"
-    COMPLETED = "completed"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
-    PREFLIGHT_FAILED = "preflight_failed"
-
-    @classmethod
-    def terminal(cls) -> frozenset[SweepStatus]:
-        """States a sweep never leaves: the CLI waits for one of these."""
-        return frozenset({cls.COMPLETED, cls.FAILED, cls.CANCELLED, cls.PREFLIGHT_FAILED})
-
-    @classmethod
-    def active(cls) -> frozenset[SweepStatus]:
-        """States in which compute may be in use: deleting needs `force`."""
-        return frozenset({cls.PREFLIGHT, cls.RUNNING, cls.PLANNING, cls.TARGET_RUNNING})
-
-
-class TrialStatus(StrEnum):
-    PENDING = "pending"
-    RUNNING = "running"
-    COMPLETED = "completed"
-    PRUNED = "pruned"
-    DIVERGED = "diverged"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
-
-    @classmethod
-    def finished(cls) -> frozenset[TrialStatus]:
-        """Trials that count as done for progress and are never rerun on resume."""
-        return frozenset({cls.COMPLETED, cls.PRUNED, cls.DIVERGED, cls.FAILED, cls.CANCELLED})
-
-
-class TargetStatus(StrEnum):
-    PENDING = "pending"
-    RUNNING = "running"
-    COMPLETED = "completed"
-    DIVERGED = "diverged"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
-
-
-class EventLevel(StrEnum):
-    DEBUG = "debug"
-    INFO = "info"
-    WARNING = "warning"
-    ERROR = "error"
 
 
 class Base(DeclarativeBase):

@@ -9,8 +9,7 @@ transitions by the runner lives beside this file (`ingest.py`) on the same model
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,32 +18,26 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from orchestrator.spec import SweepSpec
-from orchestrator.store.db import make_session_factory
+from orchestrator.status import EventLevel, SweepStatus, TrialStatus
+from orchestrator.store import sweep_status
+from orchestrator.store.db import Database, make_session_factory
+from orchestrator.store.errors import Conflict, NotFound
 from orchestrator.store.models import (
     DEFAULT_PROJECT,
-    EventLevel,
     Project,
     Sweep,
     SweepEvent,
-    SweepStatus,
     SweepTag,
     Trial,
     TrialMetric,
-    TrialStatus,
     utcnow,
 )
+from orchestrator.store.plans import CoordChecks, Plans
+from orchestrator.store.targets import TargetRuns
+from orchestrator.store.tokens import Tokens
 
-
-class StoreError(Exception):
-    """Base of the store's errors; the API turns each kind into a 4xx with this message."""
-
-
-class NotFound(StoreError):
-    pass
-
-
-class Conflict(StoreError):
-    pass
+# States in which no runner works on a sweep: a cancel request ends them at once.
+IDLE = (SweepStatus.QUEUED, SweepStatus.AWAITING_APPROVAL)
 
 
 @dataclass(frozen=True)
@@ -71,19 +64,20 @@ class SweepFilter:
     project: str | None = None  # None: every project (admin view)
 
 
-class SweepStore:
+class SweepStore(Database):
+    """Sweeps, their trials, events and progress here; plans, coordinate checks, target runs and tokens in
+    their own repositories, reached as attributes (`store.plans`, `store.targets`, ...)."""
+
     def __init__(self, session_factory: sessionmaker[Session]):
-        self.session_factory = session_factory
+        super().__init__(session_factory)
+        self.plans = Plans(self)
+        self.coord_checks = CoordChecks(self)
+        self.targets = TargetRuns(self)
+        self.tokens = Tokens(self)
 
     @classmethod
     def from_engine(cls, engine: Engine) -> SweepStore:
         return cls(make_session_factory(engine))
-
-    @contextmanager
-    def session(self) -> Iterator[Session]:
-        """One transaction: committed on success, rolled back on any error."""
-        with self.session_factory() as session, session.begin():
-            yield session
 
     def ping(self) -> None:
         """Raise if the database cannot answer (the readiness probe)."""
@@ -171,37 +165,16 @@ class SweepStore:
             return list(session.scalars(query).all())
 
     def set_sweep_status(self, sweep_id: int, status: SweepStatus | str, error: str | None = None) -> Sweep:
-        """Move a sweep to `status`, stamping started_at/finished_at and logging the change as an event."""
-        status = SweepStatus(status)
+        """Move a sweep to `status`: `IllegalTransition` unless `orchestrator/status.py`'s table allows it."""
         with self.session() as session:
-            sweep = session.get(Sweep, sweep_id)
-            if sweep is None:
-                raise NotFound(f"sweep {sweep_id} not found")
-            previous = sweep.status
-            now = utcnow()
-            sweep.status = status.value
-            if status is not SweepStatus.QUEUED and sweep.started_at is None:
-                sweep.started_at = now
-            if status in SweepStatus.terminal():
-                sweep.finished_at = now
-            if error is not None:
-                sweep.error = error
-            level = (
-                EventLevel.ERROR
-                if status in (SweepStatus.FAILED, SweepStatus.PREFLIGHT_FAILED)
-                else EventLevel.INFO
-            )
-            message = f"status {previous} -> {status.value}" + (f": {error}" if error else "")
-            session.add(
-                SweepEvent(
-                    sweep_id=sweep_id,
-                    kind="status",
-                    level=level.value,
-                    message=message,
-                    data={"from": previous, "to": status.value},
-                )
-            )
-            return sweep
+            return sweep_status.move(session, sweep_id, SweepStatus(status), error)
+
+    def claim_status(
+        self, sweep_id: int, expected: Sequence[SweepStatus], status: SweepStatus, why: str = ""
+    ) -> str | None:
+        """Move the sweep to `status` if it is still in one of `expected` (`sweep_status.claim`)."""
+        with self.session() as session:
+            return sweep_status.claim(session, sweep_id, expected, status, why)
 
     def request_cancel(self, sweep_id: int, project: str | None = None) -> Sweep:
         """Ask a sweep to stop. A queued sweep is cancelled at once; an active one is flagged for the
@@ -215,28 +188,9 @@ class SweepStore:
                 update(Sweep).where(Sweep.id == sweep_id).values(cancel_requested=True, updated_at=utcnow())
             )
             session.add(SweepEvent(sweep_id=sweep_id, kind="cancel_requested", message="cancel requested"))
-        if status in (SweepStatus.QUEUED, SweepStatus.AWAITING_APPROVAL):
-            return self._cancel_if_idle(sweep_id, status)
-        return self.get_sweep(sweep_id)
-
-    def _cancel_if_idle(self, sweep_id: int, status: SweepStatus) -> Sweep:
-        """A sweep no runner is working on (queued, or waiting for approval) is cancelled here and now."""
-        now = utcnow()
-        with self.session() as session:
-            result = session.execute(
-                update(Sweep)
-                .where(Sweep.id == sweep_id, Sweep.status == status.value)
-                .values(status=SweepStatus.CANCELLED.value, finished_at=now, updated_at=now)
-            )
-            if result.rowcount:  # the runner did not pick it up meanwhile
-                session.add(
-                    SweepEvent(
-                        sweep_id=sweep_id,
-                        kind="status",
-                        message=f"status {status.value} -> cancelled",
-                        data={"from": status.value, "to": "cancelled"},
-                    )
-                )
+        # A sweep no runner works on (queued, or waiting for approval) is cancelled here and now, unless the
+        # runner picked it up meanwhile (then the runner sees the flag).
+        self.claim_status(sweep_id, IDLE, SweepStatus.CANCELLED, why="")
         return self.get_sweep(sweep_id)
 
     def is_cancel_requested(self, sweep_id: int) -> bool:
@@ -308,6 +262,11 @@ class SweepStore:
             total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
             rows = session.scalars(query.order_by(Trial.id).limit(limit).offset(offset)).all()
             return list(rows), int(total)
+
+    def all_trials(self, sweep_id: int) -> list[Trial]:
+        """Every trial of the sweep in creation order (the planner's input)."""
+        with self.session() as session:
+            return list(session.scalars(select(Trial).where(Trial.sweep_id == sweep_id).order_by(Trial.id)))
 
     def get_trial(self, sweep_id: int, trial_id: int) -> Trial:
         with self.session() as session:

@@ -6,16 +6,16 @@ import os
 import re
 import signal
 import time
+from pathlib import Path
 
 import pytest
 import yaml
 from conftest import REPO_ROOT, wait_for, with_overrides
 from sqlalchemy import func, select
 
-from orchestrator.executor.preflight import preflight_widths
 from orchestrator.executor.ray_executor import RayExecutor
 from orchestrator.runner import SweepRunner
-from orchestrator.spec import SweepSpec, parse_spec
+from orchestrator.spec import SweepSpec, parse_spec, preflight_widths
 from orchestrator.store.models import CoordCheckResult, SweepEvent, Trial, TrialMetric
 from orchestrator.store.repository import SweepStore
 
@@ -33,11 +33,13 @@ def _metric_rows(store: SweepStore, trial_id: int) -> list[int]:
     return [m.step for m in store.trial_metrics(trial_id, limit=100_000)]
 
 
-def test_tiny_sweep_stores_every_step_of_every_trial(exec_store: SweepStore, executor: RayExecutor) -> None:
+def test_tiny_sweep_stores_every_step_of_every_trial(
+    exec_store: SweepStore, executor: RayExecutor, tmp_path: Path
+) -> None:
     spec = tiny_spec(parametrizations=["sp", "mup"])
     sweep = exec_store.create_sweep(spec)
 
-    SweepRunner(exec_store, executor).run_sweep(sweep.id)
+    SweepRunner(exec_store, executor, tmp_path).run_sweep(sweep.id)
 
     assert exec_store.get_sweep(sweep.id).status == "completed"
     trials = _trials(exec_store, sweep.id)
@@ -59,7 +61,9 @@ def test_tiny_sweep_stores_every_step_of_every_trial(exec_store: SweepStore, exe
     assert progress.done == progress.total == 12
 
 
-def test_asha_prunes_bad_trials_within_each_search(exec_store: SweepStore, executor: RayExecutor) -> None:
+def test_asha_prunes_bad_trials_within_each_search(
+    exec_store: SweepStore, executor: RayExecutor, tmp_path: Path
+) -> None:
     spec = tiny_spec(
         **{
             "proxy.widths": [16, 32],
@@ -73,7 +77,7 @@ def test_asha_prunes_bad_trials_within_each_search(exec_store: SweepStore, execu
     )
     sweep = exec_store.create_sweep(spec)
 
-    SweepRunner(exec_store, executor).run_sweep(sweep.id)
+    SweepRunner(exec_store, executor, tmp_path).run_sweep(sweep.id)
 
     trials = _trials(exec_store, sweep.id)
     assert len(trials) == 10
@@ -87,10 +91,12 @@ def test_asha_prunes_bad_trials_within_each_search(exec_store: SweepStore, execu
     assert exec_store.get_sweep(sweep.id).status == "completed"
 
 
-def test_cancel_stops_running_trials_within_seconds(exec_store: SweepStore, executor: RayExecutor) -> None:
+def test_cancel_stops_running_trials_within_seconds(
+    exec_store: SweepStore, executor: RayExecutor, tmp_path: Path
+) -> None:
     spec = tiny_spec(**{"proxy.steps": 400, "search.trials_per_width": 2})
     sweep = exec_store.create_sweep(spec)
-    runner = SweepRunner(exec_store, executor, poll_s=0.2)
+    runner = SweepRunner(exec_store, executor, tmp_path, poll_s=0.2)
     runner.start()
     try:
         with exec_store.session() as session:
@@ -114,7 +120,7 @@ def test_cancel_stops_running_trials_within_seconds(exec_store: SweepStore, exec
 
 
 def test_killed_worker_is_retried_and_the_sweep_completes(
-    exec_store: SweepStore, executor: RayExecutor
+    exec_store: SweepStore, executor: RayExecutor, tmp_path: Path
 ) -> None:
     spec = tiny_spec(
         **{
@@ -125,7 +131,7 @@ def test_killed_worker_is_retried_and_the_sweep_completes(
         }
     )
     sweep = exec_store.create_sweep(spec)
-    runner = SweepRunner(exec_store, executor, poll_s=0.2)
+    runner = SweepRunner(exec_store, executor, tmp_path, poll_s=0.2)
     runner.start()
     try:
 
@@ -154,15 +160,15 @@ def test_killed_worker_is_retried_and_the_sweep_completes(
     assert all(t.status == "completed" for t in _trials(exec_store, sweep.id))
 
 
-def test_trial_failing_every_attempt_is_failed_with_its_error_and_the_sweep_completes(
-    exec_store: SweepStore, ray_data_dir
+def test_trial_failing_every_attempt_is_failed_with_its_error_and_the_sweep_cannot_plan(
+    exec_store: SweepStore, ray_data_dir, tmp_path: Path
 ) -> None:
     # A spec the worker rejects (a dataset that does not exist): every attempt raises in the trainable.
     executor = RayExecutor(ray_data_dir, max_failures=1)
     spec = tiny_spec(**{"data.dataset": "no-such-corpus", "search.trials_per_width": 1})
     sweep = exec_store.create_sweep(spec)
 
-    SweepRunner(exec_store, executor).run_sweep(sweep.id)
+    SweepRunner(exec_store, executor, tmp_path).run_sweep(sweep.id)
 
     trials = _trials(exec_store, sweep.id)
     assert len(trials) == 2
@@ -170,7 +176,9 @@ def test_trial_failing_every_attempt_is_failed_with_its_error_and_the_sweep_comp
         assert trial.status == "failed"
         assert trial.attempts == 2  # the first try and one retry
         assert trial.error and "no-such-corpus" in trial.error
-    assert exec_store.get_sweep(sweep.id).status == "completed"
+    # every proxy failed: the sweep gets past its proxies and fails at planning, saying why
+    sweep = exec_store.get_sweep(sweep.id)
+    assert sweep.status == "failed" and "no completed or diverged proxy trials" in sweep.error
 
 
 @pytest.mark.parametrize(
@@ -186,14 +194,14 @@ def test_trial_failing_every_attempt_is_failed_with_its_error_and_the_sweep_comp
     ],
 )
 def test_preflight_checks_every_parametrization_and_its_verdict_decides(
-    exec_store: SweepStore, executor: RayExecutor, overrides: dict, passes: bool
+    exec_store: SweepStore, executor: RayExecutor, overrides: dict, passes: bool, tmp_path: Path
 ) -> None:
     spec = tiny_spec(
         parametrizations=["sp", "mup"], preflight="enforce", **{"search.trials_per_width": 1, **overrides}
     )
     sweep = exec_store.create_sweep(spec)
 
-    SweepRunner(exec_store, executor).run_sweep(sweep.id)
+    SweepRunner(exec_store, executor, tmp_path).run_sweep(sweep.id)
 
     with exec_store.session() as session:
         checks = session.scalars(select(CoordCheckResult).where(CoordCheckResult.sweep_id == sweep.id)).all()
@@ -241,13 +249,13 @@ def gpu_example_on_cpu() -> SweepSpec:
 
 
 def test_the_gpu_example_passes_its_preflight_for_each_of_its_schemes(
-    exec_store: SweepStore, executor: RayExecutor
+    exec_store: SweepStore, executor: RayExecutor, tmp_path: Path
 ) -> None:
     spec = gpu_example_on_cpu()
     assert spec.parametrizations == ["mup", "sp", "u-mup"] and spec.preflight == "enforce"
     sweep = exec_store.create_sweep(spec)
 
-    SweepRunner(exec_store, executor).run_sweep(sweep.id)
+    SweepRunner(exec_store, executor, tmp_path).run_sweep(sweep.id)
 
     with exec_store.session() as session:
         checks = session.scalars(select(CoordCheckResult).where(CoordCheckResult.sweep_id == sweep.id)).all()

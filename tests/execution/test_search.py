@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from orchestrator.executor.base import KnownTrial, TrialRequest
+from orchestrator.executor.interface import KnownTrial, TrialRequest
 from orchestrator.executor.search import SweepSearcher
 
 from .helpers import tiny_spec

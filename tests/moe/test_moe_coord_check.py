@@ -15,7 +15,7 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from orchestrator.cli import app
+from api.cli import app
 from workers.config import TrialConfig
 from workers.coord_check import coord_check
 from workers.moe_coord_check import expert_count_check

@@ -7,9 +7,8 @@ import torch
 import torch.nn.functional as F
 
 from workers.config import TrialConfig
-from workers.models import build_model
 from workers.models.moe import MoEConfig, MoELayer
-from workers.parametrization import build_optimizer
+from workers.parametrization import build_model, build_optimizer
 
 torch.set_num_threads(2)
 

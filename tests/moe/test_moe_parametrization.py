@@ -7,7 +7,7 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from orchestrator.cli import app
+from api.cli import app
 from workers.config import TrialConfig
 from workers.models.moe import transfer_mapping
 from workers.parametrization import SCHEMES, lookup, resolve_table

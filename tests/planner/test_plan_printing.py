@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from orchestrator.cli import app, commands_sweeps
+from api.cli import app, commands_sweeps
 from orchestrator.planner import build_plan
 
 from .synthetic import Surface, grid_trials, make_spec
@@ -68,7 +68,7 @@ def test_a_three_width_plan_prints_its_verdict(monkeypatch: pytest.MonkeyPatch) 
 def test_a_plan_stored_before_verdicts_never_reads_holds_untested() -> None:
     """Old plans have only `transfer_holds`, which was true for 2-width plans: the printer derives the verdict
     from whether the extrapolation check ran."""
-    from orchestrator.cli.plan_view import verdict_of
+    from api.cli.plan_view import verdict_of
 
     legacy = {"transfer_holds": True, "quality": {"extrapolation": {"lr": {"relative_penalty": None}}}}
     assert verdict_of(legacy)[0] == "untested"

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from api.app import create_app
 from api.auth import is_loopback
-from orchestrator.cli import app as cli
+from api.cli import app as cli
 from orchestrator.settings import SettingsError
 
 runner = CliRunner()

@@ -9,7 +9,7 @@ import yaml
 from conftest import REPO_ROOT, RunningServer, free_port
 from typer.testing import CliRunner
 
-from orchestrator.cli import app
+from api.cli import app
 
 TINY = str(REPO_ROOT / "examples" / "tiny-cpu.yaml")
 runner = CliRunner()

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
+from support.statuses import move_to
 
 from orchestrator.spec import parse_spec
 from orchestrator.store.models import (
@@ -52,8 +53,7 @@ def test_cancel_ends_a_sweep_no_runner_is_working_on_at_once(
     store: SweepStore, tiny_spec: dict[str, Any], idle: str
 ) -> None:
     sweep = store.create_sweep(parse_spec(tiny_spec))
-    if idle != "queued":
-        store.set_sweep_status(sweep.id, idle)
+    move_to(store, sweep.id, idle)
     cancelled = store.request_cancel(sweep.id)
     assert cancelled.status == "cancelled" and cancelled.finished_at is not None
     assert store.list_events(sweep.id)[-1].message == f"status {idle} -> cancelled"

@@ -10,6 +10,8 @@ import math
 from itertools import product
 from typing import Any
 
+from support.statuses import move_to
+
 from orchestrator.planner import TrialResult, build_plan
 from orchestrator.planner.plan import default_multiplier_resolver
 from orchestrator.spec import parse_spec
@@ -154,9 +156,7 @@ def seed_sweep(
                         train_loss=1.76 + 2.4 * (1 - step / target_metrics) ** 2,
                     )
                 )
-    store.set_sweep_status(sweep.id, SweepStatus.RUNNING)
-    if status is not SweepStatus.RUNNING:
-        store.set_sweep_status(sweep.id, status)
+    move_to(store, sweep.id, status)
     return sweep.id
 
 

@@ -11,7 +11,7 @@ import pytest
 from playwright.sync_api import Page, expect
 from typer.testing import CliRunner
 
-from orchestrator.cli import app
+from api.cli import app
 from ui.seed import seed_sweep, study_spec
 
 PARAMS = ("sp", "mup")

@@ -9,7 +9,7 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from orchestrator.cli import app
+from api.cli import app
 from workers.parametrization import table
 from workers.roles import Role
 

@@ -10,9 +10,8 @@ import torch
 
 from workers.config import TrialConfig
 from workers.data import load_dataset
-from workers.models import build_model
 from workers.models.layers import SCALED
-from workers.parametrization import build_optimizer
+from workers.parametrization import build_model, build_optimizer
 
 torch.set_num_threads(1)
 

@@ -10,8 +10,7 @@ import pytest
 import torch
 
 from workers.config import TrialConfig
-from workers.models import build_model
-from workers.parametrization import build_optimizer, resolve_table
+from workers.parametrization import build_model, build_optimizer, resolve_table
 from workers.parametrization.table import attention_scale, residual_multiplier
 
 torch.set_num_threads(1)

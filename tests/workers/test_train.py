@@ -176,3 +176,11 @@ def test_a_torn_newest_checkpoint_falls_back_to_the_previous_one(tmp_path: Path)
     state = load_latest_checkpoint(tmp_path)
     assert state is not None and state["step"] == 5
     assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_a_worker_config_with_an_unknown_key_is_an_error() -> None:
+    """As in the sweep spec: a misspelt field must not silently keep its default."""
+    good = TrialConfig(width=32).to_dict()
+    assert TrialConfig.from_dict(good) == TrialConfig(width=32)
+    with pytest.raises(ValueError, match=r"unknown TrialConfig field\(s\) \['warmup_fracton'\]"):
+        TrialConfig.from_dict({**good, "warmup_fracton": 0.1})

@@ -1,9 +1,9 @@
 """Model families: `gpt` (the decoder proxies and targets), `moe` (the GPT with Mixture-of-Experts MLPs) and
 `mlp` (a per-position MLP for fast tests).
 
-`build_model(config, vocab_size)` returns a ready model: structure from the config, then init and forward
-multipliers from the parametrization. Every model's forward is `forward(idx, targets=None) -> (logits,
-loss)` like nanoGPT (logits for every position), it keeps `param_roles` (name -> role) and lists the
+`make_model(config, vocab_size)` returns the structure; `workers.parametrization.build_model` the ready
+model (init and forward multipliers from the parametrization, which reads the structure: models come
+first). Every model's forward is `forward(idx, targets=None) -> (logits, loss)` like nanoGPT (logits for every position), it keeps `param_roles` (name -> role) and lists the
 activations the coordinate check records in `coord_modules()`.
 """
 
@@ -19,10 +19,24 @@ from workers.models.moe import MoEConfig, MoEGPT
 FAMILIES = ("gpt", "mlp", "moe")
 
 
-def make_model(config: TrialConfig, vocab_size: int) -> nn.Module:
-    """The bare structure (no init, multipliers 1): what `build_model` and `resolve_table` start from."""
-    from workers.parametrization import attention_shape
+def attention_shape(config: TrialConfig) -> tuple[int, int, int]:
+    """(n_heads, head_dim, head_dim at the base width). `n_heads` given: heads fixed and head_dim grows with
+    width (μP's 1/d_head then matters); otherwise head_dim fixed and heads grow."""
+    if config.n_heads is not None:
+        if config.n_heads < 1 or config.width % config.n_heads or config.base_width % config.n_heads:
+            raise ValueError(
+                f"width {config.width} and base_width {config.base_width} must be multiples of "
+                f"n_heads {config.n_heads}"
+            )
+        return config.n_heads, config.width // config.n_heads, config.base_width // config.n_heads
+    if config.head_dim is None or config.head_dim < 1 or config.width % config.head_dim:
+        raise ValueError(f"width {config.width} is not a multiple of head_dim {config.head_dim}")
+    return config.width // config.head_dim, config.head_dim, config.head_dim
 
+
+def make_model(config: TrialConfig, vocab_size: int) -> nn.Module:
+    """The bare structure (no init, multipliers 1): what `workers.parametrization.build_model` and
+    `resolve_table` start from."""
     if vocab_size < 2:
         raise ValueError(f"vocab_size must be >= 2, got {vocab_size}")
     if config.family in ("gpt", "moe"):
@@ -47,13 +61,6 @@ def make_model(config: TrialConfig, vocab_size: int) -> nn.Module:
     raise ValueError(f"unknown model family {config.family!r}; this build knows {list(FAMILIES)}")
 
 
-def build_model(config: TrialConfig, vocab_size: int) -> nn.Module:
-    """A model initialized (seeded by config.seed) and scaled by config.parametrization, on the CPU."""
-    from workers.parametrization import apply_parametrization
-
-    return apply_parametrization(make_model(config, vocab_size), config)
-
-
 __all__ = [
     "FAMILIES",
     "GPT",
@@ -62,6 +69,6 @@ __all__ = [
     "MLPModel",
     "MoEConfig",
     "MoEGPT",
-    "build_model",
+    "attention_shape",
     "make_model",
 ]

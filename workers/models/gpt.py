@@ -3,7 +3,7 @@
 Token + position embedding, pre-norm blocks (causal attention, MLP), final LayerNorm, readout (tied or
 untied). Every μP-specific number (embedding and logit multipliers, attention scale, residual-branch
 multiplier, init) is a plain float or init set once by `workers.parametrization.apply_parametrization`;
-this file has no parametrization `if`s. Built through `workers.models.build_model`.
+this file has no parametrization `if`s. Built through `workers.parametrization.build_model`.
 """
 
 from __future__ import annotations

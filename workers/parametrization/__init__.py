@@ -9,10 +9,12 @@ See table.py for the rules and their sources, docs/parametrizations.md for the r
 from __future__ import annotations
 
 import torch
+from torch import nn
 
 from workers.config import TrialConfig
+from workers.models import make_model
 from workers.parametrization.optimizer import build_optimizer, param_groups
-from workers.parametrization.resolve import ParamRow, apply_parametrization, attention_shape, resolve_params
+from workers.parametrization.resolve import ParamRow, apply_parametrization, resolve_params
 from workers.parametrization.table import OPTIMIZERS, SCHEMES, lookup
 
 __all__ = [
@@ -20,7 +22,7 @@ __all__ = [
     "SCHEMES",
     "ParamRow",
     "apply_parametrization",
-    "attention_shape",
+    "build_model",
     "build_optimizer",
     "lookup",
     "param_groups",
@@ -32,8 +34,11 @@ __all__ = [
 def resolve_table(config: TrialConfig, vocab_size: int = 256) -> list[ParamRow]:
     """The resolved row of every parameter of the model `config` describes, without allocating it (the model
     is built on the meta device, so a target-width table costs nothing)."""
-    from workers.models import make_model
-
     with torch.device("meta"):
         model = make_model(config, vocab_size)
     return [item.row for item in resolve_params(model, config)]
+
+
+def build_model(config: TrialConfig, vocab_size: int) -> nn.Module:
+    """A model initialized (seeded by config.seed) and scaled by config.parametrization, on the CPU."""
+    return apply_parametrization(make_model(config, vocab_size), config)

@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from workers.config import TrialConfig
+from workers.models import attention_shape
 from workers.models.gpt import Block, CausalSelfAttention
 from workers.models.layers import SCALED, ParameterSite, parameter_sites
 from workers.parametrization.table import Rule, Scale, attention_scale, lookup, residual_multiplier
@@ -78,21 +79,6 @@ def validate(config: TrialConfig) -> None:
         raise ValueError("readout_zero_init needs tied_embeddings=False: a tied readout is the embedding")
     if config.weight_decay_mode not in WEIGHT_DECAY_MODES:
         raise ValueError(f"weight_decay_mode {config.weight_decay_mode!r}: choose {list(WEIGHT_DECAY_MODES)}")
-
-
-def attention_shape(config: TrialConfig) -> tuple[int, int, int]:
-    """(n_heads, head_dim, head_dim at the base width). `n_heads` given: heads fixed and head_dim grows with
-    width (μP's 1/d_head then matters); otherwise head_dim fixed and heads grow."""
-    if config.n_heads is not None:
-        if config.n_heads < 1 or config.width % config.n_heads or config.base_width % config.n_heads:
-            raise ValueError(
-                f"width {config.width} and base_width {config.base_width} must be multiples of "
-                f"n_heads {config.n_heads}"
-            )
-        return config.n_heads, config.width // config.n_heads, config.base_width // config.n_heads
-    if config.head_dim is None or config.head_dim < 1 or config.width % config.head_dim:
-        raise ValueError(f"width {config.width} is not a multiple of head_dim {config.head_dim}")
-    return config.width // config.head_dim, config.head_dim, config.head_dim
 
 
 def _scale(config: TrialConfig, site_module: nn.Module, fan_in: int, fan_out: int) -> Scale:

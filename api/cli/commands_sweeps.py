@@ -7,7 +7,6 @@ fall back to the environment, then to defaults, through `Settings.load`.
 
 from __future__ import annotations
 
-import os
 import socket
 import threading
 import time
@@ -19,23 +18,25 @@ import typer
 import uvicorn
 import yaml
 from fastapi import FastAPI
-from pydantic import ValidationError
+from pydantic import Field, SecretStr, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
-from sqlalchemy.exc import SQLAlchemyError
 
-from orchestrator.cli import app
-from orchestrator.cli.plan_view import plan_renderables
+from api.cli import app
+from api.cli.plan_view import plan_renderables
 from orchestrator.settings import Settings, SettingsError
 from orchestrator.spec import parse_spec, validation_messages
-from orchestrator.store.models import SweepStatus
+from orchestrator.status import SETTLED, SweepStatus
+from orchestrator.store.db import printable_url
+from orchestrator.store.errors import DatabaseError
 
 DEFAULT_SERVER = "http://127.0.0.1:8000"
 DEMO_DATA_DIR = "mutransfer-data"
 DEMO_SPEC = Path("examples") / "tiny-cpu.yaml"
 # Where waiting stops: a finished sweep, or one whose target run waits for approval.
-TERMINAL = {s.value for s in SweepStatus.terminal()} | {SweepStatus.AWAITING_APPROVAL.value}
+SETTLED_STATUSES = {s.value for s in SETTLED}
 
 # soft_wrap: long messages (URLs, validation errors) stay on one line for copy/paste and grep.
 console = Console(highlight=False, soft_wrap=True)
@@ -59,12 +60,20 @@ def load_settings(**overrides: Any) -> Settings:
 
 
 # HTTP client -------------------------------------------------------------------------------------
+class ClientSettings(BaseSettings):
+    """What the CLI's client commands read from the environment (the service's settings are `Settings`)."""
+
+    model_config = SettingsConfigDict(env_prefix="MUTRANSFER_", env_ignore_empty=True, extra="ignore")
+
+    token: SecretStr | None = Field(None, description="the API token `submit`/`status` send")
+
+
 class ApiClient:
     """A thin client of `/api/v1`; every failure becomes one readable line (and exit code 1)."""
 
     def __init__(self, server: str, timeout: float = 30.0):
-        token = os.environ.get("MUTRANSFER_TOKEN")
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        token = ClientSettings().token
+        headers = {"Authorization": f"Bearer {token.get_secret_value()}"} if token else {}
         self.server = server.rstrip("/")
         self.http = httpx.Client(base_url=f"{self.server}/api/v1", headers=headers, timeout=timeout)
 
@@ -140,7 +149,7 @@ def build_app(settings: Settings) -> FastAPI:
         application.state.service.store.ping()
     except ValueError as exc:
         raise fail(str(exc), 2) from None
-    except SQLAlchemyError as exc:
+    except DatabaseError as exc:
         reason = getattr(exc, "orig", None) or exc
         raise fail(f"cannot reach the database {_safe_url(settings)}: {reason}") from None
     return application
@@ -158,12 +167,7 @@ def announce_auth(settings: Settings) -> None:
 
 def _safe_url(settings: Settings) -> str:
     """The database URL without its password, for printing."""
-    from sqlalchemy.engine import make_url
-
-    try:
-        return make_url(settings.database_url).render_as_string(hide_password=True)
-    except Exception:  # an unparsable URL is reported by the service at start; print nothing secret
-        return "(unparsable URL)"
+    return printable_url(settings.database_url)
 
 
 # submit ------------------------------------------------------------------------------------------
@@ -315,7 +319,7 @@ def watch_sweep(client: ApiClient, sweep_id: int, interval: float = 1.0) -> dict
                 completed=progress["done"],
                 eta=_eta(detail),
             )
-            if detail["status"] in TERMINAL:
+            if detail["status"] in SETTLED_STATUSES:
                 return detail
             time.sleep(interval)
             detail = client.request("GET", f"/sweeps/{sweep_id}")
@@ -392,8 +396,11 @@ def demo(
     """The main job: start the service (SQLite, local Ray), run the example study, show where to watch it."""
     spec_path = spec_file or _default_demo_spec()
     spec = read_spec_file(spec_path)
-    data = data_dir or Path(os.environ.get("MUTRANSFER_DATA_DIR") or DEMO_DATA_DIR)
-    if database_url is None and not os.environ.get("MUTRANSFER_DATABASE_URL"):
+    # The demo's own defaults (a data dir of its own, SQLite inside it) apply where neither a flag nor the
+    # environment says otherwise.
+    from_env = load_settings()
+    data = data_dir or (from_env.data_dir if "data_dir" in from_env.model_fields_set else Path(DEMO_DATA_DIR))
+    if database_url is None and "database_url" not in from_env.model_fields_set:
         database_url = f"sqlite:///{data.resolve() / 'mutransfer.db'}"
     # The demo is local single-user use: auth off, which create_app allows on a loopback host only.
     settings = load_settings(data_dir=data, database_url=database_url, port=port, auth=False)

@@ -1,25 +1,37 @@
-"""What the runner asks of an executor, and what an executor tells the store.
+"""The executor interface: every type the lifecycle and the store exchange with an executor.
 
-The runner depends on these types only; Ray stays behind `RayExecutor`. An executor runs the trials
-of one sweep and reports every event to a `TrialEvents` sink (the store's ingest implements it),
-so the sink is the single place where results become rows and the executor never opens the DB.
+The lifecycle (`orchestrator/lifecycle.py`) depends on these types only; Ray stays behind `RayExecutor`
+(`orchestrator/executor/ray_executor.py`), which only the composition root (`orchestrator/service.py`)
+names. An executor runs the trials of one sweep, and the target run, and reports every event to a sink the
+store implements (`TrialEvents`, `TargetEvents`: `orchestrator/store/ingest.py`), so the sink is the single
+place where results become rows and the executor never opens the database.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from orchestrator.spec import SweepSpec
-
-if TYPE_CHECKING:
-    from orchestrator.executor.target import TargetEvents, TargetOutcome, TargetRequest
 
 # Objective that Optuna minimizes: the final validation loss (the train loss when no eval ran).
 OBJECTIVE = "objective"
 # The per-step metric ASHA compares at its rungs.
 STEP_LOSS = "loss"
+# Loss charged to a diverged trial when it never produced a finite loss (a char-level LM starts near
+# ln(vocab) ~ 4-5; anything this large is "blew up" to every sampler).
+DIVERGED_FALLBACK_LOSS = 100.0
+
+
+def diverged_loss(initial_loss: float | None, factor: float) -> float:
+    """The objective of a diverged trial: the loss level that defines divergence (factor x the first
+    loss), so the sampler learns that this LR is too large without an infinite value. The executor reports
+    it and the store rebuilds it for a resumed sweep, so both read this one rule."""
+    if initial_loss is None or not math.isfinite(initial_loss):
+        return DIVERGED_FALLBACK_LOSS
+    return factor * initial_loss
 
 
 def search_key(parametrization: str, width: int, depth: int) -> str:
@@ -131,6 +143,45 @@ class SweepRun:
 StopCheck = Callable[[], "str | None"]
 CANCEL = "cancel"
 SHUTDOWN = "shutdown"
+
+
+# The target run ------------------------------------------------------------------------------------------
+# Outcome statuses beyond the worker's completed/diverged.
+FAILED, CANCELLED, INTERRUPTED = "failed", "cancelled", "interrupted"
+
+
+@dataclass(frozen=True)
+class TargetRequest:
+    """What the executor needs to run a target: the worker config (a `TrialConfig` dict with
+    `checkpoint_dir` set) and its resources."""
+
+    target_run_id: int
+    config: dict[str, Any]
+    cpus: float = 1.0
+    gpus: float = 0.0
+
+
+@dataclass
+class TargetOutcome:
+    """How the run ended: completed | diverged (the worker's word), failed, cancelled, or interrupted
+    (the service is stopping: the run stays unfinished and resumes at the next start)."""
+
+    status: str
+    final_val_loss: float | None = None
+    final_train_loss: float | None = None
+    steps_done: int = 0
+    attempts: int = 0
+    error: str | None = None
+
+
+class TargetEvents(Protocol):
+    """Driver-side sink of a target run (implemented by `orchestrator.store.ingest.TargetIngest`)."""
+
+    def attempt_started(self, attempt: int) -> None: ...
+
+    def metrics(self, records: list[dict[str, Any]]) -> None: ...
+
+    def attempt_failed(self, attempt: int, error: str, will_retry: bool) -> None: ...
 
 
 class Executor(Protocol):

@@ -15,7 +15,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from orchestrator.cli import app
+from api.cli import app
 from workers.config import TrialConfig
 
 console = Console(highlight=False, soft_wrap=True)

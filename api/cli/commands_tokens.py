@@ -13,12 +13,12 @@ from typing import Annotated
 
 import typer
 from rich.table import Table
-from sqlalchemy.exc import SQLAlchemyError
 
-from orchestrator.cli import app
-from orchestrator.cli.commands_sweeps import _safe_url, console, fail, load_settings
+from api.cli import app
+from api.cli.commands_sweeps import _safe_url, console, fail, load_settings
+from orchestrator.store import NotFound, SweepStore
 from orchestrator.store.db import make_engine, upgrade_database
-from orchestrator.store.repository import NotFound, SweepStore
+from orchestrator.store.errors import DatabaseError
 from orchestrator.tokens import MAX_NAME_CHARS, create_token, list_tokens, revoke_token
 
 token_app = typer.Typer(help="API tokens: create, list and revoke project-scoped bearer tokens.")
@@ -41,7 +41,7 @@ def open_store(database_url: str | None) -> Iterator[SweepStore]:
     try:
         upgrade_database(engine)
         yield SweepStore.from_engine(engine)
-    except SQLAlchemyError as exc:
+    except DatabaseError as exc:
         reason = getattr(exc, "orig", None) or exc
         raise fail(f"cannot use the database {_safe_url(settings)}: {reason}") from None
     finally:

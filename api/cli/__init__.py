@@ -10,7 +10,7 @@ app = typer.Typer(
 )
 
 # Command modules register themselves on import; keep this list in CLI order.
-from orchestrator.cli import (  # noqa: E402,F401
+from api.cli import (  # noqa: E402,F401
     commands_sweeps,
     commands_tokens,
     commands_workers,

@@ -1,0 +1,1 @@
+"""Helpers shared by tests of several packages (imported as `support.<module>`: tests/ is on sys.path)."""
