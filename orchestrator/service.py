@@ -38,7 +38,6 @@ class Runner(Protocol):
 RunnerFactory = Callable[["Service"], Runner]
 
 
-
 def make_runner(service: Service) -> SweepRunner:
     """The default `RunnerFactory`: the sweep lifecycle on Ray (local, or `settings.ray_address`), with the
     service's data dir for Ray's files and the target's checkpoints."""

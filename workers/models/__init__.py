@@ -3,8 +3,9 @@
 
 `make_model(config, vocab_size)` returns the structure; `workers.parametrization.build_model` the ready
 model (init and forward multipliers from the parametrization, which reads the structure: models come
-first). Every model's forward is `forward(idx, targets=None) -> (logits, loss)` like nanoGPT (logits for every position), it keeps `param_roles` (name -> role) and lists the
-activations the coordinate check records in `coord_modules()`.
+first). Every model's forward is `forward(idx, targets=None) -> (logits, loss)` like nanoGPT (logits for
+every position), it keeps `param_roles` (name -> role) and lists the activations the coordinate check
+records in `coord_modules()`.
 """
 
 from __future__ import annotations
