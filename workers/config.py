@@ -34,7 +34,7 @@ class TrialConfig:
     readout_zero_init: bool = False  # μP option (TP5 §D.2): readout starts at 0, logits exactly 0 at init
     query_zero_init: bool = False  # μP option (TP5 §D.2): attention starts uniform
     weight_decay: float = 0.0
-    warmup: float = 0.0  # fraction of steps
+    warmup_fraction: float = 0.0  # of the steps
     # optimizer and schedule
     optimizer: str = "adamw"  # adamw | sgd | muon | lamb | adopt
     betas: tuple[float, float] = (0.9, 0.95)
@@ -47,7 +47,7 @@ class TrialConfig:
     grad_clip: float | None = 1.0
     # data and budget
     dataset: str | None = "python-stdlib"
-    token_file: str | None = None
+    data_path: str | None = None  # a flat binary token file (the spec's data.path)
     token_dtype: str = "uint16"
     vocab_size: int | None = None
     steps: int = 100

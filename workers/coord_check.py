@@ -1,12 +1,13 @@
-"""The coordinate check (TP5 §D.1; microsoft/mup `coord_check`), judged by each scheme's own predictions.
+"""The coordinate check (TP5 §D.1; microsoft/mup `coord_check`), judged by each parametrization's own
+predictions.
 
 Train one model per width (or per depth) for a few steps at a large LR on one fixed batch of real text, and
 record for every module output the mean |x| (`l1`), the RMS (`rms`) and the RMS of the change since step 0
 (`delta_rms`) before each update. Fit log2(stat) against log2(width) per module, stat and step, and compare
 each slope with the one the parametrization's own theory predicts (`workers.coord_predictions`): the
-verdict passes iff every judged slope lies within the tolerance of its prediction. A scheme is a claim
-about these exponents and the check tests the implementation against its claim: μP passes by staying flat,
-SP by growing where SP predicts growth, u-μP by shrinking its embedding's update like m^-½, and a broken
+verdict passes iff every judged slope lies within the tolerance of its prediction. A parametrization is a
+claim about these exponents and the check tests the implementation against its claim: μP passes by staying
+flat, SP by growing where SP predicts growth, u-μP by shrinking its embedding's update like m^-½, and a broken
 rule fails, naming the module, the measured slope and the predicted one (docs/coordinate-check.md).
 
 Settings of the check, not of the trial (measured over widths 64..512, GPT depth 2, 3 updates; the numbers
@@ -65,7 +66,7 @@ Slopes = dict[str, dict[str, list[float | None]]]
 
 
 @dataclass
-class CoordCheckResult:
+class CoordCheckReport:
     """JSON-able: `stats[module][stat][step][i]` is the stat at point i (x[i]: widths or depths);
     `slopes` and `predicted` are `[module][stat][step]`, `predicted` None where nothing is judged."""
 
@@ -241,7 +242,7 @@ def coord_check(
     context_length: int = 16,
     readout_zero_init: bool = True,
     dtype: torch.dtype = torch.float32,
-) -> CoordCheckResult:
+) -> CoordCheckReport:
     """Run the check for `config`'s model family with the given parametrization/optimizer (default: the
     config's). Varies width over `widths`, or depth over `depths` at config.width when depths is given."""
     start = time.perf_counter()
@@ -298,7 +299,7 @@ def coord_check(
         g: {s: [[run[g][s][k] for run in runs] for k in range(steps + 1)] for s in STATS} for g in modules
     }
     slopes, failing = judge(points, stats, predicted, tolerance, growing_tolerance)
-    return CoordCheckResult(
+    return CoordCheckReport(
         axis=axis,
         x=points,
         widths=points if axis == "width" else [config.width] * len(points),

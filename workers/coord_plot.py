@@ -9,7 +9,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from workers.coord_check import STATS, CoordCheckResult
+from workers.coord_check import STATS, CoordCheckReport
 
 
 def _series(result: dict[str, Any], module: str, stat: str, step: int) -> tuple[list[float], list[float]]:
@@ -100,9 +100,9 @@ def save_html(result: dict[str, Any], path: Path) -> Path:
     return path
 
 
-def save_artifacts(result: CoordCheckResult | dict[str, Any], out_dir: str | Path) -> dict[str, Path]:
+def save_artifacts(result: CoordCheckReport | dict[str, Any], out_dir: str | Path) -> dict[str, Path]:
     """Write coord_check.json, coord_check.png and coord_check.html into out_dir (created if needed)."""
-    data = result.to_dict() if isinstance(result, CoordCheckResult) else result
+    data = result.to_dict() if isinstance(result, CoordCheckReport) else result
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     json_path = out / "coord_check.json"

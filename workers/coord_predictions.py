@@ -3,7 +3,7 @@
 A parametrization is a claim about exponents: how the size of every activation (`rms`) and of its change
 since step 0 (`delta_rms`) scale with width, or with depth. `predicted_slope` gives, for one recorded
 activation (its `CoordSite`: kind and chain), statistic and step, the slope of log2(stat) against log2(x)
-the scheme's own theory predicts, or None where that theory is not sharp at the check's sizes (widths
+the parametrization's own theory predicts, or None where that theory is not sharp at the check's sizes (widths
 64..512, depths 2..8): such a slope is recorded and plotted but not judged. `l1` is never judged (it
 carries rms's information).
 
@@ -50,11 +50,11 @@ blocks' initial outputs (each reads a LayerNorm), the LayerNorm's output and the
 depths 2..8: the residual stream's initial rms (the embedding plus L^(½−α) from the branches), each block's
 own change (its input is the LayerNorm of that mixed stream: measured +0.41 for attention at σ = 1/√64,
 0.00 at σ = 0.02), the final LayerNorm's change, and under SGD every update (its gradients carry the
-LayerNorm backward factor through the same mix). Schemes without a depth rule make no claim along depth:
-None everywhere, and the check refuses to run them (`coord_check`).
+LayerNorm backward factor through the same mix). Parametrizations without a depth rule make no claim along
+depth: None everywhere, and the check refuses to run them (`coord_check`).
 
 Expert-count axis (x = n_experts at a fixed width, top_k and expert width; `workers.moe_coord_check`): no
-scheme's rule reads n_experts, and Complete-muE's gates sum to top_k, so every activation is flat.
+parametrization's rule reads n_experts, and Complete-muE's gates sum to top_k, so every activation is flat.
 """
 
 from __future__ import annotations
@@ -173,7 +173,7 @@ def predicted_slope(
     step: int,
     zero_readout: bool = True,
 ) -> float | None:
-    """The slope of log2(`stat`) vs log2(x) at `step` that the scheme predicts; None: not judged."""
+    """The slope of log2(`stat`) vs log2(x) at `step` that the parametrization predicts; None: not judged."""
     if stat not in JUDGED_STATS:
         return None
     c = claim(parametrization, optimizer, axis, site, zero_readout)
@@ -192,7 +192,7 @@ def predictions(
     steps: Sequence[int],
     zero_readout: bool = True,
 ) -> dict[str, dict[str, list[float | None]]]:
-    """`predicted[module][stat][step]`, the shape of `CoordCheckResult.slopes`."""
+    """`predicted[module][stat][step]`, the shape of `CoordCheckReport.slopes`."""
     return {
         label: {
             stat: [

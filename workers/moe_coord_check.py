@@ -2,7 +2,7 @@
 
 Complete-muE's claim: with the routed gates summing to `top_k` and the expert rules read from the active
 width, adding experts at a fixed `top_k` and `d_expert` changes no activation's size, at init or after
-updates; no scheme's rule reads n_experts, so every activation is predicted flat
+updates; no parametrization's rule reads n_experts, so every activation is predicted flat
 (`workers.coord_predictions`, axis "n_experts"). This varies `moe.n_experts` with everything else fixed,
 with the same statistics, fixed batch and verdict as `workers.coord_check`.
 

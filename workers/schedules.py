@@ -20,13 +20,13 @@ def lr_factor(
     step: int,
     total_steps: int,
     schedule: str,
-    warmup: float = 0.0,
+    warmup_fraction: float = 0.0,
     decay_fraction: float = 0.2,
     min_lr_ratio: float = 0.1,
 ) -> float:
     """Multiplier for update number ``step`` (0-based) of ``total_steps``.
 
-    ``warmup`` and ``decay_fraction`` are fractions of ``total_steps``. Warmup is linear
+    ``warmup_fraction`` and ``decay_fraction`` are fractions of ``total_steps``. Warmup is linear
     from 1/warmup_steps to 1. After it: ``constant`` stays at 1; ``cosine`` follows half a
     cosine down to ``min_lr_ratio`` at the last step; ``wsd`` (warmup-stable-decay,
     Hu et al. 2024, MiniCPM) holds 1 and decays linearly to ``min_lr_ratio`` over the
@@ -34,7 +34,7 @@ def lr_factor(
     """
     if schedule not in SCHEDULES:
         raise ValueError(f"unknown schedule {schedule!r}: choose one of {', '.join(SCHEDULES)}")
-    warmup_steps = round(warmup * total_steps)
+    warmup_steps = round(warmup_fraction * total_steps)
     if step < warmup_steps:
         return (step + 1) / warmup_steps
     if schedule == "constant":
@@ -52,8 +52,10 @@ def lr_factor(
 
 def schedule_for(config: TrialConfig) -> Callable[[int], float]:
     """The schedule of a trial as ``factor(step)``; checks the settings once, up front."""
-    if not 0.0 <= config.warmup < 1.0:
-        raise ValueError(f"warmup {config.warmup} must be a fraction of the steps in [0, 1)")
+    if not 0.0 <= config.warmup_fraction < 1.0:
+        raise ValueError(
+            f"warmup_fraction {config.warmup_fraction} must be a fraction of the steps in [0, 1)"
+        )
     if not 0.0 < config.decay_fraction <= 1.0:
         raise ValueError(f"decay_fraction {config.decay_fraction} must be in (0, 1]")
     if not 0.0 <= config.min_lr_ratio <= 1.0:
@@ -62,7 +64,7 @@ def schedule_for(config: TrialConfig) -> Callable[[int], float]:
         lr_factor,
         total_steps=config.steps,
         schedule=config.schedule,
-        warmup=config.warmup,
+        warmup_fraction=config.warmup_fraction,
         decay_fraction=config.decay_fraction,
         min_lr_ratio=config.min_lr_ratio,
     )

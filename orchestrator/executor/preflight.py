@@ -2,9 +2,10 @@
 
 Every parametrization is checked, SP included: the check judges each by its own predicted slopes
 (docs/coordinate-check.md), so SP passes by growing where SP predicts growth, and a sweep stops before its
-proxies when an implementation misses its scheme's claim. It runs on a Ray worker (not in the API process)
-because it trains a few steps at several widths. The check itself is `workers.coord_check.coord_check`;
-this module only adapts the sweep spec to it and its result to a `PreflightOutcome`.
+proxies when an implementation misses its parametrization's claim. It runs on a Ray worker (not in the API
+process) because it trains a few steps at several widths. The check itself is
+`workers.coord_check.coord_check`; this module only adapts the sweep spec to it and its result to a
+`PreflightOutcome`.
 """
 
 from __future__ import annotations

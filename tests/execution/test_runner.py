@@ -226,8 +226,8 @@ def test_preflight_checks_every_parametrization_and_its_verdict_decides(
 
 
 def gpu_example_on_cpu() -> SweepSpec:
-    """examples/gpu.yaml at CPU sizes: its three schemes, AdamW with independent weight decay, its search
-    space and `preflight: enforce` as written; the model, proxies, target and resources shrunk."""
+    """examples/gpu.yaml at CPU sizes: its three parametrizations, AdamW with independent weight decay, its
+    search space and `preflight: enforce` as written; the model, proxies, target and resources shrunk."""
     data = yaml.safe_load((REPO_ROOT / "examples" / "gpu.yaml").read_text())
     shrink = {
         "model.depth": 2,

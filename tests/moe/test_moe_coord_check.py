@@ -1,6 +1,6 @@
-"""The coordinate check on the MoE family (real text), each scheme judged by its own predicted slopes: μP
-and SP pass their own checks across widths (the routed MLP is a branch like the dense one), μP is flat in
-n_experts at a fixed active width, CompleteP is flat in depth.
+"""The coordinate check on the MoE family (real text), each parametrization judged by its own predicted
+slopes: μP and SP pass their own checks across widths (the routed MLP is a branch like the dense one), μP
+is flat in n_experts at a fixed active width, CompleteP is flat in depth.
 
 Small but real settings to stay fast on 2 cores: one block (depth 2 measured at 0.105-0.107 max slope with
 two seeds, passing with four), mlp_ratio 2, 4 experts with top_k 2, and the load-balancing loss off
@@ -30,12 +30,12 @@ def _config(**fields: object) -> TrialConfig:
     return TrialConfig(**{"family": "moe", "width": 64, "depth": 1, "mlp_ratio": 2, "moe": MOE, **fields})
 
 
-@pytest.mark.parametrize("scheme", ["mup", "sp"])
-def test_moe_passes_its_own_check_across_widths(scheme: str) -> None:
-    result = coord_check(_config(), scheme, "adamw", widths=WIDTHS, seeds=(0, 1))
+@pytest.mark.parametrize("parametrization", ["mup", "sp"])
+def test_moe_passes_its_own_check_across_widths(parametrization: str) -> None:
+    result = coord_check(_config(), parametrization, "adamw", widths=WIDTHS, seeds=(0, 1))
     assert result.passed, result.failing
     assert {"blocks.0.mlp", "logits"} <= set(result.modules)
-    if scheme == "mup":
+    if parametrization == "mup":
         assert result.predicted["blocks.0.mlp"]["delta_rms"][2:] == [0.0, 0.0]
     else:  # SP's routed branch grows with width, recorded but not judged (its router sharpens, see the table)
         assert result.predicted["blocks.0.mlp"]["rms"] == [None] * 4

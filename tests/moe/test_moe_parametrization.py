@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 from api.cli import app
 from workers.config import TrialConfig
 from workers.models.moe import transfer_mapping
-from workers.parametrization import SCHEMES, lookup, resolve_table
+from workers.parametrization import PARAMETRIZATIONS, lookup, resolve_table
 from workers.roles import Role
 
 runner = CliRunner()
@@ -21,9 +21,9 @@ def _rows(**fields: object) -> dict[str, dict]:
 
 
 def test_every_scheme_has_a_sourced_rule_for_router_and_experts() -> None:
-    for scheme in SCHEMES:
+    for parametrization in PARAMETRIZATIONS:
         for role in (Role.ROUTER, Role.EXPERT):
-            assert lookup(scheme, role, "adamw").source
+            assert lookup(parametrization, role, "adamw").source
 
 
 def test_router_is_output_like_and_experts_are_hidden_under_mup() -> None:
@@ -50,10 +50,10 @@ def test_sparse_moe_at_the_dense_active_width_gets_the_dense_ffn_rules() -> None
     assert half["blocks.0.mlp.experts.down.weight"]["lr"] == pytest.approx(1.0)  # m = 2·128 / (4·64) = 1
 
 
-@pytest.mark.parametrize("scheme", ["mup", "completep", "sp-embedding-lr"])
-def test_every_scheme_equals_sp_at_the_base_shape(scheme: str) -> None:
+@pytest.mark.parametrize("parametrization", ["mup", "completep", "sp-embedding-lr"])
+def test_every_scheme_equals_sp_at_the_base_shape(parametrization: str) -> None:
     base = {"width": 64, "base_width": 64, "moe": {"n_experts": 4, "top_k": 1, "shared_expert": True}}
-    assert _rows(parametrization=scheme, **base) == _rows(parametrization="sp", **base)
+    assert _rows(parametrization=parametrization, **base) == _rows(parametrization="sp", **base)
 
 
 def test_completep_scales_expert_lr_with_depth() -> None:

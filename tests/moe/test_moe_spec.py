@@ -96,7 +96,8 @@ def test_an_moe_spec_the_worker_cannot_build_or_map_is_a_422_naming_the_field_an
 
 def test_a_split_only_the_coordinate_check_misses_passes_with_preflight_off(tiny_spec: dict) -> None:
     assert parse_spec({**preflight_only_split(tiny_spec), "preflight": "off"}).proxy.widths == [48, 96]
-    with pytest.raises(ValueError, match="coordinate-check width"):  # SP is preflighted like every scheme
+    # SP is preflighted like every parametrization
+    with pytest.raises(ValueError, match="coordinate-check width"):
         parse_spec({**preflight_only_split(tiny_spec), "parametrizations": ["sp"]})
 
 

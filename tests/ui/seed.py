@@ -180,7 +180,7 @@ def coord_slope(parametrization: str, module: str, stat: str, step: int) -> tupl
 
 
 def coord_data(widths: list[int], parametrization: str) -> dict[str, Any]:
-    """A passing coordinate check in the worker's JSON shape (`CoordCheckResult.to_dict()`): per module,
+    """A passing coordinate check in the worker's JSON shape (`CoordCheckReport.to_dict()`): per module,
     statistic and step the stats (exact power laws of width), their measured slopes and the predicted ones."""
     stats: dict[str, dict[str, list[list[float]]]] = {}
     slopes: dict[str, dict[str, list[float | None]]] = {}

@@ -1,5 +1,6 @@
-"""The sweep page's coordinate-check panel: per module the measured points and, where the module's scheme
-predicts a slope, that slope as a dashed line, for every checked parametrization (SP included)."""
+"""The sweep page's coordinate-check panel: per module the measured points and, where the module's
+parametrization predicts a slope, that slope as a dashed line, for every checked parametrization (SP
+included)."""
 
 from __future__ import annotations
 

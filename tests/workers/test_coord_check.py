@@ -1,6 +1,7 @@
-"""The coordinate check on real text, each scheme judged by its own predicted slopes: every scheme and
-optimizer the table defines passes its own check over widths 64..512, CompleteP over depths 2..8, and a
-deliberately broken rule fails, naming the module and the slope its scheme predicts.
+"""The coordinate check on real text, each parametrization judged by its own predicted slopes: every
+parametrization and optimizer the table defines passes its own check over widths 64..512, CompleteP over
+depths 2..8, and a deliberately broken rule fails, naming the module and the slope its parametrization
+predicts.
 
 Each check trains 4 widths (or 3 depths) for 3 steps; results are cached so that every assertion about one
 configuration shares one run (broken-rule runs are not cached: they patch the table).
@@ -17,7 +18,7 @@ import pytest
 import torch
 
 from workers.config import TrialConfig
-from workers.coord_check import CoordCheckResult, coord_check, slope
+from workers.coord_check import CoordCheckReport, coord_check, slope
 from workers.coord_plot import save_artifacts
 from workers.parametrization import table
 from workers.roles import Role
@@ -29,24 +30,24 @@ WIDTHS = (64, 128, 256, 512)
 SMALLER = {"muon": {"depth": 1, "mlp_ratio": 1}}
 
 
-def defined(scheme: str, optimizer: str) -> bool:
+def defined(parametrization: str, optimizer: str) -> bool:
     """Whether the table has rules for this pair (u-μP is defined for the Adam family only)."""
     try:
-        table.lookup(scheme, Role.HIDDEN, optimizer)
+        table.lookup(parametrization, Role.HIDDEN, optimizer)
     except ValueError:
         return False
     return True
 
 
-PAIRS = [(s, o) for s in table.SCHEMES for o in table.OPTIMIZERS if defined(s, o)]
+PAIRS = [(s, o) for s in table.PARAMETRIZATIONS for o in table.OPTIMIZERS if defined(s, o)]
 
 
 @cache
-def check(scheme: str, optimizer: str) -> CoordCheckResult:
-    return coord_check(TrialConfig(**SMALLER.get(optimizer, {})), scheme, optimizer, widths=WIDTHS)
+def check(parametrization: str, optimizer: str) -> CoordCheckReport:
+    return coord_check(TrialConfig(**SMALLER.get(optimizer, {})), parametrization, optimizer, widths=WIDTHS)
 
 
-def judged(result: CoordCheckResult) -> list[tuple[str, str, int, float, float | None]]:
+def judged(result: CoordCheckReport) -> list[tuple[str, str, int, float, float | None]]:
     """(module, stat, step, predicted, measured) of every slope the verdict reads."""
     return [
         (module, stat, k, expected, result.slopes[module][stat][k])
@@ -63,9 +64,9 @@ def test_slope_is_the_log_log_exponent() -> None:
     assert slope([64, 128], [1.0, math.nan]) is None
 
 
-@pytest.mark.parametrize(("scheme", "optimizer"), PAIRS)
-def test_every_scheme_passes_its_own_check(scheme: str, optimizer: str) -> None:
-    result = check(scheme, optimizer)
+@pytest.mark.parametrize(("parametrization", "optimizer"), PAIRS)
+def test_every_scheme_passes_its_own_check(parametrization: str, optimizer: str) -> None:
+    result = check(parametrization, optimizer)
     assert result.passed, result.failing
     judged_modules = {module for module, *_ in judged(result)}
     assert {"embedding", "blocks.0.mlp", "ln_f", "logits"} <= judged_modules
@@ -92,15 +93,16 @@ def test_each_scheme_is_judged_by_its_own_exponents() -> None:
 
 
 def break_rule(
-    monkeypatch: pytest.MonkeyPatch, scheme: str, role: Role, optimizer: str, **rule: object
+    monkeypatch: pytest.MonkeyPatch, parametrization: str, role: Role, optimizer: str, **rule: object
 ) -> None:
-    """Replace the row `lookup` finds for (scheme, role, optimizer) by a copy with `rule`'s fields."""
-    found = table.lookup(scheme, role, optimizer)
+    """Replace the row `lookup` finds for (parametrization, role, optimizer) by a copy with `rule`'s
+    fields."""
+    found = table.lookup(parametrization, role, optimizer)
     rows = tuple(replace(row, **rule) if row is found else row for row in table.RULES)
     monkeypatch.setattr(table, "RULES", rows)
 
 
-def failures(result: CoordCheckResult) -> dict[tuple[str, str], dict]:
+def failures(result: CoordCheckReport) -> dict[tuple[str, str], dict]:
     return {(f["module"], f["stat"]): f for f in result.failing}
 
 
@@ -134,7 +136,7 @@ def test_sp_with_mups_hidden_init_fails_where_sp_predicts_growth(monkeypatch) ->
 
 
 @cache
-def depth_check() -> CoordCheckResult:
+def depth_check() -> CoordCheckReport:
     return coord_check(
         TrialConfig(width=64, base_depth=2), "completep", "adamw", depths=(2, 4, 8), seeds=(0, 1, 2)
     )

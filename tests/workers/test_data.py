@@ -123,7 +123,7 @@ def test_token_file_is_memory_mapped_and_split(tmp_path: Path) -> None:
     stream = np.concatenate([corpus.train[:90_000], corpus.val[:10_000]])  # real text tokens
     for dtype in ("uint16", "uint32"):
         path = write_token_file(tmp_path / f"train-{dtype}.bin", stream, dtype)
-        config = TrialConfig(token_file=str(path), token_dtype=dtype, vocab_size=256, context_length=16)
+        config = TrialConfig(data_path=str(path), token_dtype=dtype, vocab_size=256, context_length=16)
         data = load_dataset(config)
         assert isinstance(data.train, np.memmap)
         assert np.array_equal(data.train, stream[:90_000]) and np.array_equal(data.val, stream[90_000:])
@@ -135,11 +135,11 @@ def test_token_file_errors_say_what_to_fix(tmp_path: Path) -> None:
     good = write_token_file(tmp_path / "ok.bin", np.arange(1000) % 50, "uint16")
 
     def load(**overrides: object) -> TokenDataset:
-        fields = {"token_file": str(good), "token_dtype": "uint16", "vocab_size": 50, "context_length": 16}
+        fields = {"data_path": str(good), "token_dtype": "uint16", "vocab_size": 50, "context_length": 16}
         return load_dataset(TrialConfig(**{**fields, **overrides}))
 
     with pytest.raises(FileNotFoundError, match="does not exist"):
-        load(token_file=str(tmp_path / "missing.bin"))
+        load(data_path=str(tmp_path / "missing.bin"))
     with pytest.raises(ValueError, match="needs vocab_size"):
         load(vocab_size=None)
     with pytest.raises(ValueError, match="token_dtype 'int8' is not supported"):
@@ -149,7 +149,7 @@ def test_token_file_errors_say_what_to_fix(tmp_path: Path) -> None:
     odd = tmp_path / "odd.bin"
     odd.write_bytes(b"\x01\x00\x02")
     with pytest.raises(ValueError, match="not a whole number of uint16 tokens"):
-        load(token_file=str(odd))
+        load(data_path=str(odd))
     with pytest.raises(ValueError, match="fewer than context_length"):
         load(context_length=500)
     with pytest.raises(ValueError, match="token id 4[0-9] .* >= vocab_size 40"):
@@ -157,7 +157,7 @@ def test_token_file_errors_say_what_to_fix(tmp_path: Path) -> None:
 
 
 def test_schedules_scale_the_base_lr() -> None:
-    warm = [lr_factor(i, 100, "constant", warmup=0.1) for i in range(12)]
+    warm = [lr_factor(i, 100, "constant", warmup_fraction=0.1) for i in range(12)]
     assert warm[:10] == pytest.approx([(i + 1) / 10 for i in range(10)]) and warm[10:] == [1.0, 1.0]
     cosine = [lr_factor(i, 100, "cosine", min_lr_ratio=0.1) for i in range(100)]
     assert cosine[0] == pytest.approx(1.0, abs=1e-3) and cosine[49] == pytest.approx(0.55)
@@ -166,5 +166,5 @@ def test_schedules_scale_the_base_lr() -> None:
     assert set(wsd[:80]) == {1.0} and wsd[89] == pytest.approx(0.5) and wsd[-1] == 0.0
     with pytest.raises(ValueError, match="unknown schedule 'linear'"):
         schedule_for(TrialConfig(schedule="linear"))
-    with pytest.raises(ValueError, match="warmup 1.5"):
-        schedule_for(TrialConfig(warmup=1.5))
+    with pytest.raises(ValueError, match="warmup_fraction 1.5"):
+        schedule_for(TrialConfig(warmup_fraction=1.5))

@@ -30,18 +30,18 @@ def test_roles_are_exactly_input_hidden_output_vector(family: str) -> None:
     assert roles == expected
 
 
-@pytest.mark.parametrize("scheme", ["mup", "sp-embedding-lr", "completep"])
+@pytest.mark.parametrize("parametrization", ["mup", "sp-embedding-lr", "completep"])
 @pytest.mark.parametrize("optimizer", OPTIMIZERS)
-def test_every_scheme_equals_sp_at_the_base_width_and_depth(scheme: str, optimizer: str) -> None:
+def test_every_scheme_equals_sp_at_the_base_width_and_depth(parametrization: str, optimizer: str) -> None:
     sp = by_name(replace(BASE, parametrization="sp", optimizer=optimizer))
-    other = by_name(replace(BASE, parametrization=scheme, optimizer=optimizer))
+    other = by_name(replace(BASE, parametrization=parametrization, optimizer=optimizer))
     assert sp.keys() == other.keys()
     for name, row in other.items():
         assert (row.init_std, row.lr, row.forward_multiplier) == pytest.approx(
             (sp[name].init_std, sp[name].lr, sp[name].forward_multiplier), rel=1e-12
         ), name
-    assert attention_scale(scheme, 16, 16, 1.5) == pytest.approx(attention_scale("sp", 16, 16, 1.5))
-    assert residual_multiplier(scheme, 1.0, 1.0) == residual_multiplier("sp", 1.0, 1.0) == 1.0
+    assert attention_scale(parametrization, 16, 16, 1.5) == pytest.approx(attention_scale("sp", 16, 16, 1.5))
+    assert residual_multiplier(parametrization, 1.0, 1.0) == residual_multiplier("sp", 1.0, 1.0) == 1.0
 
 
 def test_mup_at_the_base_width_builds_the_same_weights_as_sp() -> None:

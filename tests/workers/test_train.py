@@ -64,7 +64,7 @@ def test_loss_falls_well_below_the_unigram_entropy_at_width_128() -> None:
         steps=200,
         lr=1e-2,
         alpha_in=10.0,  # the embedding multiplier Cerebras-GPT tuned; learns faster than 1 at this budget
-        warmup=0.05,
+        warmup_fraction=0.05,
         eval_every=100,
         eval_batches=4,
         threads=1,
@@ -135,24 +135,28 @@ def test_checkpoint_of_a_different_run_is_refused(tmp_path: Path) -> None:
 
 
 def test_schedule_scales_every_group_relative_to_its_own_base_lr(tmp_path: Path) -> None:
-    config = tiny(steps=10, schedule="cosine", warmup=0.2, checkpoint_dir=str(tmp_path), checkpoint_every=3)
+    config = tiny(
+        steps=10, schedule="cosine", warmup_fraction=0.2, checkpoint_dir=str(tmp_path), checkpoint_every=3
+    )
     records = run(config)
     assert [r.lr for r in records[:10]] == pytest.approx(
-        [config.lr * lr_factor(i, 10, "cosine", warmup=0.2) for i in range(10)]
+        [config.lr * lr_factor(i, 10, "cosine", warmup_fraction=0.2) for i in range(10)]
     )
     state = load_latest_checkpoint(tmp_path)
     assert state is not None and state["step"] == 10
     groups = state["optimizer"]["param_groups"]
     assert len({g["base_lr"] for g in groups}) > 1  # the parametrization gave groups different LRs
     for group in groups:  # the last update ran at factor(9); per-group multipliers were kept
-        assert group["lr"] == pytest.approx(group["base_lr"] * lr_factor(9, 10, "cosine", warmup=0.2))
+        assert group["lr"] == pytest.approx(
+            group["base_lr"] * lr_factor(9, 10, "cosine", warmup_fraction=0.2)
+        )
 
 
 def test_trains_on_a_user_token_file(tmp_path: Path) -> None:
     corpus = load_dataset(tiny(tokenizer="byte"))
     path = tmp_path / "train.bin"
     np.asarray(corpus.train[:200_000], dtype=np.uint16).tofile(path)
-    records = run(tiny(token_file=str(path), token_dtype="uint16", vocab_size=256, steps=10))
+    records = run(tiny(data_path=str(path), token_dtype="uint16", vocab_size=256, steps=10))
     assert records[-1].status == "completed"
     assert records[-1].final_train_loss < records[0].train_loss
 

@@ -12,9 +12,9 @@ __all__ = ["BUILTIN_CORPORA", "TokenDataset", "Tokenizer", "load_dataset"]
 
 
 def load_dataset(config: TrialConfig) -> TokenDataset:
-    """The data a trial trains on: ``token_file`` when set, else the built-in ``dataset``."""
-    if config.token_file:
-        tokens = open_token_file(config.token_file, config.token_dtype, config.vocab_size)
+    """The data a trial trains on: the token file at ``data_path`` when set, else the built-in ``dataset``."""
+    if config.data_path:
+        tokens = open_token_file(config.data_path, config.token_dtype, config.vocab_size)
         data = TokenDataset.from_stream(tokens, int(config.vocab_size))
     elif config.dataset:
         tokens, tokenizer = load_builtin_corpus(config.dataset, config.tokenizer)
@@ -25,6 +25,6 @@ def load_dataset(config: TrialConfig) -> TokenDataset:
             )
         data = TokenDataset.from_stream(tokens, config.vocab_size or tokenizer.vocab_size, tokenizer)
     else:
-        raise ValueError("no data: set dataset (e.g. 'python-stdlib') or token_file")
+        raise ValueError("no data: set dataset (e.g. 'python-stdlib') or data_path (a token file)")
     data.check_context(config.context_length)
     return data

@@ -73,7 +73,7 @@ def load_builtin_corpus(name: str, tokenizer: str) -> tuple[np.ndarray, Tokenize
     if name not in BUILTIN_CORPORA:
         raise ValueError(
             f"unknown dataset {name!r}: built-in corpora are {', '.join(BUILTIN_CORPORA)}; "
-            "for your own data set token_file (a flat uint16/uint32 token array) instead"
+            "for your own data set data.path (a flat uint16/uint32 token file) instead"
         )
     if tokenizer not in TOKENIZERS:
         raise ValueError(f"unknown tokenizer {tokenizer!r}: choose one of {', '.join(TOKENIZERS)}")

@@ -15,11 +15,11 @@ from workers.config import TrialConfig
 from workers.models import make_model
 from workers.parametrization.optimizer import build_optimizer, param_groups
 from workers.parametrization.resolve import ParamRow, apply_parametrization, resolve_params
-from workers.parametrization.table import OPTIMIZERS, SCHEMES, lookup
+from workers.parametrization.table import OPTIMIZERS, PARAMETRIZATIONS, lookup
 
 __all__ = [
     "OPTIMIZERS",
-    "SCHEMES",
+    "PARAMETRIZATIONS",
     "ParamRow",
     "apply_parametrization",
     "build_model",

@@ -1,9 +1,10 @@
 """Model + TrialConfig -> one torch optimizer whose parameter groups carry the resolved μP numbers.
 
-No optimizer subclass per scheme (the microsoft/mup weakness): every scheme is rows of the table, and this
-function only groups parameters that resolved to the same (role, lr, weight_decay, ε). Each group carries
-`base_lr` (its peak LR); the training loop's schedule sets `group["lr"] = group["base_lr"] * factor(step)`,
-so per-group multipliers survive any schedule. Groups also carry `role` and `names` for logs and tests.
+No optimizer subclass per parametrization (the microsoft/mup weakness): every parametrization is rows of
+the table, and this function only groups parameters that resolved to the same (role, lr, weight_decay, ε).
+Each group carries `base_lr` (its peak LR); the training loop's schedule sets `group["lr"] =
+group["base_lr"] * factor(step)`, so per-group multipliers survive any schedule. Groups also carry `role`
+and `names` for logs and tests.
 """
 
 from __future__ import annotations

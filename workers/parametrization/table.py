@@ -1,4 +1,5 @@
-"""The parametrization table: (scheme, role, optimizer family) -> init std, forward, LR, WD and ε rules.
+"""The parametrization table: (parametrization, role, optimizer family) -> init std, forward, LR, WD and ε
+rules.
 
 This module is the whole of the μP science in `workers/` (docs/parametrizations.md). Every rule is a plain
 function of a `Scale` (the width multiplier m = width / base_width, the depth multiplier m_L = depth /
@@ -24,7 +25,7 @@ from dataclasses import dataclass, replace
 
 from workers.roles import Role
 
-SCHEMES = ("sp", "mup", "sp-embedding-lr", "u-mup", "completep")
+PARAMETRIZATIONS = ("sp", "mup", "sp-embedding-lr", "u-mup", "completep")
 OPTIMIZERS = ("adamw", "sgd", "muon", "lamb", "adopt")
 
 # Optimizer -> the family whose update shape decides the LR rule (docs/parametrizations.md, "Optimizers").
@@ -56,7 +57,7 @@ def one(s: Scale) -> float:
 
 @dataclass(frozen=True)
 class Rule:
-    scheme: str
+    parametrization: str
     roles: tuple[Role, ...]
     families: tuple[str, ...]
     init: Fn
@@ -138,7 +139,8 @@ INPUT, HIDDEN, OUTPUT, VECTOR = (Role.INPUT,), (Role.HIDDEN,), (Role.OUTPUT,), (
 EXPERT, ROUTER = (Role.EXPERT,), (Role.ROUTER,)
 
 # fmt: off
-# Columns: scheme, roles, optimizer families, init std, forward multiplier, LR multiplier, source[, wd].
+# Columns: parametrization, roles, optimizer families, init std, forward multiplier, LR multiplier,
+# source[, wd].
 _SP_ROWS = (
     # SP: GPT-2/nanoGPT init σ for every matrix, one LR for all (docs/parametrizations.md, row SP).
     Rule("sp", INPUT, ALL, sigma, alpha_in, one, "GPT-2 / nanoGPT: init σ, LR η"),
@@ -154,7 +156,7 @@ _SP_ROWS = (
 _SP_EMBEDDING_LR_ROWS = (
     Rule("sp-embedding-lr", INPUT, ALL, sigma, alpha_in, m,
          "Kalra & Barkeshli 2026: SP with the embedding LR × m"),
-    *(replace(row, scheme="sp-embedding-lr") for row in _SP_ROWS if row.roles != INPUT),
+    *(replace(row, parametrization="sp-embedding-lr") for row in _SP_ROWS if row.roles != INPUT),
 )
 
 _MUP_ROWS = (
@@ -215,13 +217,13 @@ def _completep(row: Rule) -> Rule:
     """CompleteP / depth-μP (Dey et al. 2025 Table 1; TP-VI): μP, with hidden and vector LR × m_L^(α−1)
     (weight decay compensated as MuAdam does for width) and the hidden Adam ε × m^-1·m_L^-α."""
     if row.roles[0] not in (Role.HIDDEN, Role.EXPERT, Role.VECTOR):
-        return replace(row, scheme="completep")
+        return replace(row, parametrization="completep")
     lr, wd = row.lr, row.wd
     matrix = row.roles[0] in (Role.HIDDEN, Role.EXPERT)
     eps: Fn = (lambda s: 1.0 / (s.m * s.m_depth**s.depth_alpha)) if matrix else one
     return replace(
         row,
-        scheme="completep",
+        parametrization="completep",
         lr=lambda s: lr(s) * _depth_lr(s),
         wd=lambda s: wd(s) / _depth_lr(s),
         eps=eps,
@@ -244,18 +246,21 @@ def optimizer_family(optimizer: str) -> str:
     return OPTIMIZER_FAMILY[optimizer]
 
 
-def lookup(scheme: str, role: Role, optimizer: str) -> Rule:
-    """The first row for (scheme, role, optimizer family); a clear error when the table has none."""
-    if scheme not in SCHEMES:
-        raise ValueError(f"unknown parametrization {scheme!r}; choose one of {list(SCHEMES)}")
+def lookup(parametrization: str, role: Role, optimizer: str) -> Rule:
+    """The first row for (parametrization, role, optimizer family); a clear error when the table has none."""
+    if parametrization not in PARAMETRIZATIONS:
+        raise ValueError(
+            f"unknown parametrization {parametrization!r}; choose one of {list(PARAMETRIZATIONS)}"
+        )
     family = optimizer_family(optimizer)
     for row in RULES:
-        if row.scheme == scheme and role in row.roles and family in row.families:
+        if row.parametrization == parametrization and role in row.roles and family in row.families:
             return row
-    families = {f for r in RULES if r.scheme == scheme for f in r.families}
+    families = {f for r in RULES if r.parametrization == parametrization for f in r.families}
     supported = sorted(o for o, f in OPTIMIZER_FAMILY.items() if f in families)
     raise ValueError(
-        f"parametrization {scheme!r} has no rule for role {role.value!r} under optimizer {optimizer!r}; "
+        f"parametrization {parametrization!r} has no rule for role {role.value!r} "
+        f"under optimizer {optimizer!r}; "
         f"it is defined for optimizers {supported}"
     )
 
@@ -263,16 +268,16 @@ def lookup(scheme: str, role: Role, optimizer: str) -> Rule:
 # Model-level multipliers: one float each, computed once and read by the model's forward.
 
 
-def attention_scale(scheme: str, head_dim: int, base_head_dim: int, alpha_attn: float) -> float:
+def attention_scale(parametrization: str, head_dim: int, base_head_dim: int, alpha_attn: float) -> float:
     """Softmax temperature of q·k. μP: 1/d_head (TP5 §4), written α·√d_base/d_head (microsoft/mup README)
     so that it equals SP's 1/√d_head at the base head size; u-μP uses α/d_head (Blake et al. 2024)."""
-    if scheme in ("mup", "completep"):
+    if parametrization in ("mup", "completep"):
         return alpha_attn * math.sqrt(base_head_dim) / head_dim
-    if scheme == "u-mup":
+    if parametrization == "u-mup":
         return alpha_attn / head_dim
     return alpha_attn / math.sqrt(head_dim)
 
 
-def residual_multiplier(scheme: str, m_depth: float, depth_alpha: float) -> float:
+def residual_multiplier(parametrization: str, m_depth: float, depth_alpha: float) -> float:
     """Each residual branch × (L/L_base)^-α under CompleteP / depth-μP (Dey et al. 2025; TP-VI); else 1."""
-    return m_depth**-depth_alpha if scheme == "completep" else 1.0
+    return m_depth**-depth_alpha if parametrization == "completep" else 1.0
