@@ -7,6 +7,7 @@ conflict a 409, an unreachable database a 503 (retry later, nothing was lost), a
 from __future__ import annotations
 
 import logging
+import re
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -19,6 +20,7 @@ from orchestrator.store import Conflict, NotFound, StoreError
 from orchestrator.store.errors import UNAVAILABLE, connection_lost
 
 log = logging.getLogger(__name__)
+HTTP_METHODS = frozenset({"get", "put", "post", "delete", "options", "head", "patch", "trace"})
 
 # Documented on every route so that clients (and the schema fuzzer in tests/security) know the error shape.
 ERROR_RESPONSES: dict[int | str, dict] = {
@@ -57,7 +59,12 @@ def _location(loc: tuple) -> str:
     return ".".join(str(part) for part in loc if part != "body") or "request"
 
 
-async def _request_validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+async def _request_validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+    allowed = allowed_methods(request)
+    if allowed and request.method not in allowed:
+        # e.g. GET /sweeps/validate: the router tried /sweeps/{sweep_id}, but the literal resource is
+        # /sweeps/validate, which takes POST only
+        return _method_not_allowed(request, allowed)
     errors = [f"{_location(tuple(e['loc']))}: {e['msg']}" for e in exc.errors()]
     return error_response(422, "invalid request: " + "; ".join(errors), errors)
 
@@ -69,11 +76,32 @@ async def _http_exception(request: Request, exc: StarletteHTTPException) -> JSON
             f"no such endpoint: {request.method} {request.url.path} (the API is under /api/v1; see /docs)"
         )
     elif exc.status_code == 405:
-        detail = f"{request.method} is not allowed on {request.url.path} (see /docs for the methods it takes)"
+        return _method_not_allowed(request, allowed_methods(request))
     response = error_response(exc.status_code, detail)
     for name, value in (exc.headers or {}).items():
         response.headers[name] = value
     return response
+
+
+def _method_not_allowed(request: Request, allowed: list[str]) -> JSONResponse:
+    detail = f"{request.method} is not allowed on {request.url.path}; it takes {', '.join(allowed)}"
+    response = error_response(405, detail)
+    response.headers["Allow"] = ", ".join(allowed)
+    return response
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """The methods the OpenAPI document gives the requested resource. Starlette answers 405 with the methods
+    of the first route whose path matched, which leaves out a DELETE or POST declared on a sibling route of
+    the same path; and a literal path (`/sweeps/validate`) is its own resource, not an instance of
+    `/sweeps/{sweep_id}`."""
+    paths: dict[str, dict] = request.app.openapi().get("paths", {})
+    path = request.url.path
+    if path not in paths:
+        matching = [t for t in paths if re.fullmatch(re.sub(r"\{[^/}]+\}", "[^/]+", t), path)]
+        # the template with the most literal segments is the resource (as the router prefers it)
+        path = max(matching, key=lambda t: sum(not seg.startswith("{") for seg in t.split("/")), default="")
+    return sorted(m.upper() for m in paths.get(path, {}) if m in HTTP_METHODS)
 
 
 async def _api_error(_: Request, exc: ApiError) -> JSONResponse:

@@ -145,7 +145,10 @@ class ScheduleSpec(StrictModel):
 
 class OptimizerSpec(StrictModel):
     name: OptimizerName = OptimizerName.ADAMW
-    betas: tuple[float, float] = (0.9, 0.95)
+    betas: tuple[float, float] = Field(
+        (0.9, 0.95),
+        json_schema_extra={"prefixItems": [{"type": "number", "minimum": 0, "exclusiveMaximum": 1}] * 2},
+    )
     eps: float = Field(1e-8, gt=0)
     momentum: float = Field(0.9, ge=0, lt=1)
     weight_decay: float = Field(0.0, ge=0)
@@ -179,12 +182,26 @@ class DataSpec(StrictModel):
 
 
 class ProxySpec(StrictModel):
-    widths: list[int]
-    depths: list[int] | None = None
+    # The schema carries what the validators below enforce and JSON Schema can say; ascending order and the
+    # limits (settings) are the validators' alone.
+    widths: list[int] = Field(
+        json_schema_extra={"minItems": 2, "uniqueItems": True, "items": {"type": "integer", "minimum": 1}}
+    )
+    depths: list[int] | None = Field(
+        None,
+        json_schema_extra={"minItems": 1, "uniqueItems": True, "items": {"type": "integer", "minimum": 1}},
+    )
     steps: int | None = Field(None, ge=1)
     tokens: int | None = Field(None, ge=1)
     batch_size: int = Field(32, ge=1, le=65536)
-    seeds: list[int] = [0]
+    seeds: list[int] = Field(
+        [0],
+        json_schema_extra={
+            "minItems": 1,
+            "uniqueItems": True,
+            "items": {"type": "integer", "minimum": 0, "maximum": MAX_SEED},
+        },
+    )
     eval_every: int = Field(50, ge=1)
 
     @field_validator("widths")
@@ -299,7 +316,9 @@ class SearchSpec(StrictModel):
     algorithm: SearchAlgorithm = SearchAlgorithm.TPE
     trials_per_width: int | None = Field(None, ge=1)
     budget: int | None = Field(None, ge=1, description="total proxy trials, split evenly across searches")
-    space: dict[str, SearchParam]
+    space: dict[str, SearchParam] = Field(
+        json_schema_extra={"minProperties": 1, "propertyNames": {"enum": list(KNOWN_HPARAMS)}}
+    )
     early_stopping: EarlyStoppingSpec | None = None
 
     @field_validator("space")
@@ -366,10 +385,14 @@ class SweepSpec(StrictModel):
         default_factory=list, max_length=32
     )
     model: ModelSpec = ModelSpec()
-    parametrizations: list[Parametrization] = Field(min_length=1)
+    parametrizations: list[Parametrization] = Field(min_length=1, json_schema_extra={"uniqueItems": True})
     base_width: int = Field(ge=1)
     base_depth: int | None = Field(None, ge=1)
-    depth_alpha: float = Field(1.0, description="CompleteP α: 1 (CompleteP) or 0.5 (depth-μP)")
+    depth_alpha: float = Field(
+        1.0,
+        description="CompleteP α: 1 (CompleteP) or 0.5 (depth-μP)",
+        json_schema_extra={"enum": [0.5, 1.0]},
+    )
     optimizer: OptimizerSpec = OptimizerSpec()
     data: DataSpec = DataSpec()
     proxy: ProxySpec

@@ -1,7 +1,9 @@
 """Dry-run validation of a sweep spec: the same parsing and checks as `POST /sweeps`, nothing stored.
 
-A report, not an error: an invalid spec answers 200 with `valid: false` and one line per problem, so an
-editor (the web UI's form, a CI lint step) can check a draft without producing failed requests.
+A report, not an error: any mapping of fields (a draft) answers 200, with `valid: false` and one line per
+problem when it is not a valid spec, so an editor (the web UI's form, a CI lint step) can check a draft
+without producing failed requests. What is not a draft at all (no body, unparsable, not a mapping) is a
+4xx, as the documented request body (a JSON object) says.
 """
 
 from __future__ import annotations
@@ -31,21 +33,20 @@ class ValidationReport(BaseModel):
     openapi_extra={
         "requestBody": {
             "required": True,
-            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/SweepSpec"}}},
+            "content": {
+                "application/json": {
+                    "schema": {"type": "object", "description": "a draft sweep spec (see SweepSpec)"}
+                }
+            },
         }
     },
 )
 async def validate_sweep(request: Request, service: ServiceDep, principal: ReaderDep) -> ValidationReport:
-    """JSON or YAML body, as for `POST /sweeps`; 415/413 for a wrong type or size, 200 otherwise."""
-    try:
-        data = parse_body(await request.body(), request.headers.get("content-type", ""))
-    except ApiError as exc:
-        if exc.status_code != 422:
-            raise
-        return ValidationReport(valid=False, errors=[exc.detail])
+    """JSON or YAML body, as for `POST /sweeps`: 422 without a body or for one that is not a mapping,
+    415/413 for a wrong type or size, 200 with the report otherwise."""
+    data = parse_body(await request.body(), request.headers.get("content-type", ""))
     if not isinstance(data, dict):
-        problem = f"the spec must be a mapping of fields, got {type(data).__name__}"
-        return ValidationReport(valid=False, errors=[problem])
+        raise ApiError(422, f"the spec must be a mapping of fields, got {type(data).__name__}")
     try:
         spec = service.validate(data)
     except ValidationError as exc:
