@@ -13,7 +13,8 @@
 5. **Target**: the executor trains the target from the plan's choice, checkpointing; its realized loss is
    stored beside the predicted interval.
 
-Every status write goes through the store, which checks it against `orchestrator/status.py`'s table. A
+Every status write goes through the store, which checks it against `orchestrator/status.py`'s table
+(docs/architecture.md, "The status table"). A
 service that dies mid-sweep finds the sweep in an active state at the next start and `advance` resumes it
 where it was: finished trials are kept, an interrupted target continues from its checkpoint. A cancel
 request stops running trials (or the target) and ends the sweep `cancelled`; a service shutdown stops

@@ -16,7 +16,7 @@ explicit launch (`LAUNCHABLE`) moves a completed or failed sweep on. A service t
 in an active state at the next start and resumes it in that same state: resuming is not a move.
 
 Statuses are stored as plain strings (adding a state needs no migration); these enums are their one
-spelling.
+spelling. The table in words: docs/architecture.md, "The status table".
 """
 
 from __future__ import annotations

@@ -4,7 +4,8 @@ The lifecycle (`orchestrator/lifecycle.py`) depends on these types only; Ray sta
 (`orchestrator/executor/ray_executor.py`), which only the composition root (`orchestrator/service.py`)
 names. An executor runs the trials of one sweep, and the target run, and reports every event to a sink the
 store implements (`TrialEvents`, `TargetEvents`: `orchestrator/store/ingest.py`), so the sink is the single
-place where results become rows and the executor never opens the database.
+place where results become rows and the executor never opens the database (docs/architecture.md,
+"The executor interface").
 """
 
 from __future__ import annotations

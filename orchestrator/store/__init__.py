@@ -1,4 +1,4 @@
-"""The sweep store: the only package that speaks SQL.
+"""The sweep store: the only package that speaks SQL (docs/architecture.md, "The store").
 
 `SweepStore` is the facade (sweeps, trials, events, progress; plans, coordinate checks, target runs and
 tokens as `store.plans`, `store.coord_checks`, `store.targets`, `store.tokens`); `ingest` holds the
