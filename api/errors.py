@@ -22,7 +22,8 @@ from orchestrator.store.errors import UNAVAILABLE, connection_lost
 log = logging.getLogger(__name__)
 HTTP_METHODS = frozenset({"get", "put", "post", "delete", "options", "head", "patch", "trace"})
 
-# Documented on every route so that clients (and the schema fuzzer in tests/security) know the error shape.
+# Documented on every route so that clients (and the contract test, tests/api/test_contract.py) know the
+# error shape.
 ERROR_RESPONSES: dict[int | str, dict] = {
     code: {"model": ErrorOut, "description": text}
     for code, text in {

@@ -148,7 +148,7 @@ def tiny_spec() -> dict:
 def make_settings(tmp_path: Path, database_url: str, **overrides: object) -> Settings:
     """Settings for a test service: no environment leaks in (env={}), sweep runner off unless asked, and
     auth off unless asked (`auth=True`): tests of other parts call the API without tokens, while
-    tests/security turns auth on and checks it."""
+    tests/api/security turns auth on and checks it."""
     values: dict[str, object] = {
         "database_url": database_url,
         "data_dir": tmp_path / "data",
@@ -211,7 +211,7 @@ def wait_until_ready(
 @pytest.fixture
 def server_factory(tmp_path: Path) -> Iterator[Callable[..., RunningServer]]:
     """Start `mutransfer serve` (real uvicorn, real DB) with extra CLI args / env; stopped after the test.
-    Auth is off (MUTRANSFER_AUTH=off) unless `env` turns it on, as tests/security does."""
+    Auth is off (MUTRANSFER_AUTH=off) unless `env` turns it on, as tests/api/security does."""
     started: list[RunningServer] = []
 
     def start(

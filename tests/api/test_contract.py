@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from conftest import RunningServer
-from security.conftest import seed_project
+from support.projects import seed_project
 
 from orchestrator.store import SweepStore, make_engine
 

@@ -9,10 +9,10 @@ import time
 from pathlib import Path
 
 import yaml
+from support.projects import World
 
 from api.app import API_PREFIX
 from orchestrator.spec import Limits
-from security.conftest import World
 
 SWEEPS = f"{API_PREFIX}/sweeps"
 

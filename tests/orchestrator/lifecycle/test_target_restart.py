@@ -11,12 +11,11 @@ import httpx
 import pytest
 from conftest import RunningServer
 from sqlalchemy import func, select
+from support.target import kill_orphans_of, study, wait_for
 
 from orchestrator.store.db import make_engine
 from orchestrator.store.models import TargetMetric, TargetRun
 from orchestrator.store.repository import SweepStore
-
-from .helpers import kill_orphans_of, study, wait_for
 
 pytestmark = pytest.mark.ray
 

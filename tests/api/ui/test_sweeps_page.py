@@ -7,10 +7,10 @@ import re
 import httpx
 import yaml
 from playwright.sync_api import Page, expect
+from support.seed import seed_sweep, study_spec
 
 from orchestrator.store.models import SweepStatus
 from ui.conftest import start_server, stop_server
-from ui.seed import seed_sweep, study_spec
 
 
 def test_sweeps_table_shows_status_progress_and_filters(stored_server, page: Page) -> None:

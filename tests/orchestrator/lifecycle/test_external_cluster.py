@@ -15,12 +15,11 @@ import httpx
 import psutil
 import pytest
 from conftest import RunningServer, free_port, wait_for
+from support.execution import tiny_spec
 
 from orchestrator.executor.cluster import ray_temp_dir
 from orchestrator.store.db import make_engine
 from orchestrator.store.repository import SweepStore
-
-from .helpers import tiny_spec
 
 pytestmark = pytest.mark.ray
 

@@ -8,8 +8,7 @@ from typing import Any
 
 import pytest
 from playwright.sync_api import Page, expect
-
-from ui.seed import COORD_MODULES, seed_sweep, study_spec
+from support.seed import COORD_MODULES, seed_sweep, study_spec
 
 WIDTHS = [32, 64, 128]
 

@@ -6,12 +6,11 @@ from __future__ import annotations
 import json
 
 import numpy as np
+from support.synthetic import Surface, grid_trials, make_spec
 
 from orchestrator.planner import build_plan
 from orchestrator.planner.verdict import Verdict, recommend
 from orchestrator.planning import choose_target
-
-from .synthetic import Surface, grid_trials, make_spec
 
 MUP, SP = Surface(gamma=0.0, u0=-8.0, E=1.5), Surface(gamma=-1.0, u0=-6.0, E=1.6)
 

@@ -10,8 +10,17 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-
-from .helpers import API, client, kill, study, submit, target_worker_pid, tmp_data_dir, wait_for, wait_status
+from support.target import (
+    API,
+    client,
+    kill,
+    study,
+    submit,
+    target_worker_pid,
+    tmp_data_dir,
+    wait_for,
+    wait_status,
+)
 
 pytestmark = pytest.mark.ray
 

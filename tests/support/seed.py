@@ -10,8 +10,6 @@ import math
 from itertools import product
 from typing import Any
 
-from support.statuses import move_to
-
 from orchestrator.planner import TrialResult, build_plan
 from orchestrator.planner.plan import default_multiplier_resolver
 from orchestrator.spec import parse_spec
@@ -25,6 +23,7 @@ from orchestrator.store.models import (
     TrialMetric,
 )
 from orchestrator.store.repository import SweepStore
+from support.statuses import move_to
 
 SYNTHETIC_TAG = "synthetic-ui-fixture"
 

@@ -6,11 +6,10 @@ from __future__ import annotations
 import math
 
 import pytest
+from support.execution import tiny_spec
 
 from orchestrator.executor.interface import KnownTrial, TrialRequest
 from orchestrator.executor.search import SweepSearcher
-
-from .helpers import tiny_spec
 
 
 def _drive(searcher: SweepSearcher, n: int, loss=lambda lr: (math.log10(lr) + 2) ** 2) -> list[TrialRequest]:

@@ -10,12 +10,11 @@ import httpx
 import pytest
 from conftest import RunningServer, wait_for
 from sqlalchemy import func, select
+from support.execution import tiny_spec
 
 from orchestrator.store.db import make_engine
 from orchestrator.store.models import Trial, TrialMetric
 from orchestrator.store.repository import SweepStore
-
-from .helpers import tiny_spec
 
 pytestmark = pytest.mark.ray
 

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from target.helpers import API, client, study, submit, tmp_data_dir, wait_status
+from support.target import API, client, study, submit, tmp_data_dir, wait_status
 
 from orchestrator.planner.model_size import non_embedding_params
 from workers.checkpoint import load_latest_checkpoint

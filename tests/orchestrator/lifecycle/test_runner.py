@@ -12,14 +12,13 @@ import pytest
 import yaml
 from conftest import REPO_ROOT, wait_for, with_overrides
 from sqlalchemy import func, select
+from support.execution import tiny_spec
 
 from orchestrator.executor.ray_executor import RayExecutor
 from orchestrator.runner import SweepRunner
 from orchestrator.spec import SweepSpec, parse_spec, preflight_widths
 from orchestrator.store.models import CoordCheckResult, SweepEvent, Trial, TrialMetric
 from orchestrator.store.repository import SweepStore
-
-from .helpers import tiny_spec
 
 pytestmark = pytest.mark.ray
 

@@ -10,8 +10,7 @@ from typing import Any
 import httpx
 import pytest
 from playwright.sync_api import Page, expect
-
-from ui.seed import COORD_MODULES, seed_sweep, study_spec, surface_loss
+from support.seed import COORD_MODULES, seed_sweep, study_spec, surface_loss
 
 WIDTHS = [32, 64, 128]
 LR_POINTS = 7
@@ -65,7 +64,7 @@ def test_every_plot_draws_its_series(finished_sweep, page: Page, screenshot) -> 
     panels = page.evaluate(titles)
     assert panels == ["<b>SP</b>", "<b>μP</b>"]  # side by side, in the spec's order
 
-    # SP's check is shown first, with its change since step 0 (more in tests/ui/test_coord_panel.py)
+    # SP's check is shown first, with its change since step 0 (more in tests/api/ui/test_coord_panel.py)
     coord = roles(page, "plot-coord")
     assert coord["measured"] == len(COORD_MODULES) * 3  # each module's points in each of 3 step panels
     assert coord["prediction"] == 3  # SP predicts its embedding's change (steps 1, 2), the logits' (step 1)

@@ -8,12 +8,11 @@ from typing import Any
 
 import numpy as np
 import pytest
+from support.synthetic import Surface, grid_trials, make_spec
 from typer.testing import CliRunner
 
 from api.cli import app, commands_sweeps
 from orchestrator.planner import build_plan
-
-from .synthetic import Surface, grid_trials, make_spec
 
 runner = CliRunner()
 

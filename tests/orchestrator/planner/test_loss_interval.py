@@ -8,10 +8,9 @@ import math
 
 import numpy as np
 import pytest
+from support.synthetic import HALF_OCTAVE_GRID, Surface, grid_trials, make_spec
 
 from orchestrator.planner import build_plan
-
-from .synthetic import HALF_OCTAVE_GRID, Surface, grid_trials, make_spec
 
 STUDIES = 40
 # (proxy widths, target, seeds, trial noise, seed noise, median-width bound): the seed noise is shared by

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 PACKAGES = ("api", "orchestrator", "workers")
 ALLOWED = (ROOT / "orchestrator" / "store", ROOT / "migrations")
 FORBIDDEN = {

@@ -1,6 +1,6 @@
-"""Shared pieces of the end-to-end tests (tests/target, tests/moe): the service with its sweep runner on (the
-module-scoped `client` fixture), a tiny SP/μP study, submitting and polling, and finding the target's Ray
-worker."""
+"""Shared pieces of the end-to-end tests (tests/orchestrator/lifecycle): the service with its sweep runner on
+(the module-scoped `client` fixture), a tiny SP/μP study, submitting and polling, and finding the target's
+Ray worker."""
 
 from __future__ import annotations
 

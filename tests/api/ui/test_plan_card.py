@@ -9,10 +9,10 @@ from typing import Any
 import httpx
 import pytest
 from playwright.sync_api import Page, expect
+from support.seed import seed_sweep, study_spec
 from typer.testing import CliRunner
 
 from api.cli import app
-from ui.seed import seed_sweep, study_spec
 
 PARAMS = ("sp", "mup")
 

@@ -14,10 +14,9 @@ from typing import Any
 
 import numpy as np
 import pytest
+from support.synthetic import Surface, grid_trials, make_spec
 
 from orchestrator.planner import TrialResult, build_plan
-
-from .synthetic import Surface, grid_trials, make_spec
 
 SURFACE = Surface(gamma=0.0, gamma_depth=-0.5, u0=-5.0)
 TRUE_U = SURFACE.optimum_u(512, 8)  # −6

@@ -11,10 +11,10 @@ without touching this file), checked for tokens and project scoping:
 from __future__ import annotations
 
 import pytest
+from support.projects import World
 
 from api.app import API_PREFIX
 from api.routes.common import MAX_ID
-from security.conftest import World
 
 PUBLIC = {f"{API_PREFIX}/health", f"{API_PREFIX}/ready"}
 READ_ONLY_POSTS = {("POST", f"{API_PREFIX}/sweeps/validate")}  # a dry run: changes nothing

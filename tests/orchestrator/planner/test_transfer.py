@@ -7,11 +7,10 @@ import math
 
 import numpy as np
 import pytest
+from support.synthetic import HALF_OCTAVE_GRID, Surface, grid_trials, lr_optima, make_spec
 
 from orchestrator.planner import HPAxis, fit_optimum, fit_scale_law
 from orchestrator.planner.quality import extrapolation_robustness
-
-from .synthetic import HALF_OCTAVE_GRID, Surface, grid_trials, lr_optima, make_spec
 
 LR = HPAxis("lr", log=True, low=2**-16, high=2**-2)
 WIDTHS = (32, 64, 128, 256)

@@ -10,10 +10,9 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from support.synthetic import Surface, grid_trials, make_spec
 
 from orchestrator.planner import TrialResult, build_plan, non_embedding_params, training_flops
-
-from .synthetic import Surface, grid_trials, make_spec
 
 TARGET = 1024
 MUP, SP = Surface(gamma=0.0, u0=-8.0, E=1.5), Surface(gamma=-1.0, u0=-6.0, E=1.6)

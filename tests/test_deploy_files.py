@@ -38,7 +38,7 @@ def test_ci_runs_the_readme_test_command_verbatim() -> None:
 
 
 def test_compose_file_matches_the_compose_specification() -> None:
-    schema = json.loads((REPO_ROOT / "tests" / "spine" / "data" / "compose-spec.schema.json").read_text())
+    schema = json.loads((REPO_ROOT / "tests" / "data" / "compose-spec.schema.json").read_text())
     compose = yaml.safe_load(COMPOSE.read_text())
     errors = [f"{list(e.path)}: {e.message}" for e in jsonschema.Draft7Validator(schema).iter_errors(compose)]
     assert errors == []
