@@ -26,7 +26,7 @@ def _block(marker: str) -> str:
 def test_readme_has_exactly_the_two_setup_commands() -> None:
     setup = "python3 -m venv .venv && .venv/bin/pip install -e '.[test]'"
     assert _block("demo-command") == f"{setup} && .venv/bin/mutransfer demo"
-    assert _block("test-command") == f"{setup} && .venv/bin/python -m pytest -q"
+    assert _block("test-command") == f"{setup} && .venv/bin/lint-imports && .venv/bin/python -m pytest -q"
 
 
 def test_ci_runs_the_readme_test_command_verbatim() -> None:

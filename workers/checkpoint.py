@@ -66,6 +66,10 @@ def load_latest_checkpoint(directory: str | Path) -> dict[str, Any] | None:
     return None
 
 
+# Worker-config fields renamed to the spec's words: old name -> new name.
+RENAMED = {"warmup": "warmup_fraction", "token_file": "data_path"}
+
+
 def config_fingerprint(config: TrialConfig) -> str:
     """The settings that define the run, as JSON, stored in each checkpoint to refuse a mismatched resume."""
     defining = {k: v for k, v in config.to_dict().items() if k not in RUNTIME_FIELDS}
@@ -73,8 +77,14 @@ def config_fingerprint(config: TrialConfig) -> str:
 
 
 def check_resumable(saved_fingerprint: str, config: TrialConfig, directory: str | Path) -> None:
-    """Raise when the checkpoint belongs to a different run than ``config`` describes."""
+    """Raise when the checkpoint belongs to a different run than ``config`` describes. A checkpoint written
+    before fields were renamed is read under the new names (`RENAMED`), so an interrupted run survives the
+    upgrade."""
     saved, current = json.loads(saved_fingerprint), json.loads(config_fingerprint(config))
+    for old, new in RENAMED.items():
+        if old in saved:
+            saved[new] = saved.pop(old)
+    saved.pop("extra", None)  # an unused field, removed
     changed = sorted(k for k in saved.keys() | current.keys() if saved.get(k) != current.get(k))
     if changed:
         detail = ", ".join(f"{k}: {saved.get(k)!r} -> {current.get(k)!r}" for k in changed)

@@ -188,3 +188,20 @@ def test_a_worker_config_with_an_unknown_key_is_an_error() -> None:
     assert TrialConfig.from_dict(good) == TrialConfig(width=32)
     with pytest.raises(ValueError, match=r"unknown TrialConfig field\(s\) \['warmup_fracton'\]"):
         TrialConfig.from_dict({**good, "warmup_fracton": 0.1})
+
+
+def test_a_checkpoint_from_before_the_field_renames_still_resumes(tmp_path: Path) -> None:
+    """A target interrupted before an upgrade resumes after it: old field names are read as the new ones."""
+    import json
+
+    from workers.checkpoint import check_resumable, config_fingerprint
+
+    config = tiny(warmup_fraction=0.1)
+    old = json.loads(config_fingerprint(config))
+    old["warmup"] = old.pop("warmup_fraction")
+    old["token_file"] = old.pop("data_path")
+    old["extra"] = {}
+    check_resumable(json.dumps(old), config, tmp_path)  # no error: the same run
+    old["warmup"] = 0.3
+    with pytest.raises(ValueError, match="warmup_fraction: 0.3 -> 0.1"):
+        check_resumable(json.dumps(old), config, tmp_path)
