@@ -2,6 +2,11 @@
 (docs/planner.md).
 
 No I/O, no store, no Ray: the store glue converts trial rows into `TrialResult`s and stores `Plan.to_dict()`.
+
+Its only inputs are the validated `SweepSpec`, the trials, and the workers' model rules (imported
+one way, orchestrator → workers): `workers.moe_config` for an MoE model's size and the dense → MoE transfer
+rule, and `workers.parametrization.resolve_table` (through `orchestrator.trial_config`) for the target's
+per-parameter multipliers, which a caller may replace with its own `MultiplierResolver`.
 """
 
 from orchestrator.planner.axis import HPAxis

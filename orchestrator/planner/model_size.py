@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from orchestrator.spec import ModelSpec, SweepSpec
+from workers.moe_config import MoEConfig
 
 
 def non_embedding_params(
@@ -35,8 +36,6 @@ def non_embedding_params(
         return depth * width * width
     norms = depth * 4 * width + 2 * width
     if family == "moe":
-        from workers.moe_config import MoEConfig
-
         config = MoEConfig.from_dict(dict(moe or {}))
         expert = 2 * width * config.expert_width(width, mlp_ratio)
         ffn = config.active_experts * expert + width * config.n_experts

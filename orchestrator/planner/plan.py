@@ -48,6 +48,8 @@ from orchestrator.planner.transfer import ScaleLaw, fit_scale_law, to_hp
 from orchestrator.planner.types import Interval, PlanWarning, TrialResult
 from orchestrator.planner.verdict import Verdict, judge_transfer, recommend
 from orchestrator.spec import SweepSpec
+from orchestrator.trial_config import trial_config
+from workers.moe_config import transfer_mapping
 
 # (parametrization, target width, target depth, base HP values) -> resolved rows (name, shape, role, init_std,
 # forward_multiplier, lr, weight_decay) of every parameter of the target model.
@@ -187,8 +189,7 @@ def default_multiplier_resolver(spec: SweepSpec, vocab_size: int = 256) -> Multi
     def resolve(
         parametrization: str, width: int, depth: int, hparams: dict[str, float]
     ) -> list[dict[str, Any]]:
-        from orchestrator.trial_config import trial_config
-        from workers.parametrization import resolve_table
+        from workers.parametrization import resolve_table  # loads torch: only when a plan resolves a table
 
         config = trial_config(
             spec, parametrization=parametrization, width=width, depth=depth, seed=0, hparams=hparams
@@ -636,8 +637,6 @@ def family_mapping(spec: SweepSpec) -> str | None:
     t_model = target_model(spec)
     if t_model.family != "moe":
         return None
-    from workers.moe_config import transfer_mapping
-
     moe = t_model.moe.model_dump() if t_model.moe is not None else None
     try:
         mapping = transfer_mapping(spec.model.family, moe, spec.target.width, t_model.mlp_ratio)

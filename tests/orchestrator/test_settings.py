@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 
-from orchestrator.settings import DEFAULT_DATABASE_URL, Settings, SettingsError
+from orchestrator.settings import DEFAULT_DATABASE_URL, ENV_VARS, LIMIT_ENV_PREFIX, Settings, SettingsError
 from orchestrator.spec import Limits
 
 
@@ -50,3 +51,28 @@ def test_bad_values_name_the_setting_to_fix(env: dict[str, str], message: str) -
     with pytest.raises(SettingsError) as info:
         Settings.load(env=env)
     assert message in str(info.value)
+
+
+def test_secrets_are_never_echoed() -> None:
+    with pytest.raises(SettingsError) as info:
+        Settings.load(env={"MUTRANSFER_ADMIN_TOKEN": "hunter2"})
+    assert "$MUTRANSFER_ADMIN_TOKEN" in str(info.value) and "hunter2" not in str(info.value)
+    long_enough = "a-long-enough-admin-secret"
+    assert long_enough not in repr(Settings.load(env={"MUTRANSFER_ADMIN_TOKEN": long_enough}))
+
+
+def test_trial_retries_come_from_the_environment() -> None:
+    assert Settings.load(env={}).trial_retries == 2
+    assert Settings.load(env={"MUTRANSFER_TRIAL_RETRIES": "0"}).trial_retries == 0
+    with pytest.raises(
+        SettingsError, match=r"\$MUTRANSFER_TRIAL_RETRIES: Input should be greater than or equal to 0"
+    ):
+        Settings.load(env={"MUTRANSFER_TRIAL_RETRIES": "-1"})
+
+
+def test_the_readme_table_lists_every_variable_and_no_other() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    table = readme.split("| variable | default | meaning |", 1)[1].split("\n\n", 1)[0].splitlines()[2:]
+    named = {name for line in table for name in re.findall(r"`([A-Z_<>]+)`", line.split("|")[1])}
+    cli_only = {"MUTRANSFER_SERVER", "MUTRANSFER_TOKEN"}  # read by `submit`/`status`, not by the service
+    assert named == set(ENV_VARS.values()) | {LIMIT_ENV_PREFIX + "<NAME>"} | cli_only
