@@ -86,7 +86,7 @@ class ParametrizationPlan:
     depth_robustness: dict[str, Robustness] = field(default_factory=dict)
     interval_caveats: list[str] = field(default_factory=list)
     warnings: list[PlanWarning] = field(default_factory=list)
-    # the three transfer-quality metrics per swept HP (quality.py; README, "Transfer quality")
+    # the three transfer-quality metrics per swept HP (quality.py; docs/planner.md, "Transfer quality")
     transfer_quality: dict[str, TransferQuality] = field(default_factory=dict)
 
     @property

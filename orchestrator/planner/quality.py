@@ -1,4 +1,4 @@
-"""Transfer quality: the three metrics of Kalra & Barkeshli 2026, as we define them (README,
+"""Transfer quality: the three metrics of Kalra & Barkeshli 2026, as we define them (docs/planner.md,
 "Transfer quality"; the paper's exact formulas are not in our sources, so these definitions are ours, named
 apart from the loss law's irreducible loss E):
 
