@@ -145,3 +145,30 @@ def test_malformed_body_messages_say_what_to_fix(
 ):
     (body, headers) = next((b, h) for name, b, h in malformed_requests(tiny_spec) if name == label)
     assert expected in api_client.post(URL, content=body, headers=headers).json()["detail"]
+
+
+@pytest.mark.parametrize("body", [b"", b"  \n"], ids=["no body", "whitespace"])
+def test_validating_nothing_is_a_422_that_says_what_to_send(api_client: TestClient, body: bytes) -> None:
+    """A dry run reports on any draft with a 200, but a request without one has nothing to report on."""
+    response = api_client.post(f"{URL}/validate", content=body, headers=JSON)
+    assert response.status_code == 422
+    assert "the request body is empty" in response.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    "method, path, allowed",
+    [
+        ("PUT", "/sweeps", "GET, POST"),
+        ("PUT", "/sweeps/1", "DELETE, GET"),
+        ("PATCH", "/sweeps/1/plan", "GET, POST"),
+        ("DELETE", "/sweeps/1/target-run", "GET, POST"),
+        ("GET", "/sweeps/validate", "POST"),  # a literal path, not /sweeps/{sweep_id} with a bad id
+    ],
+)
+def test_a_405_names_every_method_the_path_takes(
+    api_client: TestClient, method: str, path: str, allowed: str
+) -> None:
+    response = api_client.request(method, f"/api/v1{path}")
+    assert response.status_code == 405, response.text
+    assert response.headers["allow"] == allowed
+    assert f"it takes {allowed}" in response.json()["detail"]
