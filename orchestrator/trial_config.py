@@ -74,9 +74,7 @@ def trial_config(
         device=device,
         threads=threads,
     )
-    for name, value in hparams.items():
-        setattr(config, name, float(value))
-    return config
+    return config.with_hparams(hparams)
 
 
 CHECKPOINTS_PER_RUN = 20  # a killed target loses at most 1/20 of its steps

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 
@@ -89,3 +90,17 @@ class TrialConfig:
         if "betas" in values:
             values["betas"] = tuple(values["betas"])
         return cls(**values)
+
+    def with_hparams(self, hparams: Mapping[str, Any]) -> TrialConfig:
+        """A copy with the sampled hyperparameters (the spec's search-space names) set, as floats."""
+        return replace(self, **hparam_fields(hparams))
+
+
+# The spec's search space names one tuned HP differently from its field: `warmup` is the schedule's
+# `warmup_fraction`. Every other tunable HP's name is its field's (orchestrator/spec.py KNOWN_HPARAMS).
+HPARAM_FIELDS = {"warmup": "warmup_fraction"}
+
+
+def hparam_fields(hparams: Mapping[str, Any]) -> dict[str, float]:
+    """Sampled hyperparameters keyed by TrialConfig field, values as floats."""
+    return {HPARAM_FIELDS.get(name, name): float(value) for name, value in hparams.items()}

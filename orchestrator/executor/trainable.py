@@ -69,9 +69,13 @@ def per_trial(
 
 def build_config(base: dict[str, Any], overrides: dict[str, Any]) -> Any:
     """The trial's TrialConfig: the sweep's base with this trial's fields and sampled values."""
-    from workers.config import TrialConfig
+    from workers.config import TrialConfig, hparam_fields
 
-    values = {**base, **{k: overrides[k] for k in PER_TRIAL_FIELDS}, **overrides.get("hparams", {})}
+    values = {
+        **base,
+        **{k: overrides[k] for k in PER_TRIAL_FIELDS},
+        **hparam_fields(overrides.get("hparams", {})),
+    }
     return TrialConfig.from_dict(values)
 
 
