@@ -207,7 +207,7 @@ export function transferFigure(trials, { hps = [{ name: "lr", log: true, range: 
 /**
  * The coordinate check: log2(activation size) against log2(width), one panel per step; per module the
  * measured points and, where the module's parametrization predicts a slope at that step, the predicted slope
- * as a dashed line through the points' centroid (points along it: the implementation keeps its scheme's
+ * as a dashed line through the points' centroid (points along it: the implementation keeps its parametrization's
  * claim). `check`: {widths, steps, modules: {name: stat[step][width]}, stat, axis, slopes: {name:
  * {predicted: [slope | null per step], measured: [slope | null per step]}}} (axis: width or depth).
  */

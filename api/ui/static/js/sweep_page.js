@@ -203,7 +203,7 @@ function closeCurve() {
 // stage data: coordinate check, plan, target run ----------------------------------------------------
 function renderCoord() {
   const el = $("#plot-coord");
-  // The change since step 0 by default: the statistic every scheme makes its sharpest claims about.
+  // The change since step 0 by default: the statistic every parametrization makes its sharpest claims about.
   const view = coordView(state.coord, $("#coord-stat").value || "delta_rms");
   const verdict = $("#coord-verdict");
   const box = $("#coord-select-box");
