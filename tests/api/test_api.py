@@ -290,3 +290,17 @@ def test_database_outage_is_503_then_recovers(
         client.app.state.service.engine.dispose()
         shutil.move(tmp_path / "db-away", db_dir)
     assert client.get(f"{API}/sweeps").json()["total"] == 1
+
+
+def test_the_status_table_is_served_as_the_orchestrator_holds_it(api_client) -> None:
+    """The UI reads the one table (no copy of its own): every edge, and the groups derived from it."""
+    from orchestrator.status import LAUNCHABLE, SWEEP_TRANSITIONS, TERMINAL
+
+    table = api_client.get("/api/v1/statuses").json()
+    assert table["transitions"] == {
+        s.value: sorted(t.value for t in to) for s, to in SWEEP_TRANSITIONS.items()
+    }
+    assert set(table["terminal"]) == {s.value for s in TERMINAL}
+    assert set(table["launchable"]) == {s.value for s in LAUNCHABLE}
+    assert set(table["settled"]) == set(table["terminal"]) | {"awaiting_approval"}
+    assert table["target_unfinished"] == ["pending", "running"]

@@ -84,6 +84,8 @@ def test_a_claim_moves_only_from_the_expected_states(store: SweepStore, tiny_spe
     assert store.get_sweep(sweep.id).status == "running"
     move_to(store, sweep.id, SweepStatus.AWAITING_APPROVAL)
     assert store.claim_status(sweep.id, sorted(LAUNCHABLE), SweepStatus.TARGET_RUNNING) == "awaiting_approval"
+    # a second launch that saw the same state loses: the sweep is no longer where it saw it
+    assert store.claim_status(sweep.id, sorted(LAUNCHABLE), SweepStatus.TARGET_RUNNING) is None
     # a claim the table does not allow is refused before it touches the database
     with pytest.raises(IllegalTransition):
         store.claim_status(sweep.id, [SweepStatus.CANCELLED], SweepStatus.RUNNING)

@@ -11,15 +11,15 @@ import {
   transferFigure,
 } from "./plots.js";
 import { renderShell } from "./shell.js";
+import { loadStatuses } from "./statuses.js";
 import { TrialTable } from "./trial_table.js";
 
 const POLL_MS = 2000;
-const TERMINAL = new Set(["completed", "failed", "cancelled", "preflight_failed"]);
-const TARGET_ACTIVE = new Set(["pending", "running"]);
-// Where the target run may be launched from (orchestrator/target_run.py LAUNCHABLE), and where the
-// proxies are still running (the only stages with an ETA and something to cancel).
-const LAUNCHABLE = new Set(["awaiting_approval", "completed", "failed"]);
-const PROXIES_ACTIVE = new Set(["queued", "preflight", "running", "planning", "target_running"]);
+// The status table's groups (statuses.js, from the API): final sweep states, those a target may be launched
+// from, and target states still training. Set by `init`.
+let TERMINAL = new Set();
+let LAUNCHABLE = new Set();
+let TARGET_ACTIVE = new Set();
 
 const match = window.location.pathname.match(/\/sweeps\/([^/]+)/);
 const sweepId = match ? decodeURIComponent(match[1]) : "";
@@ -110,7 +110,7 @@ function renderHeader() {
   bar.querySelector(".fill").style.width = `${total ? (100 * Math.min(done, total)) / total : 0}%`;
   $("#progress-label").textContent = `${done} / ${total} trials${countText ? ` (${countText})` : ""}${eta ? ` · ETA ${eta}` : ""}`;
   const cancel = $("#cancel-button");
-  cancel.classList.toggle("hidden", !(PROXIES_ACTIVE.has(s.status) || s.status === "awaiting_approval"));
+  cancel.classList.toggle("hidden", TERMINAL.has(s.status));
   if (!state.cancelArmed) cancel.textContent = s.cancel_requested ? "Cancelling…" : "Cancel sweep";
   cancel.disabled = Boolean(s.cancel_requested);
   const err = $("#sweep-error");
@@ -428,7 +428,7 @@ async function launchTarget() {
   tick();
 }
 
-function init() {
+async function init() {
   renderShell(tick);
   if (!sweepId) {
     pageError("No sweep id in the address: open a sweep from the sweeps list.");
@@ -445,6 +445,12 @@ function init() {
   document.addEventListener("keydown", (ev) => { if (ev.key === "Escape") closeCurve(); });
   $("#coord-select").addEventListener("change", renderCoord);
   $("#coord-stat").addEventListener("change", renderCoord);
+  try {
+    ({ terminal: TERMINAL, launchable: LAUNCHABLE, targetUnfinished: TARGET_ACTIVE } = await loadStatuses());
+  } catch (err) {
+    pageError(err instanceof ApiError ? err.messages.join(" ") : String(err));
+    return;
+  }
   tick();
 }
 

@@ -5,9 +5,10 @@
 import { ApiError, get, itemsOf, request } from "./api.js";
 import { $, badge, esc, fmtNum, fmtTime, progressBar, showState } from "./format.js";
 import { renderShell } from "./shell.js";
+import { loadStatuses } from "./statuses.js";
 
 const POLL_MS = 2000;
-const ACTIVE = new Set(["queued", "preflight", "running", "planning", "awaiting_approval", "target_running"]);
+let TERMINAL = new Set();  // from the status table (statuses.js), set by `init`
 const PAGE_SIZE = 50;
 
 const state = { offset: 0, timer: null, inFlight: null };
@@ -72,7 +73,7 @@ async function refresh() {
   $("#pager-label").textContent = total ? `${state.offset + 1}–${last} of ${total}` : "";
   $("#pager-prev").disabled = state.offset === 0;
   $("#pager-next").disabled = last >= total;
-  schedule(sweeps.some((s) => ACTIVE.has(s.status)));
+  schedule(sweeps.some((s) => !TERMINAL.has(s.status)));
 }
 
 function schedule(active = true) {
@@ -123,7 +124,7 @@ async function loadStarter() {
   $("#spec-yaml").value = await response.text();
 }
 
-function init() {
+async function init() {
   renderShell(refresh);
   showState($("#sweeps-body-state"), "loading", "Loading sweeps…");
   $("#filter-status").addEventListener("change", () => { state.offset = 0; refresh(); });
@@ -141,6 +142,11 @@ function init() {
   });
   $("#spec-starter").addEventListener("click", loadStarter);
   $("#spec-form").addEventListener("submit", submitSweep);
+  try {
+    ({ terminal: TERMINAL } = await loadStatuses());
+  } catch {
+    // unreachable or not yet authorized: refresh() shows why; polling continues while TERMINAL is empty
+  }
   refresh().finally(() => $("#sweeps-body-state").remove());
 }
 
