@@ -16,7 +16,8 @@ from support.projects import World
 from api.app import API_PREFIX
 from api.routes.common import MAX_ID
 
-PUBLIC = {f"{API_PREFIX}/health", f"{API_PREFIX}/ready"}
+# The probes, and the status table (fixed data, like the OpenAPI document): they reveal no sweep.
+PUBLIC = {f"{API_PREFIX}/health", f"{API_PREFIX}/ready", f"{API_PREFIX}/statuses"}
 READ_ONLY_POSTS = {("POST", f"{API_PREFIX}/sweeps/validate")}  # a dry run: changes nothing
 MALFORMED = ["Token abc", "Bearer", "Bearer ", "bearer", "Basic dXNlcjpwYXNz", "Bearer mt_" + "x" * 500]
 
