@@ -158,9 +158,10 @@ class ServiceUnderTest:
         self.service = Service(settings, runner_factory=factory)
         self.service.start()
 
-    def run(self, spec: SweepSpec, on_tick: Any = None) -> float:
+    def run(self, spec: SweepSpec, on_tick: Any = None, on_proxies_done: Any = None) -> float:
         """Seconds from submission until the proxies are done (the sweep moves on to planning): the part
-        that bare Tune also does. The plan and target that follow are waited out untimed."""
+        that bare Tune also does. The plan that follows is waited out, untimed and unsampled
+        (`on_proxies_done` is called first)."""
         started = time.perf_counter()
         sweep = self.service.submit(spec.model_dump(mode="json"))
         self.last_sweep_id = sweep.id
@@ -169,6 +170,8 @@ class ServiceUnderTest:
             status = SweepStatus(self.service.store.get_sweep(sweep.id).status)
             if proxies_done is None and status not in BEFORE_PLANNING:
                 proxies_done = time.perf_counter() - started
+                if on_proxies_done is not None:
+                    on_proxies_done()
             if status in SETTLED:
                 break
             if on_tick is not None and proxies_done is None:
@@ -238,7 +241,7 @@ def part2(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
             samples.append((svc.service.store.progress(sweep_id).done, proc.memory_info().rss))
 
     try:
-        wall = svc.run(spec, on_tick=tick)
+        wall = svc.run(spec, on_tick=tick, on_proxies_done=stop.set)  # the driver's memory while proxies run
         stored = svc.service.store.all_trials(svc.last_sweep_id)
         trials = len(stored)
         rows = sum(len(svc.service.store.trial_metrics(t.id, limit=1_000_000)) for t in stored)
