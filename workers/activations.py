@@ -30,6 +30,9 @@ class Kind(StrEnum):
     NORM = "norm"
     # the readout's output
     LOGITS = "logits"
+    # a leaf of an external model that is none of the above: its place in the network is unknown, so only
+    # theories that predict every activation alike (μP: Θ(1)) judge it
+    OPAQUE = "opaque"
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ RUNTIME_FIELDS = frozenset(
         "compile",
         "threads",
         "checkpoint_dir",
+        "code_path",  # where this node unpacked the code; `code` (its digest) is what was trained
         "checkpoint_every",
         "eval_every",
         "eval_batches",

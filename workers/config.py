@@ -10,7 +10,7 @@ from typing import Any
 @dataclass
 class TrialConfig:
     # model
-    family: str = "gpt"  # gpt | mlp | moe
+    family: str = "gpt"  # gpt | mlp | moe | custom | hf
     width: int = 64
     depth: int = 2
     head_dim: int | None = 16
@@ -20,6 +20,13 @@ class TrialConfig:
     tied_embeddings: bool = False
     tokenizer: str = "char"
     moe: dict[str, Any] | None = None  # n_experts, top_k, d_expert, shared_expert, router, aux_loss_weight
+    # external models (workers/external): `custom` imports `entrypoint` from `code_path`, whose content is
+    # the archive `code` names (its sha256); `hf` builds `hf_config`. `roles` overrides inferred roles.
+    entrypoint: str | None = None
+    code: str | None = None
+    code_path: str | None = None
+    hf_config: dict[str, Any] | None = None
+    roles: dict[str, str] | None = None
     # parametrization
     parametrization: str = "mup"  # sp | mup | sp-embedding-lr | u-mup | completep
     base_width: int = 64

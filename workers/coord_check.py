@@ -32,6 +32,12 @@ are in docs/coordinate-check.md):
   stream's change sums L branch updates whose random parts add like √L beside the coherent Θ(1) sum, so
   it bends down at depths 2..16 (CompleteP: −0.07 to −0.23 over the GPT and MoE families at σ = 1/√64).
   A broken rule moves a slope by ½ or 1.
+- an external model (workers/external) keeps its readout σ-initialized: a tied readout is the embedding
+  and cannot start at zero, and behind a zero readout SP's judged growth would be the logits' first update,
+  whose coherent part depends on how alike the batch's hidden states are (+0.75 over 64..512 on a
+  `transformers` Llama, which has no position embedding, against the +1 it tends to), while the logits'
+  initial rms is exact under both (SP +½, μP −½: measured +0.49 to +0.51 and −0.49 to −0.52 on the
+  examples' decoder, Llama and GPT-2).
 The depth variant (axis="depth") varies depth at fixed width and averages each kind of block output over
 blocks (`blocks.attn`, `blocks.mlp`), so curves are comparable across depths (CompleteP's claim).
 """
@@ -52,8 +58,8 @@ from torch import nn
 from workers.activations import CoordSite
 from workers.config import TrialConfig
 from workers.coord_predictions import STATS, predictions
-from workers.models import make_model
-from workers.parametrization import build_model, build_optimizer
+from workers.external import EXTERNAL_FAMILIES
+from workers.parametrization import build_model, build_optimizer, make_structure
 
 # A large LR per optimizer: big enough that SP's width dependence shows within a few steps.
 DEFAULT_LR = {"adamw": 3e-3, "adopt": 3e-3, "lamb": 3e-3, "muon": 3e-3, "sgd": 2e-2}
@@ -121,7 +127,11 @@ def _record(model: nn.Module) -> tuple[dict[str, torch.Tensor], list[Any]]:
         def keep(
             _m: nn.Module, args: Any, out: Any = None, label: str = label, where: str = site.where
         ) -> None:
-            seen[label] = (args[0] if where == "input" else out).detach().clone()
+            value = args[0] if where == "input" else out
+            if isinstance(value, list | tuple):  # an external leaf may return several tensors: the first
+                value = next((v for v in value if isinstance(v, torch.Tensor)), None)
+            if isinstance(value, torch.Tensor) and value.is_floating_point():
+                seen[label] = value.detach().clone()
 
         if site.where == "input":
             handles.append(site.module.register_forward_pre_hook(keep))
@@ -139,7 +149,7 @@ def recorded_sites(config: TrialConfig, vocab: int, axis: str) -> dict[str, Coor
     """What each recorded activation (grouped as `_trajectory` groups them) is, read from the model's
     structure on the meta device: no weights are allocated."""
     with torch.device("meta"):
-        model = make_model(config, vocab)
+        model = make_structure(config, vocab)
     sites: dict[str, CoordSite] = {}
     for label, site in model.coord_modules().items():
         sites.setdefault(_group(label, axis), site)
@@ -272,6 +282,9 @@ def coord_check(
         readout_zero_init=readout_zero_init,
     )
     idx, targets, vocab = fixed_batch(base, batch_size, context_length)
+    if config.family in EXTERNAL_FAMILIES:  # keep an external model's readout σ-initialized (see above)
+        readout_zero_init = False
+        base = replace(base, readout_zero_init=False)
     sites = recorded_sites(replace(base, **{axis: points[0]}), vocab, axis)
     predicted = predictions(parametrization, optimizer, axis, sites, range(steps + 1), readout_zero_init)
     if all(p is None for per in predicted.values() for values in per.values() for p in values):
@@ -295,6 +308,7 @@ def coord_check(
             }
         )
     modules = list(runs[0])
+    predicted = {g: predicted[g] for g in modules}  # a leaf whose output is no float tensor is not recorded
     stats = {
         g: {s: [[run[g][s][k] for run in runs] for k in range(steps + 1)] for s in STATS} for g in modules
     }

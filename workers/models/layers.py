@@ -66,11 +66,21 @@ class ParameterSite:
     fan_out: int
     module: nn.Module
     constant_init: float | None  # norm gains 1, biases 0; None for matrices drawn from N(0, std²)
+    keep_init: bool = False  # an external model's vector: its own init is kept (gain or bias, unknown here)
+    zero_init: str | None = None  # the config option that may zero this weight (readout_zero_init, ...)
+    # How the rule's forward multiplier is applied: by the layer (`ScaledLinear`), "folded" into init and LR
+    # (an external model), by a forward "hook" (an external model's tied weight), or "none" (a LayerNorm).
+    multiplier_at: str = "layer"
+    role_source: str = "declared by the model"
 
 
 def parameter_sites(model: nn.Module) -> list[ParameterSite]:
     """Every parameter once, in `named_parameters` order. A tied weight takes the role of the first module
-    that owns it (the embedding: input), so it is initialized and optimized by one rule (mup #55)."""
+    that owns it (the embedding: input), so it is initialized and optimized by one rule (mup #55). A model
+    that infers its own sites (`workers.external.ExternalModel`) lists them itself."""
+    own = getattr(model, "parameter_sites", None)
+    if callable(own):
+        return own()  # type: ignore[no-any-return]
     names = {id(p): n for n, p in model.named_parameters()}
     sites: dict[int, ParameterSite] = {}
     for _, module in model.named_modules():
@@ -78,12 +88,16 @@ def parameter_sites(model: nn.Module) -> list[ParameterSite]:
             p = module.weight
             if id(p) not in sites:
                 fan_in, fan_out = module.fans()
-                sites[id(p)] = ParameterSite(names[id(p)], p, module.role, fan_in, fan_out, module, None)
+                sites[id(p)] = ParameterSite(
+                    names[id(p)], p, module.role, fan_in, fan_out, module, None, zero_init=module.zero_init
+                )
         elif isinstance(module, nn.LayerNorm):
             for attr, value in (("weight", 1.0), ("bias", 0.0)):
                 p = getattr(module, attr)
                 if p is not None:
-                    sites[id(p)] = ParameterSite(names[id(p)], p, Role.VECTOR, 1, p.numel(), module, value)
+                    sites[id(p)] = ParameterSite(
+                        names[id(p)], p, Role.VECTOR, 1, p.numel(), module, value, multiplier_at="none"
+                    )
     missing = [n for n, p in model.named_parameters() if id(p) not in sites]
     if missing:
         raise TypeError(

@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from workers.config import TrialConfig
+from workers.external import EXTERNAL_FAMILIES, external_model
 from workers.models import make_model
 from workers.parametrization.optimizer import build_optimizer, param_groups
 from workers.parametrization.resolve import ParamRow, apply_parametrization, resolve_params
@@ -25,20 +26,29 @@ __all__ = [
     "build_model",
     "build_optimizer",
     "lookup",
+    "make_structure",
     "param_groups",
     "resolve_params",
     "resolve_table",
 ]
 
 
+def make_structure(config: TrialConfig, vocab_size: int) -> nn.Module:
+    """The model `config` describes, before init and multipliers: a built-in family's, or an external
+    model's (the user's code or a `transformers` config, with inferred roles)."""
+    if config.family in EXTERNAL_FAMILIES:
+        return external_model(config, vocab_size)
+    return make_model(config, vocab_size)
+
+
 def resolve_table(config: TrialConfig, vocab_size: int = 256) -> list[ParamRow]:
     """The resolved row of every parameter of the model `config` describes, without allocating it (the model
     is built on the meta device, so a target-width table costs nothing)."""
     with torch.device("meta"):
-        model = make_model(config, vocab_size)
+        model = make_structure(config, vocab_size)
     return [item.row for item in resolve_params(model, config)]
 
 
 def build_model(config: TrialConfig, vocab_size: int) -> nn.Module:
     """A model initialized (seeded by config.seed) and scaled by config.parametrization, on the CPU."""
-    return apply_parametrization(make_model(config, vocab_size), config)
+    return apply_parametrization(make_structure(config, vocab_size), config)

@@ -18,7 +18,15 @@ from workers.config import TrialConfig
 from workers.models import attention_shape
 from workers.models.gpt import Block, CausalSelfAttention
 from workers.models.layers import SCALED, ParameterSite, parameter_sites
-from workers.parametrization.table import Rule, Scale, attention_scale, lookup, residual_multiplier
+from workers.parametrization.fold import fold
+from workers.parametrization.table import (
+    Rule,
+    Scale,
+    attention_scale,
+    lookup,
+    optimizer_family,
+    residual_multiplier,
+)
 from workers.roles import Role
 
 WEIGHT_DECAY_MODES = ("standard", "independent", "width_scaled")
@@ -35,6 +43,10 @@ class ParamRow:
     forward_multiplier: float
     lr: float
     weight_decay: float
+    # how forward_multiplier is applied: "layer" (the layer multiplies its output), "folded" (already in
+    # init_std and lr: an external model), "hook" (a forward hook: an external model's tied weight), "none"
+    applied_as: str = "layer"
+    role_source: str = "declared by the model"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -119,34 +131,50 @@ def effective_weight_decay(config: TrialConfig, role: Role, lr: float, rule_wd: 
 
 def _zeroed(config: TrialConfig, site: ParameterSite) -> bool:
     """Whether a μP zero-init option (readout_zero_init, query_zero_init) applies to this parameter."""
-    option = getattr(site.module, "zero_init", None)
-    return bool(option) and bool(getattr(config, option))
+    return bool(site.zero_init) and bool(getattr(config, site.zero_init))
 
 
 def resolve_params(model: nn.Module, config: TrialConfig) -> list[ResolvedParam]:
     """Every parameter of `model` with its resolved init std, forward multiplier, LR, weight decay and ε."""
     validate(config)
+    family = optimizer_family(config.optimizer)
     resolved = []
     for site in parameter_sites(model):
         rule = lookup(config.parametrization, site.role, config.optimizer)
         scale = _scale(config, site.module, site.fan_in, site.fan_out)
+        forward = rule.forward(scale)
+        applied = site.multiplier_at if forward != 1.0 else "none"
         lr = config.lr * rule.lr(scale)
         init_std = 0.0 if site.constant_init is not None or _zeroed(config, site) else rule.init(scale)
+        eps = config.eps * rule.eps(scale)
+        weight_decay = effective_weight_decay(config, site.role, lr, rule.wd(scale))
+        if applied == "folded":
+            folded = fold(forward, family, init_std, lr, eps, weight_decay)
+            init_std, lr, eps, weight_decay = folded.init_std, folded.lr, folded.eps, folded.weight_decay
         row = ParamRow(
             name=site.name,
             shape=list(site.param.shape),
             role=site.role.value,
             init_std=init_std,
-            forward_multiplier=rule.forward(scale) if isinstance(site.module, SCALED) else 1.0,
+            forward_multiplier=forward if applied != "none" else 1.0,
             lr=lr,
-            weight_decay=effective_weight_decay(config, site.role, lr, rule.wd(scale)),
+            weight_decay=weight_decay,
+            applied_as=applied,
+            role_source=site.role_source,
         )
-        resolved.append(ResolvedParam(row, site, rule, config.eps * rule.eps(scale)))
+        resolved.append(ResolvedParam(row, site, rule, eps))
     return resolved
 
 
 def _set_multipliers(model: nn.Module, config: TrialConfig) -> None:
-    """The model's plain-float multipliers: one per scaled layer, the attention scale, the residual scale."""
+    """The model's plain-float multipliers: one per scaled layer, the attention scale, the residual scale (an
+    external model: one per forward hook)."""
+    hook_sites = getattr(model, "hook_sites", None)
+    if callable(hook_sites):
+        for name, role, fan_in, fan_out in hook_sites():
+            rule = lookup(config.parametrization, role, config.optimizer)
+            model.hook_multipliers[name] = rule.forward(_scale(config, model, fan_in, fan_out))
+        return
     _, head_dim, base_head_dim = attention_shape(config)
     for module in model.modules():
         if isinstance(module, SCALED):
@@ -168,6 +196,8 @@ def apply_parametrization(model: nn.Module, config: TrialConfig) -> nn.Module:
     generator = torch.Generator().manual_seed(config.seed)
     for item in resolve_params(model, config):
         param, std = item.site.param, item.row.init_std
+        if item.site.keep_init:
+            continue
         if item.site.constant_init is not None:
             param.fill_(item.site.constant_init)
         elif std == 0.0:
