@@ -46,7 +46,9 @@ def builder_for(config: TrialConfig, vocab_size: int) -> Builder:
         if not config.hf_config:
             raise ModelSourceError("family hf needs model.config (a transformers config with model_type)")
         return hf_builder(config.hf_config, vocab_size, config.context_length)
-    raise ModelSourceError(f"family {config.family!r} is not external; external families: {EXTERNAL_FAMILIES}")
+    raise ModelSourceError(
+        f"family {config.family!r} is not external; external families: {EXTERNAL_FAMILIES}"
+    )
 
 
 def external_model(config: TrialConfig, vocab_size: int) -> ExternalModel:

@@ -89,7 +89,7 @@ class ExternalModel(nn.Module):
         return names
 
     def hook_sites(self) -> list[tuple[str, Role, int, int]]:
-        """(module, role, fan_in, fan_out) for each hooked module: the rule whose forward multiplier it applies."""
+        """(module, role, fan_in, fan_out) per hooked module: the rule whose forward multiplier it applies."""
         params = dict(self.model.named_parameters())
         sites = []
         for p in self.inferred:
@@ -103,9 +103,9 @@ class ExternalModel(nn.Module):
         """What a user who compiles or wraps the model themselves must keep (the hooks above), in words."""
         return [
             f"{module}: output × {self.hook_multipliers.get(module, 1.0):.6g} by a forward hook (μP's "
-            f"{role.value} multiplier; the weight is tied, so it cannot be folded into init and LR). To apply "
-            f"it yourself: model.get_submodule({module!r}).register_forward_hook(lambda m, a, y: y * "
-            f"{self.hook_multipliers.get(module, 1.0):.6g})"
+            f"{role.value} multiplier; the weight is tied, so it cannot be folded into init and LR). "
+            f"To apply it yourself: model.get_submodule({module!r})"
+            f".register_forward_hook(lambda m, a, y: y * {self.hook_multipliers.get(module, 1.0):.6g})"
             for module, role, _, _ in self.hook_sites()
         ]
 
@@ -189,7 +189,7 @@ class ExternalModel(nn.Module):
         norm_outputs: list[torch.Tensor] = []
         found: dict[str, bool] = {}
         handles = []
-        for name, module in modules.items():
+        for module in modules.values():
             if "norm" in type(module).__name__.lower():
                 handles.append(module.register_forward_hook(lambda _m, _a, out: norm_outputs.append(out)))
         for name in readouts:

@@ -96,7 +96,9 @@ def owners(model: nn.Module) -> dict[int, list[tuple[str, Owner]]]:
     return found
 
 
-def _classify(shape: tuple[int, ...], grows: set[int], owner: Owner, vocab_size: int) -> tuple[Role | None, str]:
+def _classify(
+    shape: tuple[int, ...], grows: set[int], owner: Owner, vocab_size: int
+) -> tuple[Role | None, str]:
     if not grows:
         return None, "no dimension changes with width"
     if len(shape) == 1:
@@ -171,7 +173,8 @@ def infer_roles(
         )
     if ambiguous:
         lines = "\n".join(
-            f"  {p.name} {list(p.shape)} (at width {2 * base_width}: {list(large_shapes[p.name])}): {p.reason}"
+            f"  {p.name} {list(p.shape)} (at width {2 * base_width}: {list(large_shapes[p.name])}): "
+            f"{p.reason}"
             for p in ambiguous
         )
         example = ", ".join(f'"{p.name}": hidden' for p in ambiguous[:2])

@@ -81,7 +81,9 @@ def load_function(entrypoint: str, code_path: str | None) -> Callable[..., Any]:
         where = f"in the code directory {code_path}" if code_path else "on the Python path (no code given)"
         raise ModelSourceError(f"entrypoint {entrypoint!r}: module {exc.name!r} not found {where}") from None
     except Exception as exc:  # the user's module raised while importing: show where
-        raise ModelSourceError(f"entrypoint {entrypoint!r}: importing {module_name} failed:\n{_tail(exc)}") from None
+        raise ModelSourceError(
+            f"entrypoint {entrypoint!r}: importing {module_name} failed:\n{_tail(exc)}"
+        ) from None
     function = getattr(module, attr, None)
     if not callable(function):
         raise ModelSourceError(f"entrypoint {entrypoint!r}: {module_name} has no function {attr!r}")
@@ -171,6 +173,8 @@ def hf_builder(config: dict[str, Any], vocab_size: int, context_length: int) -> 
         try:
             return AutoModelForCausalLM.from_config(AutoConfig.for_model(**fields))
         except (TypeError, ValueError) as exc:
-            raise ModelSourceError(f"transformers could not build {model_type} at width {width}: {exc}") from None
+            raise ModelSourceError(
+                f"transformers could not build {model_type} at width {width}: {exc}"
+            ) from None
 
     return build
