@@ -16,7 +16,7 @@ from fastapi.openapi.utils import get_openapi
 from api.auth import check_auth_mode
 from api.errors import install_error_handlers
 from api.limits import BodySizeLimitMiddleware, RequestTimeoutMiddleware
-from api.routes import auth, health, outputs, plans, statuses, sweeps, trials, validation
+from api.routes import auth, code, health, outputs, plans, statuses, sweeps, trials, validation
 from api.ui import mount_ui
 from orchestrator.service import Service
 from orchestrator.settings import Settings
@@ -49,10 +49,14 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
     )
     app.state.service = service
     app.state.settings = settings
-    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        BodySizeLimitMiddleware,
+        max_bytes=settings.max_body_bytes,
+        larger={f"{API_PREFIX}/code": (settings.max_code_bytes, "MUTRANSFER_MAX_CODE_BYTES")},
+    )
     app.add_middleware(RequestTimeoutMiddleware, seconds=settings.request_timeout_s)
     install_error_handlers(app)
-    for module in (health, statuses, auth, sweeps, validation, trials, outputs, plans):
+    for module in (health, statuses, auth, sweeps, code, validation, trials, outputs, plans):
         app.include_router(module.router, prefix=API_PREFIX)
     mount_ui(app)
     app.openapi = lambda: _openapi_with_spec_schema(app)  # type: ignore[method-assign]

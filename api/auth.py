@@ -48,6 +48,7 @@ class Principal:
 
     project: str | None = None
     read_only: bool = False
+    can_run_code: bool = True  # may upload model code (admin and auth off: yes; a project token: if granted)
 
     @property
     def project_for_new_sweeps(self) -> str:
@@ -103,7 +104,7 @@ def get_principal(
     info = lookup_token(request.app.state.service.store, token)
     if info is None:
         raise _unauthorized(f"the token is not valid (unknown, revoked or mistyped): {TOKEN_HINT}")
-    return Principal(project=info.project, read_only=info.read_only)
+    return Principal(project=info.project, read_only=info.read_only, can_run_code=info.can_run_code)
 
 
 def require_writer(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:

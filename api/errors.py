@@ -18,6 +18,7 @@ from api.schemas import ErrorOut
 from orchestrator.status import IllegalTransition
 from orchestrator.store import Conflict, NotFound, StoreError
 from orchestrator.store.errors import UNAVAILABLE, connection_lost
+from orchestrator.user_code import UserCodeRefused, UserCodeRejected
 
 log = logging.getLogger(__name__)
 HTTP_METHODS = frozenset({"get", "put", "post", "delete", "options", "head", "patch", "trace"})
@@ -116,6 +117,14 @@ async def _store_error(_: Request, exc: StoreError | IllegalTransition) -> JSONR
     return error_response(status, str(exc))
 
 
+async def _user_code_refused(_: Request, exc: UserCodeRefused) -> JSONResponse:
+    return error_response(403, str(exc))
+
+
+async def _user_code_rejected(_: Request, exc: UserCodeRejected) -> JSONResponse:
+    return error_response(exc.status, str(exc))
+
+
 async def _database_unavailable(_: Request, exc: Exception) -> JSONResponse:
     if not connection_lost(exc):
         return await _unexpected(_, exc)
@@ -136,6 +145,8 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(StoreError, _store_error)
     app.add_exception_handler(IllegalTransition, _store_error)
+    app.add_exception_handler(UserCodeRefused, _user_code_refused)
+    app.add_exception_handler(UserCodeRejected, _user_code_rejected)
     for db_error in UNAVAILABLE:
         app.add_exception_handler(db_error, _database_unavailable)
     app.add_exception_handler(Exception, _unexpected)

@@ -18,17 +18,24 @@ log = logging.getLogger(__name__)
 
 
 class BodySizeLimitMiddleware:
-    def __init__(self, app: ASGIApp, max_bytes: int):
+    """`max_bytes` for every path, except the paths in `larger` (path -> (limit, the variable that sets it)):
+    a code archive may be larger than a spec."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int, larger: dict[str, tuple[int, str]] | None = None):
         self.app = app
         self.max_bytes = max_bytes
+        self.larger = larger or {}
 
-    def _too_large(self) -> str:
-        return f"request body exceeds the limit of {self.max_bytes} bytes (MUTRANSFER_MAX_BODY_BYTES)"
+    def _too_large(self, limit: int, variable: str) -> str:
+        return f"request body exceeds the limit of {limit} bytes ({variable})"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit, variable = self.larger.get(
+            scope.get("path", ""), (self.max_bytes, "MUTRANSFER_MAX_BODY_BYTES")
+        )
         declared = dict(scope["headers"]).get(b"content-length")
         if declared is not None:
             try:
@@ -36,8 +43,8 @@ class BodySizeLimitMiddleware:
             except ValueError:
                 await error_response(400, "Content-Length is not an integer")(scope, receive, send)
                 return
-            if length > self.max_bytes:
-                await error_response(413, self._too_large())(scope, receive, send)
+            if length > limit:
+                await error_response(413, self._too_large(limit, variable))(scope, receive, send)
                 return
         received = 0
 
@@ -46,8 +53,8 @@ class BodySizeLimitMiddleware:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:
-                    raise HTTPException(413, self._too_large())
+                if received > limit:
+                    raise HTTPException(413, self._too_large(limit, variable))
             return message
 
         await self.app(scope, limited_receive, send)

@@ -31,6 +31,7 @@ import traceback
 from dataclasses import asdict
 from pathlib import Path
 
+from orchestrator import user_code
 from orchestrator.executor.interface import (
     CANCEL,
     CANCELLED,
@@ -77,6 +78,8 @@ class Lifecycle:
     def _advance(self, sweep_id: int) -> None:
         sweep = self.store.get_sweep(sweep_id)
         spec = SweepSpec.model_validate(sweep.spec)
+        if spec.model.code:  # the planner builds the model here too (its size, the target's table)
+            user_code.ensure_installed(self.store, spec.model.code)
         stop = self.stop_check(sweep_id)
         status = S(sweep.status)
         if status in (S.QUEUED, S.PREFLIGHT, S.RUNNING):

@@ -14,11 +14,13 @@ import logging
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from orchestrator import user_code
 from orchestrator.lifecycle import launch_target
 from orchestrator.runner import SweepRunner
 from orchestrator.settings import Settings
 from orchestrator.spec import SweepSpec, parse_spec
 from orchestrator.store import DEFAULT_PROJECT, Sweep, SweepStore, TargetRun, make_engine, upgrade_database
+from workers.external import EXTERNAL_FAMILIES
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +46,12 @@ def make_runner(service: Service) -> SweepRunner:
     from orchestrator.executor.ray_executor import RayExecutor  # Ray loads only here
 
     settings = service.settings
-    executor = RayExecutor(settings.data_dir, settings.ray_address, max_failures=settings.trial_retries)
+    executor = RayExecutor(
+        settings.data_dir,
+        settings.ray_address,
+        max_failures=settings.trial_retries,
+        code_source=service.store.code.get,
+    )
     return SweepRunner(service.store, executor, settings.data_dir)
 
 
@@ -85,11 +92,21 @@ class Service:
         """Validate a spec dict under this service's limits (raises pydantic's ValidationError)."""
         return parse_spec(data, self.settings.limits)
 
-    def submit(self, data: Any, project: str = DEFAULT_PROJECT) -> Sweep:
-        """Validate and store a sweep as queued, then wake the runner."""
-        sweep = self.store.create_sweep(self.validate(data), project)
+    def submit(self, data: Any, project: str = DEFAULT_PROJECT, can_run_code: bool = True) -> Sweep:
+        """Validate and store a sweep as queued, then wake the runner. An external model is built at every
+        size first (in a child process), so a model that cannot be built is a 4xx now, not a failed sweep."""
+        spec = self.validate(data)
+        if spec.model.family in EXTERNAL_FAMILIES:
+            if spec.model.family == "custom":
+                user_code.authorize(self.settings, can_run_code)
+            user_code.check_model(spec, self.store)
+        sweep = self.store.create_sweep(spec, project)
         self._wake()
         return sweep
+
+    def upload_code(self, data: bytes, claimed: str | None, can_run_code: bool) -> tuple[str, bool]:
+        """Store a model code archive (see `orchestrator.user_code.upload`); (digest, whether it was new)."""
+        return user_code.upload(self.store, self.settings, data, claimed, can_run_code)
 
     def cancel(self, sweep_id: int, project: str | None = None) -> Sweep:
         sweep = self.store.request_cancel(sweep_id, project)

@@ -40,6 +40,8 @@ ENV_VARS: dict[str, str] = {
     "admin_token": "MUTRANSFER_ADMIN_TOKEN",
     "request_timeout_s": "MUTRANSFER_REQUEST_TIMEOUT_S",
     "trial_retries": "MUTRANSFER_TRIAL_RETRIES",
+    "allow_user_code": "MUTRANSFER_ALLOW_USER_CODE",
+    "max_code_bytes": "MUTRANSFER_MAX_CODE_BYTES",
 }
 # The environment `Settings.load` reads (None: os.environ); a context variable, so concurrent loads in
 # tests cannot see each other's mapping.
@@ -90,6 +92,20 @@ class Settings(BaseSettings):
     trial_retries: int = Field(
         2, ge=0, le=100, description="retries of a trial whose worker died; then the trial is `failed`"
     )
+    allow_user_code: bool | None = Field(
+        None,
+        description="accept uploaded model code (family: custom), which the workers import and run; "
+        "default: only with auth off (local, loopback use)",
+    )
+    max_code_bytes: int = Field(
+        10 * 2**20, ge=1024, description="an uploaded code archive above this gets 413"
+    )
+
+    @property
+    def user_code_allowed(self) -> bool:
+        """Whether uploaded code may run: the operator's explicit choice, else only in local no-auth use
+        (which `api.auth.check_auth_mode` already confines to a loopback address)."""
+        return self.allow_user_code if self.allow_user_code is not None else not self.auth
 
     @classmethod
     def settings_customise_sources(

@@ -21,6 +21,8 @@ from pydantic import (
     model_validator,
 )
 
+from workers.external import EXTERNAL_FAMILIES, HF_MODEL_TYPES
+
 
 class Parametrization(StrEnum):
     SP = "sp"
@@ -116,8 +118,38 @@ class MoESpec(StrictModel):
         return self
 
 
+ENTRYPOINT_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*$"
+ExternalRole = Literal["input", "hidden", "output", "vector"]
+
+
 class ModelSpec(StrictModel):
-    family: Literal["gpt", "mlp", "moe"] = "gpt"
+    family: Literal["gpt", "mlp", "moe", "custom", "hf"] = Field(
+        "gpt",
+        description="a built-in family (gpt, mlp, moe), your own module (custom: entrypoint and uploaded "
+        "code) or a transformers config (hf: config); docs/external-models.md",
+    )
+    entrypoint: str | None = Field(
+        None,
+        max_length=300,
+        pattern=ENTRYPOINT_PATTERN,
+        description="custom: 'package.module:function', called as build(width=, depth=, vocab_size=, "
+        "context_length=) -> torch.nn.Module",
+    )
+    code: str | None = Field(
+        None,
+        pattern=r"^sha256:[0-9a-f]{64}$",
+        description="custom: the uploaded code archive's digest (`mutransfer submit --code DIR` sets it)",
+    )
+    config: dict[str, Any] | None = Field(
+        None,
+        description="hf: a transformers config with model_type (llama or gpt2); its head size, key/value "
+        "grouping and MLP ratio are kept, its width, depth, vocabulary and context set per model",
+    )
+    roles: dict[Annotated[str, Field(min_length=1, max_length=300)], ExternalRole] | None = Field(
+        None,
+        max_length=1000,
+        description="custom and hf: glob pattern over parameter names -> role, overriding the inferred one",
+    )
     depth: int = Field(2, ge=1)
     head_dim: int | None = Field(16, ge=1)
     n_heads: int | None = Field(None, ge=1)
@@ -133,7 +165,44 @@ class ModelSpec(StrictModel):
             raise ValueError("model: give head_dim (fixed head size, heads grow with width) or n_heads")
         if self.family == "moe" and self.moe is None:
             self.moe = MoESpec()
+        self._external_fields()
         return self
+
+    def _external_fields(self) -> None:
+        """Each family names what it reads; a field another family would ignore is an error, not a no-op."""
+        if self.family == "custom" and not self.entrypoint:
+            raise ValueError("model.family custom needs model.entrypoint ('package.module:function')")
+        if self.family == "custom" and not self.code:
+            raise ValueError(
+                "model.family custom needs model.code: submit with `mutransfer submit SPEC --code DIR`, or "
+                "upload the directory (POST /api/v1/code) and put the digest it returns here"
+            )
+        if self.family == "hf":
+            model_type = (self.config or {}).get("model_type")
+            if model_type not in HF_MODEL_TYPES:
+                raise ValueError(
+                    f"model.family hf needs model.config.model_type, one of {list(HF_MODEL_TYPES)} "
+                    f"(got {model_type!r})"
+                )
+        external = self.family in EXTERNAL_FAMILIES
+        misplaced = [
+            name
+            for name, given, belongs in (
+                ("entrypoint", self.entrypoint, self.family == "custom"),
+                ("code", self.code, self.family == "custom"),
+                ("config", self.config, self.family == "hf"),
+                ("roles", self.roles, external),
+                ("moe", self.moe, not external),
+                ("n_heads", self.n_heads, not external),
+                ("tied_embeddings", self.tied_embeddings or None, not external),
+            )
+            if given is not None and not belongs
+        ]
+        if misplaced:
+            raise ValueError(
+                f"model.{', model.'.join(misplaced)} do(es) not apply to model.family {self.family}"
+                + (" (an external model decides its own heads, ties and layers)" if external else "")
+            )
 
 
 class ScheduleSpec(StrictModel):

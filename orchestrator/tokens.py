@@ -30,16 +30,19 @@ def new_secret() -> str:
 
 
 def create_token(
-    store: SweepStore, project: str, name: str = "token", read_only: bool = False
+    store: SweepStore, project: str, name: str = "token", read_only: bool = False, can_run_code: bool = False
 ) -> tuple[TokenInfo, str]:
-    """A new token for `project` (created if it does not exist yet); returns its info and the secret."""
+    """A new token for `project` (created if it does not exist yet); returns its info and the secret.
+    `can_run_code`: it may upload model code that the workers import and run."""
+    if read_only and can_run_code:
+        raise ValueError("a read-only token cannot upload code: drop --read-only or --allow-code")
     if not project or len(project) > MAX_NAME_CHARS:
         raise ValueError(f"a project name has 1 to {MAX_NAME_CHARS} characters, got {project!r}")
     if not name or len(name) > MAX_NAME_CHARS:
         raise ValueError(f"a token name has 1 to {MAX_NAME_CHARS} characters, got {name!r}")
     secret = new_secret()
     project_id = store.ensure_project(project).id
-    return store.tokens.add(project_id, project, name, hash_token(secret), read_only), secret
+    return store.tokens.add(project_id, project, name, hash_token(secret), read_only, can_run_code), secret
 
 
 def list_tokens(

@@ -55,14 +55,27 @@ def create(
         bool, typer.Option("--read-only", help="may read but not change (dashboards)")
     ] = False,
     name: Annotated[str, typer.Option(help="a label to recognise the token by in `token list`")] = "token",
+    allow_code: Annotated[
+        bool,
+        typer.Option(
+            "--allow-code",
+            help="may upload model code the workers import and run (family: custom); the service must "
+            "also allow it (MUTRANSFER_ALLOW_USER_CODE=1)",
+        ),
+    ] = False,
     database_url: DatabaseOpt = None,
 ) -> None:
     """Create a token for PROJECT (the project is created if new) and print it; it is shown only once."""
     if not 1 <= len(project) <= MAX_NAME_CHARS or not 1 <= len(name) <= MAX_NAME_CHARS:
         raise fail(f"--project and --name need 1 to {MAX_NAME_CHARS} characters", 2)
     with open_store(database_url) as store:
-        info, secret = create_token(store, project, name=name, read_only=read_only)
-    kind = "read-only" if read_only else "read-write"
+        try:
+            info, secret = create_token(
+                store, project, name=name, read_only=read_only, can_run_code=allow_code
+            )
+        except ValueError as exc:
+            raise fail(str(exc), 2) from None
+    kind = ("read-only" if read_only else "read-write") + (" code-running" if allow_code else "")
     typer.echo(f"created {kind} token {info.id} ({info.name}) for project {info.project}.")
     typer.echo("It is shown only this once; keep it secret (e.g. export MUTRANSFER_TOKEN=...):")
     typer.echo(secret)
@@ -85,7 +98,7 @@ def list_(
             str(token.id),
             token.project,
             token.name,
-            "read-only" if token.read_only else "read-write",
+            ("read-only" if token.read_only else "read-write") + (", code" if token.can_run_code else ""),
             token.created_at.strftime("%Y-%m-%d %H:%M"),
             token.revoked_at.strftime("%Y-%m-%d %H:%M") if token.revoked_at else "",
         )

@@ -18,10 +18,14 @@ class WhoAmI(BaseModel):
     auth: bool = Field(description="whether the service requires tokens (false: local single-user mode)")
     project: str | None = Field(description="the token's project; null: every project (admin, or auth off)")
     read_only: bool
+    can_run_code: bool = Field(description="whether the token may upload model code (family: custom)")
 
 
 @router.get("/whoami", response_model=WhoAmI, summary="What the caller's token grants")
 def whoami(request: Request, principal: ReaderDep) -> WhoAmI:
     return WhoAmI(
-        auth=request.app.state.settings.auth, project=principal.project, read_only=principal.read_only
+        auth=request.app.state.settings.auth,
+        project=principal.project,
+        read_only=principal.read_only,
+        can_run_code=principal.can_run_code,
     )

@@ -83,7 +83,9 @@ async def create_sweep(
         raise ApiError(422, f"the body must be a JSON object (a sweep spec), got {type(data).__name__}")
     try:
         # In the thread pool: a slow or locked database must not stall the event loop (every request).
-        sweep = await run_in_threadpool(service.submit, data, principal.project_for_new_sweeps)
+        sweep = await run_in_threadpool(
+            service.submit, data, principal.project_for_new_sweeps, principal.can_run_code
+        )
     except ValidationError as exc:
         errors = validation_messages(exc)
         raise ApiError(422, "invalid sweep spec: " + "; ".join(errors), errors) from None

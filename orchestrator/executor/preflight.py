@@ -14,11 +14,14 @@ import math
 from typing import Any
 
 from orchestrator.executor.interface import PreflightOutcome
+from orchestrator.executor.trainable import with_code
 from orchestrator.spec import SweepSpec, preflight_widths
 from orchestrator.trial_config import trial_config
 
 
-def _coord_check_task(config: dict[str, Any], parametrization: str, widths: list[int]) -> dict[str, Any]:
+def _coord_check_task(
+    config: dict[str, Any], parametrization: str, widths: list[int], code: bytes | None = None
+) -> dict[str, Any]:
     """Runs on a Ray worker: the coordinate check over `widths` (its defaults: a few steps at a large LR
     on a small fixed batch, docs/coordinate-check.md), as its JSON-able report."""
     import torch
@@ -28,12 +31,13 @@ def _coord_check_task(config: dict[str, Any], parametrization: str, widths: list
 
     if config.get("threads"):
         torch.set_num_threads(int(config["threads"]))
+    config = with_code(config, code)
     return coord_check(
         TrialConfig.from_dict(config), parametrization=parametrization, widths=widths
     ).to_dict()
 
 
-def run_preflight(spec: SweepSpec, parametrization: str) -> PreflightOutcome:
+def run_preflight(spec: SweepSpec, parametrization: str, code: bytes | None = None) -> PreflightOutcome:
     """The coordinate check of `parametrization` as a Ray task; the caller has started Ray."""
     import ray
 
@@ -47,7 +51,7 @@ def run_preflight(spec: SweepSpec, parametrization: str) -> PreflightOutcome:
         threads=max(1, int(spec.resources.cpus_per_trial)),
     )
     task = ray.remote(num_cpus=spec.resources.cpus_per_trial)(_coord_check_task)
-    report = ray.get(task.remote(base.to_dict(), parametrization, preflight_widths(spec)))
+    report = ray.get(task.remote(base.to_dict(), parametrization, preflight_widths(spec), code))
     passed = bool(report.get("passed", False))
     failing = report.get("failing", [])
     modules = sorted({str(f.get("module", f)) if isinstance(f, dict) else str(f) for f in failing})

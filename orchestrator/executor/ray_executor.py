@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -81,8 +82,10 @@ class RayExecutor:
         num_cpus: int | None = None,
         max_failures: int = DEFAULT_MAX_FAILURES,
         trial_fn: str = DEFAULT_TRIAL_FN,
+        code_source: Callable[[str], bytes | None] | None = None,
     ) -> None:
         self.data_dir = Path(data_dir)
+        self.code_source = code_source  # digest -> the uploaded archive (the store's), for external models
         self.address = address
         self.num_cpus = num_cpus
         self.max_failures = max_failures
@@ -104,9 +107,18 @@ class RayExecutor:
             shutdown_ray()
         self.cluster = None
 
+    def _code(self, digest: str | None) -> bytes | None:
+        """The archive a sweep's model.code names, to hand to every trial, check and target run."""
+        if not digest:
+            return None
+        data = self.code_source(digest) if self.code_source is not None else None
+        if data is None:
+            raise RuntimeError(f"model.code {digest} names no uploaded archive this service can read")
+        return data
+
     def preflight(self, spec: SweepSpec, parametrization: str) -> PreflightOutcome:
         self.start()
-        return run_preflight(spec, parametrization)
+        return run_preflight(spec, parametrization, self._code(spec.model.code))
 
     def run(self, sweep: SweepRun, events: TrialEvents, should_stop: StopCheck) -> None:
         self.start()
@@ -144,7 +156,10 @@ class RayExecutor:
         callback = StoreCallback(events, should_stop)
         tuner = tune.Tuner(
             tune.with_resources(
-                tune.with_parameters(run_trial, base=base, trial_fn=self.trial_fn), resources
+                tune.with_parameters(
+                    run_trial, base=base, trial_fn=self.trial_fn, code=self._code(spec.model.code)
+                ),
+                resources,
             ),
             tune_config=tune.TuneConfig(
                 metric=STEP_LOSS,
@@ -192,7 +207,12 @@ class RayExecutor:
         if request.gpus > 0 and cluster_gpus() == 0:
             request = replace(request, gpus=0.0)
         return run_target_on_ray(
-            request, events, should_stop, max_failures=self.max_failures, trial_fn=self.trial_fn
+            request,
+            events,
+            should_stop,
+            max_failures=self.max_failures,
+            trial_fn=self.trial_fn,
+            code=self._code(request.config.get("code")),
         )
 
     def _resources(self, spec: SweepSpec, events: TrialEvents) -> dict[str, float]:

@@ -31,7 +31,7 @@ from orchestrator.executor.interface import (
     TargetOutcome,
     TargetRequest,
 )
-from orchestrator.executor.trainable import DEFAULT_TRIAL_FN, resolve_trial_fn
+from orchestrator.executor.trainable import DEFAULT_TRIAL_FN, resolve_trial_fn, with_code
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +39,9 @@ BATCH_S = 0.5
 DEFAULT_TARGET_FAILURES = 2
 
 
-def stream_target(config: dict[str, Any], trial_fn: str = DEFAULT_TRIAL_FN) -> Iterator[list[dict[str, Any]]]:
+def stream_target(
+    config: dict[str, Any], trial_fn: str = DEFAULT_TRIAL_FN, code: bytes | None = None
+) -> Iterator[list[dict[str, Any]]]:
     """The worker side: train and yield lists of metric records (plain dicts), the last one final.
 
     Records are batched for `BATCH_S` seconds, except that a checkpointed step is sent at once: after a crash
@@ -47,7 +49,7 @@ def stream_target(config: dict[str, Any], trial_fn: str = DEFAULT_TRIAL_FN) -> I
     from workers.config import TrialConfig
 
     run = resolve_trial_fn(trial_fn)
-    trial = TrialConfig.from_dict(config)
+    trial = TrialConfig.from_dict(with_code(config, code))
     every = trial.checkpoint_every if trial.checkpoint_dir else 0
     batch: list[dict[str, Any]] = []
     last_sent = time.monotonic()
@@ -74,6 +76,7 @@ def run_target_on_ray(
     *,
     max_failures: int = DEFAULT_TARGET_FAILURES,
     trial_fn: str = DEFAULT_TRIAL_FN,
+    code: bytes | None = None,
 ) -> TargetOutcome:
     """Run the target to its end on the connected Ray cluster (see the module docstring)."""
     import ray
@@ -82,6 +85,7 @@ def run_target_on_ray(
     remote = ray.remote(stream_target).options(
         num_cpus=request.cpus, num_gpus=request.gpus, max_retries=0, name=f"target-{request.target_run_id}"
     )
+    code_ref = ray.put(code) if code else None  # once, whatever the retries
     attempt = 0
     steps_done = 0
     while True:
@@ -91,7 +95,7 @@ def run_target_on_ray(
         attempt += 1
         events.attempt_started(attempt)
         final: dict[str, Any] | None = None
-        generator = remote.remote(request.config, trial_fn)
+        generator = remote.remote(request.config, trial_fn, code_ref)
         try:
             for ref in generator:
                 records = ray.get(ref)

@@ -79,12 +79,33 @@ def build_config(base: dict[str, Any], overrides: dict[str, Any]) -> Any:
     return TrialConfig.from_dict(values)
 
 
-def run_trial(config: dict[str, Any], base: dict[str, Any], trial_fn: str = DEFAULT_TRIAL_FN) -> None:
+def with_code(config: dict[str, Any], code: bytes | None) -> dict[str, Any]:
+    """`config` with `code_path` set to this node's copy of the sweep's code archive (unpacked once per node
+    and digest, after checking the bytes hash to `config["code"]`); unchanged when the sweep has no code.
+
+    The archive reaches a trial through Ray's object store (`tune.with_parameters`, a task argument), the
+    one channel Tune gives every trial of one sweep on any node: a runtime environment is per job, and one
+    service runs many sweeps with different code on one Ray connection."""
+    if not code or not config.get("code"):
+        return config
+    from workers.code_archive import install
+
+    return {**config, "code_path": install(code, config["code"])}
+
+
+def run_trial(
+    config: dict[str, Any],
+    base: dict[str, Any],
+    trial_fn: str = DEFAULT_TRIAL_FN,
+    code: bytes | None = None,
+) -> None:
     """Tune entry point. `config` holds this trial's fields (`trial`, see `per_trial`) and bookkeeping
-    keys the driver reads back (`trial_key`, `search_key`); `base` is the sweep-wide TrialConfig dict."""
+    keys the driver reads back (`trial_key`, `search_key`); `base` is the sweep-wide TrialConfig dict,
+    `code` the sweep's model code archive (external models only)."""
     import ray
     from ray import tune
 
+    base = with_code(base, code)
     run = resolve_trial_fn(trial_fn)
     trial = build_config(base, config["trial"])
     node_id = ray.get_runtime_context().get_node_id()

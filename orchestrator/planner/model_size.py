@@ -7,10 +7,13 @@ small widths. Compute is C = 6·N·tokens (forward + backward, Kaplan's approxim
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from typing import Any
 
 from orchestrator.spec import ModelSpec, SweepSpec
+from workers.config import TrialConfig
+from workers.external import EXTERNAL_FAMILIES
 from workers.moe_config import MoEConfig
 
 
@@ -46,7 +49,9 @@ def non_embedding_params(
 
 
 def params_for(model: ModelSpec, width: int, depth: int) -> int:
-    """`non_embedding_params` for a spec's model section."""
+    """`non_embedding_params` for a spec's model section (an external model: counted on its structure)."""
+    if model.family in EXTERNAL_FAMILIES:
+        return _external_params(model.model_dump_json(), width, depth)
     return non_embedding_params(
         width,
         depth,
@@ -54,6 +59,28 @@ def params_for(model: ModelSpec, width: int, depth: int) -> int:
         mlp_ratio=model.mlp_ratio,
         moe=model.moe.model_dump() if model.moe is not None else None,
     )
+
+
+@functools.lru_cache(maxsize=256)
+def _external_params(model_json: str, width: int, depth: int) -> int:
+    """An external model's non-embedding parameters at (width, depth), built on the meta device (its code must
+    be unpacked on this node: the lifecycle does it before planning)."""
+    from workers.external.build import non_embedding_params as count  # loads torch
+
+    model = ModelSpec.model_validate_json(model_json)
+    config = TrialConfig(
+        family=model.family,
+        width=width,
+        depth=depth,
+        base_width=width,
+        base_depth=depth,
+        context_length=model.context_length,
+        entrypoint=model.entrypoint,
+        code=model.code,
+        hf_config=model.config,
+        roles=model.roles,
+    )
+    return count(config)
 
 
 def tokens_per_trial(spec: SweepSpec, steps: int | None = None) -> int:

@@ -21,11 +21,13 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
     TypeDecorator,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -263,5 +265,20 @@ class ApiToken(Base):
     name: Mapped[str] = mapped_column(String(100))
     token_hash: Mapped[str] = mapped_column(String(128), unique=True)
     read_only: Mapped[bool] = mapped_column(Boolean, default=False)
+    # may upload model code that workers import and run (docs/external-models.md, "Running your code")
+    can_run_code: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column()
+
+
+class CodeArchive(Base):
+    """An uploaded model code directory, as the zip its digest names (workers/code_archive.py). Kept in the
+    database, beside the sweeps that name it, so every service replica and every restart finds it. Not scoped
+    to a project: a digest names its content, and only who holds the bytes can know it."""
+
+    __tablename__ = "code_archives"
+
+    digest: Mapped[str] = mapped_column(String(71), primary_key=True)  # "sha256:" + 64 hex digits
+    size: Mapped[int] = mapped_column(Integer)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from orchestrator.spec import SweepSpec
 from orchestrator.status import EventLevel, SweepStatus, TrialStatus
 from orchestrator.store import sweep_status
+from orchestrator.store.code import CodeArchives
 from orchestrator.store.db import Database, make_session_factory
 from orchestrator.store.errors import Conflict, NotFound
 from orchestrator.store.models import (
@@ -74,6 +75,7 @@ class SweepStore(Database):
         self.coord_checks = CoordChecks(self)
         self.targets = TargetRuns(self)
         self.tokens = Tokens(self)
+        self.code = CodeArchives(self)
 
     @classmethod
     def from_engine(cls, engine: Engine) -> SweepStore:

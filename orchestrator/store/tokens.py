@@ -23,6 +23,7 @@ class TokenInfo:
     read_only: bool
     created_at: datetime
     revoked_at: datetime | None
+    can_run_code: bool = False
 
     @property
     def active(self) -> bool:
@@ -30,7 +31,9 @@ class TokenInfo:
 
 
 def _info(row: ApiToken, project: str) -> TokenInfo:
-    return TokenInfo(row.id, project, row.name, row.read_only, row.created_at, row.revoked_at)
+    return TokenInfo(
+        row.id, project, row.name, row.read_only, row.created_at, row.revoked_at, bool(row.can_run_code)
+    )
 
 
 class Tokens:
@@ -39,10 +42,24 @@ class Tokens:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    def add(self, project_id: int, project: str, name: str, token_hash: str, read_only: bool) -> TokenInfo:
+    def add(
+        self,
+        project_id: int,
+        project: str,
+        name: str,
+        token_hash: str,
+        read_only: bool,
+        can_run_code: bool = False,
+    ) -> TokenInfo:
         """A new token row for the project (`SweepStore.ensure_project` makes sure it exists)."""
         with self.db.session() as session:
-            row = ApiToken(project_id=project_id, name=name, token_hash=token_hash, read_only=read_only)
+            row = ApiToken(
+                project_id=project_id,
+                name=name,
+                token_hash=token_hash,
+                read_only=read_only,
+                can_run_code=can_run_code,
+            )
             session.add(row)
             session.flush()
             return _info(row, project)

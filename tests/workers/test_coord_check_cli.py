@@ -22,7 +22,18 @@ def test_parametrization_json_lists_exactly_the_documented_fields() -> None:
     assert result.exit_code == 0, result.output
     rows = json.loads(result.stdout)
     assert all(
-        set(row) == {"name", "shape", "role", "init_std", "forward_multiplier", "lr", "weight_decay"}
+        set(row)
+        == {
+            "name",
+            "shape",
+            "role",
+            "init_std",
+            "forward_multiplier",
+            "lr",
+            "weight_decay",
+            "applied_as",
+            "role_source",
+        }
         for row in rows
     )
     assert {row["role"] for row in rows} == {"input", "hidden", "output", "vector"}

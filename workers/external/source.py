@@ -22,22 +22,9 @@ from typing import Any
 
 from torch import nn
 
-Builder = Callable[[int, int], nn.Module]
+from workers.external import HF_FIELDS, HF_MODEL_TYPES
 
-# model_type -> (width field, depth field, heads field, key/value heads field or None, MLP field, context
-# field): the `transformers` config fields an external `hf` model's size is written into.
-HF_FIELDS: dict[str, tuple[str, str, str, str | None, str, str]] = {
-    "llama": (
-        "hidden_size",
-        "num_hidden_layers",
-        "num_attention_heads",
-        "num_key_value_heads",
-        "intermediate_size",
-        "max_position_embeddings",
-    ),
-    "gpt2": ("n_embd", "n_layer", "n_head", None, "n_inner", "n_positions"),
-}
-HF_MODEL_TYPES = tuple(HF_FIELDS)
+Builder = Callable[[int, int], nn.Module]
 
 
 class ModelSourceError(ValueError):

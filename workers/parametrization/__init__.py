@@ -12,7 +12,8 @@ import torch
 from torch import nn
 
 from workers.config import TrialConfig
-from workers.external import EXTERNAL_FAMILIES, external_model
+from workers.external import EXTERNAL_FAMILIES
+from workers.external.build import external_model
 from workers.models import make_model
 from workers.parametrization.optimizer import build_optimizer, param_groups
 from workers.parametrization.resolve import ParamRow, apply_parametrization, resolve_params

@@ -9,9 +9,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-HEAD_DIM = (
-    16  # fixed: heads grow with width, so the usual 1/sqrt(head_dim) attention scale is μP's up to a constant
-)
+# Fixed: heads grow with width, so the usual 1/sqrt(head_dim) attention scale is μP's up to a constant.
+HEAD_DIM = 16
 
 
 class Block(nn.Module):
