@@ -171,8 +171,9 @@ def _safe_url(settings: Settings) -> str:
 
 
 # submit ------------------------------------------------------------------------------------------
-def read_spec_file(path: Path) -> dict[str, Any]:
-    """Load and locally validate a spec file; print every problem and exit 1 if it is invalid."""
+def read_spec_file(path: Path, code: str | None = None) -> dict[str, Any]:
+    """Load and locally validate a spec file; print every problem and exit 1 if it is invalid. `code`: the
+    digest of the model code uploaded with it (`submit --code`), written into `model.code`."""
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except OSError as exc:
@@ -181,6 +182,11 @@ def read_spec_file(path: Path) -> dict[str, Any]:
         raise fail(f"{path} is not valid YAML: {exc}") from None
     if not isinstance(data, dict):
         raise fail(f"{path} must hold a mapping (a sweep spec), got {type(data).__name__}")
+    if code is not None:
+        model = data.setdefault("model", {})
+        if not isinstance(model, dict):
+            raise fail(f"{path}: model must be a mapping")
+        model["code"] = code
     try:
         spec = parse_spec(data)
     except ValidationError as exc:
@@ -191,15 +197,39 @@ def read_spec_file(path: Path) -> dict[str, Any]:
     return spec.model_dump(mode="json")
 
 
+def upload_code(client: ApiClient, directory: Path, quiet: bool = False) -> str:
+    """Pack `directory` (workers/code_archive.py), upload it with its digest, return the digest."""
+    from workers.code_archive import ArchiveError, digest, pack
+
+    try:
+        data = pack(directory)
+    except ArchiveError as exc:
+        raise fail(str(exc), 2) from None
+    headers = {"Content-Type": "application/zip", "X-Content-SHA256": digest(data)}
+    uploaded = client.request("POST", "/code", content=data, headers=headers)
+    if not quiet:
+        console.print(f"uploaded {directory} ({uploaded['size']} bytes) as {uploaded['digest']}")
+    return str(uploaded["digest"])
+
+
 @app.command()
 def submit(
     file: Annotated[Path, typer.Argument(help="sweep spec (YAML), e.g. examples/tiny-cpu.yaml")],
     server: ServerOpt = DEFAULT_SERVER,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="print only the sweep id")] = False,
+    code: Annotated[
+        Path | None,
+        typer.Option(
+            help="model.family custom: the directory that holds the model's package (uploaded first; the "
+            "sweep keeps this version of it)"
+        ),
+    ] = None,
 ) -> None:
     """Validate a sweep spec locally, submit it, and print the new sweep's id."""
-    spec = read_spec_file(file)
-    created = ApiClient(server).request("POST", "/sweeps", json=spec)
+    client = ApiClient(server, timeout=300.0)  # an external model is built at every size before queueing
+    digest = upload_code(client, code, quiet) if code is not None else None
+    spec = read_spec_file(file, digest)
+    created = client.request("POST", "/sweeps", json=spec)
     if quiet:
         console.print(created["id"])
         return

@@ -23,6 +23,23 @@ console = Console(highlight=False, soft_wrap=True)
 table_console = Console(highlight=False, width=max(Console().width, 150))
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
+EntrypointOpt = Annotated[
+    str | None,
+    typer.Option(help="your model: 'package.module:function' (family custom; docs/external-models.md)"),
+]
+CodeOpt = Annotated[
+    str | None, typer.Option("--code", help="the directory that holds --entrypoint's package")
+]
+HfConfigOpt = Annotated[
+    str | None,
+    typer.Option(help="a transformers config file (JSON or YAML, with model_type: llama | gpt2): family hf"),
+]
+RolesOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--role", help="override an inferred role: PATTERN=ROLE (repeatable), e.g. 'lm_head.*=output'"
+    ),
+]
 SchemeOpt = Annotated[
     str, typer.Option("--parametrization", "-p", help="sp | mup | sp-embedding-lr | u-mup | completep")
 ]
@@ -71,6 +88,36 @@ def _bad_input(message: str) -> typer.Exit:
     return typer.Exit(2)
 
 
+def _external(
+    family: str, entrypoint: str | None, code: str | None, hf_config: str | None, roles: list[str] | None
+) -> dict[str, object]:
+    """TrialConfig fields of an external model given by --entrypoint/--code or --hf-config (else none)."""
+    if entrypoint and hf_config:
+        raise _bad_input("give --entrypoint (your module) or --hf-config (a transformers config), not both")
+    overrides = {}
+    for item in roles or []:
+        pattern, sep, role = item.rpartition("=")
+        if not sep or not pattern:
+            raise _bad_input(f"--role takes PATTERN=ROLE, got {item!r}")
+        overrides[pattern] = role
+    if entrypoint:
+        return {"family": "custom", "entrypoint": entrypoint, "code_path": code, "roles": overrides or None}
+    if hf_config:
+        import yaml
+
+        try:
+            with open(hf_config, encoding="utf-8") as handle:
+                config = yaml.safe_load(handle)  # JSON is YAML
+        except (OSError, yaml.YAMLError) as exc:
+            raise _bad_input(f"cannot read --hf-config {hf_config}: {exc}") from None
+        if not isinstance(config, dict):
+            raise _bad_input(f"--hf-config {hf_config} must hold a mapping (a transformers config)")
+        return {"family": "hf", "hf_config": config, "roles": overrides or None}
+    if code or roles:
+        raise _bad_input("--code and --role describe an external model: give --entrypoint or --hf-config")
+    return {"family": family}
+
+
 def _int_list(text: str, option: str) -> list[int]:
     try:
         values = [int(v) for v in text.split(",") if v.strip()]
@@ -111,13 +158,24 @@ def parametrization_command(
     shared_expert: SharedOpt = False,
     router: RouterOpt = "softmax",
     bridge: BridgeOpt = "complete-mue",
+    entrypoint: EntrypointOpt = None,
+    code: CodeOpt = None,
+    hf_config: HfConfigOpt = None,
+    role: RolesOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Print every parameter's resolved role, init std, forward multiplier, LR and weight decay."""
+    """Print every parameter's resolved role, init std, forward multiplier, LR and weight decay (for your
+    own model: --entrypoint/--code or --hf-config; its roles are inferred, and how each multiplier is
+    applied is shown)."""
+    from workers.external import EXTERNAL_FAMILIES
+    from workers.external.source import ModelSourceError
     from workers.parametrization import resolve_table
 
+    external = _external(family, entrypoint, code, hf_config, role)
+    family = str(external.pop("family"))
     config = TrialConfig(
         family=family,
+        **external,  # type: ignore[arg-type]
         width=width,
         base_width=base_width,
         depth=depth,
@@ -136,25 +194,59 @@ def parametrization_command(
     )
     try:
         rows = resolve_table(config, vocab_size)
-    except ValueError as exc:
+        notes = external_notes(config, vocab_size) if family in EXTERNAL_FAMILIES else []
+    except (ValueError, ModelSourceError) as exc:
         raise _bad_input(str(exc)) from None
     if as_json:
         typer.echo(json.dumps([row.to_dict() for row in rows], indent=1))
+        for note in notes:
+            err_console.print(f"note: {note}")
         return
     table = Table(title=f"{parametrization} + {optimizer}: width {width} (base {base_width}), depth {depth}")
-    for column in ("name", "shape", "role", "init_std", "forward_multiplier", "lr", "weight_decay"):
-        table.add_column(column, justify="left" if column in ("name", "role") else "right")
+    columns = ("name", "shape", "role", "init_std", "forward_multiplier", "applied_as", "lr", "weight_decay")
+    if family in EXTERNAL_FAMILIES:
+        columns += ("role_source",)
+    for column in columns:
+        table.add_column(column, justify="right" if column in NUMERIC_COLUMNS else "left")
     for row in rows:
+        values = row.to_dict()
         table.add_row(
-            row.name,
-            "×".join(map(str, row.shape)),
-            row.role,
-            f"{row.init_std:.4g}",
-            f"{row.forward_multiplier:.4g}",
-            f"{row.lr:.4g}",
-            f"{row.weight_decay:.4g}",
+            *(
+                "×".join(map(str, values[c]))
+                if c == "shape"
+                else f"{values[c]:.4g}"
+                if c in NUMERIC_COLUMNS
+                else str(values[c])
+                for c in columns
+            )
         )
     table_console.print(table)
+    for note in notes:
+        console.print(f"note: {note}")
+
+
+NUMERIC_COLUMNS = ("init_std", "forward_multiplier", "lr", "weight_decay")
+
+
+def external_notes(config: TrialConfig, vocab_size: int) -> list[str]:
+    """What a user of an external model should know beyond the table: the forward hooks on a tied weight,
+    and the attention scale mutransfer cannot see."""
+    import torch
+
+    from workers.parametrization import apply_parametrization, make_structure
+
+    with torch.device("meta"):
+        model = make_structure(config, vocab_size)
+    model = apply_parametrization(model, config) if model.hook_sites() else model
+    notes = model.hook_notes()
+    if config.family == "custom":
+        notes.append(
+            "attention: mutransfer cannot see your attention's scale. μP needs 1/head_dim where head_dim "
+            "grows with width; with head_dim fixed (heads ∝ width) the usual 1/√head_dim differs only by a "
+            "constant. Otherwise pass scale=1/head_dim to scaled_dot_product_attention "
+            "(docs/external-models.md)"
+        )
+    return notes
 
 
 @app.command("coord-check")
@@ -194,16 +286,24 @@ def coord_check_command(
             "gradient alone drives the step-0 update, which Adam blows up to full size"
         ),
     ] = 0.0,
+    entrypoint: EntrypointOpt = None,
+    code: CodeOpt = None,
+    hf_config: HfConfigOpt = None,
+    role: RolesOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Train each size a few steps on one fixed batch; pass iff every activation's slope vs size matches the
     slope its parametrization predicts (flat under μP, growing where SP predicts growth)."""
     from workers.coord_check import coord_check
+    from workers.external.source import ModelSourceError
 
     width_list = _int_list(widths, "--widths")
     depth_list = _int_list(depths, "--depths") if depths else None
+    external = _external(family, entrypoint, code, hf_config, role)
+    family = str(external.pop("family"))
     config = TrialConfig(
         family=family,
+        **external,  # type: ignore[arg-type]
         width=width if depth_list else min(width_list),
         depth=depth,
         base_width=base_width or (width if depth_list else min(width_list)),
@@ -223,7 +323,7 @@ def coord_check_command(
             tolerance=tolerance,
             growing_tolerance=growing_tolerance,
         )
-    except ValueError as exc:
+    except (ValueError, ModelSourceError) as exc:
         raise _bad_input(str(exc)) from None
     data = result.to_dict()
     if out:

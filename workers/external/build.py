@@ -42,7 +42,12 @@ def external_model(config: TrialConfig, vocab_size: int) -> ExternalModel:
         )
     build = builder_for(config, vocab_size)
     inferred = infer_roles(build, config.base_width, config.depth, vocab_size, config.roles)
-    return ExternalModel(build(config.width, config.depth), inferred)
+    # The parameters whose own init is kept (vectors: a Linear's bias is random) come from config.seed,
+    # whatever the process's random state.
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(config.seed)
+        model = build(config.width, config.depth)
+    return ExternalModel(model, inferred)
 
 
 def non_embedding_params(config: TrialConfig, vocab_size: int = 256) -> int:

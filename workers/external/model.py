@@ -107,6 +107,7 @@ class ExternalModel(nn.Module):
             f"To apply it yourself: model.get_submodule({module!r})"
             f".register_forward_hook(lambda m, a, y: y * {self.hook_multipliers.get(module, 1.0):.6g})"
             for module, role, _, _ in self.hook_sites()
+            if self.hook_multipliers.get(module, 1.0) != 1.0
         ]
 
     def parameter_sites(self) -> list[ParameterSite]:

@@ -3,8 +3,9 @@ on tensors (docs/external-models.md, "How roles are inferred").
 
 The model is built twice on the meta device (no memory, no init cost), at the base width and at twice it,
 at the same depth. A dimension whose size differs between the two grows with width; which of a weight's
-dimensions is its fan-in and which its fan-out comes from the module that owns it (torch's `Linear` stores
-(fan_out, fan_in), `Embedding` (rows, width), `transformers`' GPT-2 `Conv1D` (fan_in, fan_out)). Then:
+dimensions is its fan-in and which its fan-out comes from the module that owns it (torch's `Linear` and any
+other layer store (fan_out, fan_in), an `...Embedding` (rows, width), `transformers`' GPT-2 `Conv1D`
+(fan_in, fan_out)). Then:
 
 - one dimension, growing: `vector` (norm gains, biases);
 - fan-in and fan-out growing: `hidden`;
@@ -73,7 +74,9 @@ class InferredParam:
 
 
 def _owner_kind(module: nn.Module) -> str:
-    if isinstance(module, nn.Embedding):
+    """A lookup table stores (rows, width): torch's `Embedding`, or any layer whose class says it is one
+    (mutransfer's own `ScaledEmbedding`, a library's scaled word embedding)."""
+    if isinstance(module, nn.Embedding) or type(module).__name__.endswith("Embedding"):
         return "embedding"
     if isinstance(module, nn.Linear):
         return "linear"
@@ -177,7 +180,9 @@ def infer_roles(
             f"{p.reason}"
             for p in ambiguous
         )
-        example = ", ".join(f'"{p.name}": hidden' for p in ambiguous[:2])
+        example = ", ".join(
+            f'"{p.name}": {"vector" if len(p.shape) == 1 else "hidden"}' for p in ambiguous[:2]
+        )
         raise AmbiguousRoles(
             f"{len(ambiguous)} parameter(s) have no role mutransfer can infer:\n{lines}\n"
             f"say each one's role in the spec's model.roles (input | hidden | output | vector), e.g. "
