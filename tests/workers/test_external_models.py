@@ -107,10 +107,8 @@ def test_folding_a_readout_multiplier_trains_the_same_function(code: Path) -> No
 
 
 def test_ambiguous_and_constant_parameters_are_named_with_the_fix(code: Path) -> None:
-    with_scalar = DECODER.replace(
-        "        self.lm_head.weight = self.token.weight\n",
-        "        self.lm_head.weight = self.token.weight\n        self.temperature = nn.Parameter(torch.ones(3))\n",
-    )
+    tie = "        self.lm_head.weight = self.token.weight\n"
+    with_scalar = DECODER.replace(tie, tie + "        self.temperature = nn.Parameter(torch.ones(3))\n")
     code = write_decoder(code.parent / "scalar", with_scalar)
     with pytest.raises(
         AmbiguousRoles, match=r"(?s)temperature \[3\].*no dimension changes with width.*roles"
