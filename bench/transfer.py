@@ -37,7 +37,7 @@ from the worker's default. `--data PATH` trains on a UTF-8 text file (char-token
 `--data-dtype uint16|uint32`, a flat token file (vocabulary: its largest id + 1, or `--vocab-size`).
 
     .venv/bin/python bench/transfer.py --quick [--seeds 3] [--json] [--out results.json]
-        [--parametrizations mup,sp,sp-embedding-lr] [--vary width|depth] [--family gpt|mlp|moe]
+        [--parametrizations mup,sp,sp-embedding-lr] [--vary width|depth] [--family gpt|mlp|moe|hf]
         [--data PATH [--data-dtype uint16|uint32] [--vocab-size V]] [--jobs 2] [--threads 1] [--estimate]
 
 Quick mode, fixed before measuring from a cost estimate (`--estimate` times 10 steps per width): proxies at
@@ -163,9 +163,12 @@ REGRET_GOAL = 0.005
 def width_spec(mode: Mode, family: str, parametrizations: list[str]) -> dict[str, Any]:
     """The spec a user would submit for this bench: proxies vary the width, the target is wider."""
     target = mode.moe_target_width if family == "moe" else mode.target_width
+    model: dict[str, Any] = {"family": family, "depth": mode.depth, "context_length": mode.context_length}
+    if family == "hf":
+        model["config"] = HF_LLAMA
     return {
         "name": f"bench-transfer-{family}-width",
-        "model": {"family": family, "depth": mode.depth, "context_length": mode.context_length},
+        "model": model,
         "parametrizations": parametrizations,
         "base_width": mode.base_width,
         "proxy": {
@@ -204,7 +207,19 @@ def depth_spec(mode: Mode, family: str, parametrizations: list[str]) -> dict[str
 
 # --vary: which axis the proxies shrink → the spec for it.
 AXES: dict[str, Callable[[Mode, str, list[str]], dict[str, Any]]] = {"width": width_spec, "depth": depth_spec}
-FAMILIES = ("gpt", "mlp", "moe")  # moe: the default `model.moe` (8 experts, top-2; workers/models/moe.py)
+# moe: the default `model.moe` (8 experts, top-2; workers/models/moe.py)
+FAMILIES = ("gpt", "mlp", "moe", "hf")
+# --family hf: a `transformers` Llama from this config (docs/external-models.md), fixed before measuring;
+# Llama's own shape ratios (SwiGLU MLP of 8/3 × width rounded as Llama-7B's 11008/4096, RMSNorm, rotary
+# positions, untied readout) at head size 16, one key/value head per query head so the 16-wide proxy (one
+# head) builds.
+HF_LLAMA = {
+    "model_type": "llama",
+    "hidden_size": 64,
+    "num_attention_heads": 4,
+    "num_key_value_heads": 4,
+    "intermediate_size": 172,
+}
 
 
 def run_flops(model: ModelSpec, width: int, depth: int, vocab: int, tokens: int, context: int) -> float:
@@ -213,8 +228,9 @@ def run_flops(model: ModelSpec, width: int, depth: int, vocab: int, tokens: int,
     n_total = params_for(model, width, depth) + 2 * vocab * width
     attention = 0
     if model.family != "mlp":
-        n_total += model.context_length * width
         attention = depth * context * width
+    if model.family in ("gpt", "moe"):  # a learned position table (the Llama's positions are rotary)
+        n_total += model.context_length * width
     return 6.0 * float(tokens) * float(n_total + attention)
 
 
