@@ -18,7 +18,10 @@ class WhoAmI(BaseModel):
     auth: bool = Field(description="whether the service requires tokens (false: local single-user mode)")
     project: str | None = Field(description="the token's project; null: every project (admin, or auth off)")
     read_only: bool
-    can_run_code: bool = Field(description="whether the token may upload model code (family: custom)")
+    can_run_code: bool = Field(
+        description="whether this caller may upload model code (family: custom) here: the token's permission "
+        "and the service's MUTRANSFER_ALLOW_USER_CODE"
+    )
 
 
 @router.get("/whoami", response_model=WhoAmI, summary="What the caller's token grants")
@@ -27,5 +30,5 @@ def whoami(request: Request, principal: ReaderDep) -> WhoAmI:
         auth=request.app.state.settings.auth,
         project=principal.project,
         read_only=principal.read_only,
-        can_run_code=principal.can_run_code,
+        can_run_code=principal.can_run_code and request.app.state.settings.user_code_allowed,
     )

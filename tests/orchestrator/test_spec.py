@@ -23,6 +23,36 @@ def test_examples_are_valid(name: str, trials: int) -> None:
     assert spec.target.width > spec.proxy.widths[-1]
 
 
+def test_external_model_examples_are_valid() -> None:
+    custom = yaml.safe_load((EXAMPLES / "custom-model" / "custom.yaml").read_text())
+    with pytest.raises(ValidationError, match="submit SPEC --code DIR"):
+        parse_spec(custom)  # the code digest comes with the upload
+    custom["model"]["code"] = "sha256:" + "0" * 64
+    assert parse_spec(custom).model.entrypoint == "my_models.tiny_decoder:build"
+    llama = parse_spec(yaml.safe_load((EXAMPLES / "hf-llama.yaml").read_text()))
+    assert llama.model.family == "hf" and llama.model.config["model_type"] == "llama"
+
+
+@pytest.mark.parametrize(
+    "model, message",
+    [
+        ({"family": "custom", "code": "sha256:" + "0" * 64}, "needs model.entrypoint"),
+        ({"family": "custom", "entrypoint": "a.b:c", "code": "sha256:00"}, "String should match pattern"),
+        ({"family": "custom", "entrypoint": "not a path", "code": "sha256:" + "0" * 64}, "pattern"),
+        ({"family": "hf", "config": {"model_type": "bert"}}, "one of ['llama', 'gpt2']"),
+        ({"family": "hf", "config": {"model_type": "llama"}, "tied_embeddings": True}, "decides its own"),
+        ({"family": "gpt", "entrypoint": "a.b:c"}, "model.entrypoint do(es) not apply to model.family gpt"),
+        ({"family": "hf", "config": {"model_type": "llama"}, "roles": {"x": "weird"}}, "roles.x"),
+    ],
+)
+def test_external_model_fields_are_checked(tiny_spec: dict[str, Any], model: dict, message: str) -> None:
+    data = copy.deepcopy(tiny_spec)
+    data["model"] = {"depth": 2, "head_dim": 16, **model}
+    with pytest.raises(ValidationError) as caught:
+        parse_spec(data)
+    assert message in "; ".join(validation_messages(caught.value))
+
+
 def test_tiny_example_compares_sp_and_mup_on_three_widths(tiny_spec: dict[str, Any]) -> None:
     spec = parse_spec(tiny_spec)
     assert set(spec.parametrizations) == {"sp", "mup"}

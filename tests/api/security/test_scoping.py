@@ -127,7 +127,7 @@ def test_a_project_token_lists_and_creates_only_in_its_project(world: World, tin
     everything = world.client.get(f"{API_PREFIX}/sweeps", headers=world.headers("admin")).json()
     assert {s["project"] for s in everything["items"]} == {"alpha", "beta"}
     me = world.client.get(f"{API_PREFIX}/auth/whoami", headers=world.headers("beta-ro")).json()
-    assert me == {"auth": True, "project": "beta", "read_only": True}
+    assert me == {"auth": True, "project": "beta", "read_only": True, "can_run_code": False}
 
 
 @pytest.mark.parametrize("who", ["alpha", "admin"])

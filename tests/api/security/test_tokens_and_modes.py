@@ -40,7 +40,7 @@ def test_token_create_list_revoke_through_the_cli_against_a_running_service(
     headers = {"Authorization": f"Bearer {token}"}
     assert httpx.get(f"{api}/sweeps", headers=headers).status_code == 200
     me = httpx.get(f"{api}/auth/whoami", headers={"Authorization": f"Bearer {reader}"}).json()
-    assert me == {"auth": True, "project": "vision", "read_only": True}
+    assert me == {"auth": True, "project": "vision", "read_only": True, "can_run_code": False}
 
     listing = token_cli("list", *db)
     assert "vision" in listing and "ci" in listing and token not in listing and reader not in listing
@@ -62,7 +62,7 @@ def test_the_admin_token_from_the_environment_works_from_the_first_start(
     admin = "first-start-admin-token-0123456789"
     server = server_factory("--no-runner", env={"MUTRANSFER_AUTH": "on", "MUTRANSFER_ADMIN_TOKEN": admin})
     response = httpx.get(f"{server.url}/api/v1/auth/whoami", headers={"Authorization": f"Bearer {admin}"})
-    assert response.json() == {"auth": True, "project": None, "read_only": False}
+    assert response.json() == {"auth": True, "project": None, "read_only": False, "can_run_code": False}
     wrong = httpx.get(f"{server.url}/api/v1/sweeps", headers={"Authorization": f"Bearer {admin}x"})
     assert wrong.status_code == 401
     assert admin not in server.log()
