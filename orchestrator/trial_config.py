@@ -11,7 +11,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from orchestrator.spec import KNOWN_HPARAMS, SweepSpec
+from orchestrator.spec import KNOWN_HPARAMS, ModelSpec, SweepSpec
 from workers.config import TrialConfig
 
 
@@ -48,10 +48,7 @@ def trial_config(
         tied_embeddings=model.tied_embeddings,
         tokenizer=model.tokenizer,
         moe=model.moe.model_dump() if model.moe is not None else None,
-        entrypoint=model.entrypoint,
-        code=model.code,
-        hf_config=model.config,
-        roles=model.roles,
+        **external_fields(model),
         parametrization=parametrization,
         base_width=spec.base_width,
         base_depth=spec.base_depth or model.depth,
@@ -79,6 +76,12 @@ def trial_config(
         threads=threads,
     )
     return config.with_hparams(hparams)
+
+
+def external_fields(model: ModelSpec) -> dict[str, Any]:
+    """The worker fields of an external model (docs/external-models.md); None for a built-in family."""
+    fields = {"entrypoint": model.entrypoint, "code": model.code, "hf_config": model.config}
+    return {**fields, "roles": model.roles}
 
 
 CHECKPOINTS_PER_RUN = 20  # a killed target loses at most 1/20 of its steps

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from orchestrator.spec import ModelSpec, SweepSpec
+from orchestrator.trial_config import external_fields
 from workers.config import TrialConfig
 from workers.external import EXTERNAL_FAMILIES
 from workers.moe_config import MoEConfig
@@ -75,10 +76,7 @@ def _external_params(model_json: str, width: int, depth: int) -> int:
         base_width=width,
         base_depth=depth,
         context_length=model.context_length,
-        entrypoint=model.entrypoint,
-        code=model.code,
-        hf_config=model.config,
-        roles=model.roles,
+        **external_fields(model),
     )
     return count(config)
 

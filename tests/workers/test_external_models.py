@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from support.external import DECODER, ENTRYPOINT, LLAMA, write_decoder
+from support.external import DECODER, ENTRYPOINT, LLAMA, TIE, write_decoder
 from torch import nn
 
 from workers.config import TrialConfig
@@ -74,7 +74,7 @@ def test_tied_decoder_roles_multipliers_and_hook(code: Path) -> None:
 def test_folding_a_readout_multiplier_trains_the_same_function(code: Path) -> None:
     """μP's readout multiplier 1/m, folded into init and LR (untied readout), against the same model
     trained with the multiplier applied by a hook: the same losses step by step, per optimizer."""
-    untied = DECODER.replace("        self.lm_head.weight = self.token.weight\n", "")
+    untied = DECODER.replace(TIE, "")
     code = write_decoder(code.parent / "untied", untied)
     for optimizer in ("adamw", "sgd", "lamb", "adopt"):
         config = custom(code, width=64, base_width=16, optimizer=optimizer, lr=1e-2, seed=3, grad_clip=None)
@@ -107,8 +107,7 @@ def test_folding_a_readout_multiplier_trains_the_same_function(code: Path) -> No
 
 
 def test_ambiguous_and_constant_parameters_are_named_with_the_fix(code: Path) -> None:
-    tie = "        self.lm_head.weight = self.token.weight\n"
-    with_scalar = DECODER.replace(tie, tie + "        self.temperature = nn.Parameter(torch.ones(3))\n")
+    with_scalar = DECODER.replace(TIE, TIE + "        self.temperature = nn.Parameter(torch.ones(3))\n")
     code = write_decoder(code.parent / "scalar", with_scalar)
     with pytest.raises(
         AmbiguousRoles, match=r"(?s)temperature \[3\].*no dimension changes with width.*roles"
@@ -118,7 +117,7 @@ def test_ambiguous_and_constant_parameters_are_named_with_the_fix(code: Path) ->
     assert {r.name: r.role for r in rows}["temperature"] == "vector"
 
     fixed = write_decoder(
-        code.parent / "fixed", DECODER.replace("return Decoder(width,", "return Decoder(64,")
+        code.parent / "fixed", DECODER.replace("Decoder(width, depth,", "Decoder(64, depth,")
     )
     with pytest.raises(ModelSourceError, match="does not grow with width"):
         resolve_table(custom(fixed), VOCAB)

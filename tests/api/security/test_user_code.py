@@ -108,7 +108,7 @@ def test_a_model_that_cannot_be_built_is_a_422_with_the_builders_message(
     cases = {
         "missing": (DECODER, "tinydec.absent:build", "module 'tinydec.absent' not found"),
         "broken": (DECODER + "\nimport not_a_module_anywhere\n", ENTRYPOINT, "not_a_module_anywhere"),
-        "fixed": (DECODER.replace("return Decoder(width,", "return Decoder(64,"), ENTRYPOINT, "not grow"),
+        "fixed": (DECODER.replace("Decoder(width, depth,", "Decoder(64, depth,"), ENTRYPOINT, "not grow"),
     }
     for name, (source, entrypoint, expected) in cases.items():
         data = pack(write_decoder(tmp_path / name, source))
