@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 import torch
+from support.external import ENTRYPOINT, write_decoder
 from typer.testing import CliRunner
 
 from api.cli import app
@@ -95,3 +97,22 @@ def test_coord_check_bad_input_exits_2() -> None:
     result = runner.invoke(app, ["coord-check", "--widths", "64,abc"])
     assert result.exit_code == 2
     assert "comma-separated integers" in result.output
+
+
+def test_your_own_model_through_the_cli_before_any_upload(tmp_path: Path) -> None:
+    code = str(write_decoder(tmp_path / "user"))
+    listed = runner.invoke(
+        app, ["parametrization", "--entrypoint", ENTRYPOINT, "--code", code, "--width", "128", "--json"]
+    )
+    assert listed.exit_code == 0, listed.output
+    rows = json.loads(listed.stdout)
+    assert rows and all(row["role"] in ("input", "hidden", "output", "vector") for row in rows)
+    assert {row["name"] for row in rows} >= {"token.weight", "blocks.0.qkv.weight", "norm.weight"}
+    assert "lm_head: output × 0.5 by a forward hook" in listed.stderr  # the tied readout's α_out/m, m = 2
+
+    checked = runner.invoke(app, ["coord-check", "--entrypoint", ENTRYPOINT, "--code", code, "-p", "mup"])
+    assert checked.exit_code == 0, checked.output
+    assert "PASS" in checked.stdout
+
+    missing = runner.invoke(app, ["parametrization", "--entrypoint", "tinydec.gone:build", "--code", code])
+    assert missing.exit_code == 2 and "module 'tinydec.gone' not found" in missing.stderr
