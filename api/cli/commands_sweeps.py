@@ -205,7 +205,7 @@ def upload_code(client: ApiClient, directory: Path, quiet: bool = False) -> str:
         data = pack(directory)
     except ArchiveError as exc:
         raise fail(str(exc), 2) from None
-    headers = {"Content-Type": "application/zip", "X-Content-SHA256": digest(data)}
+    headers = {"Content-Type": "application/octet-stream", "X-Content-SHA256": digest(data)}
     uploaded = client.request("POST", "/code", content=data, headers=headers)
     if not quiet:
         console.print(f"uploaded {directory} ({uploaded['size']} bytes) as {uploaded['digest']}")

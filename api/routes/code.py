@@ -29,7 +29,7 @@ class CodeUploaded(BaseModel):
     openapi_extra={
         "requestBody": {
             "required": True,
-            "content": {"application/zip": {"schema": {"type": "string", "format": "binary"}}},
+            "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
         },
         "parameters": [
             {

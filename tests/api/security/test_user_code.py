@@ -23,7 +23,7 @@ ADMIN_TOKEN = "admin-token-for-cli-tests-0123456789"
 
 
 def upload(world: World, who: str, data: bytes, claimed: str | None = None) -> object:
-    headers = {**world.headers(who), "Content-Type": "application/zip"}
+    headers = {**world.headers(who), "Content-Type": "application/octet-stream"}
     headers["X-Content-SHA256"] = claimed or digest(data)
     return world.client.post(f"{API}/code", content=data, headers=headers)
 
@@ -81,7 +81,9 @@ def test_tampered_oversized_and_unsafe_uploads_are_4xx_and_store_nothing(
     response = upload(world, "admin", bytes(tampered), claimed=digest(data))
     assert response.status_code == 400 and "does not match its digest" in response.json()["detail"]
     missing = world.client.post(
-        f"{API}/code", content=data, headers={**world.headers("admin"), "Content-Type": "application/zip"}
+        f"{API}/code",
+        content=data,
+        headers={**world.headers("admin"), "Content-Type": "application/octet-stream"},
     )
     assert missing.status_code == 400 and "X-Content-SHA256" in missing.json()["detail"]
 

@@ -68,7 +68,7 @@ def test_a_plain_pytorch_decoder_uploaded_with_its_sweep(client: TestClient, tmp
     uploaded = client.post(
         f"{API}/code",
         content=data,
-        headers={"Content-Type": "application/zip", "X-Content-SHA256": digest(data)},
+        headers={"Content-Type": "application/octet-stream", "X-Content-SHA256": digest(data)},
     )
     assert uploaded.status_code == 201, uploaded.text
     spec = external_study("custom", {"family": "custom", "entrypoint": ENTRYPOINT, "code": digest(data)})
