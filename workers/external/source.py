@@ -135,6 +135,12 @@ def hf_builder(config: dict[str, Any], vocab_size: int, context_length: int) -> 
         raise ModelSourceError(f"model.config is not a valid transformers config: {exc}") from None
     model_type = config["model_type"]
     width_f, depth_f, heads_f, kv_f, mlp_f, context_f = HF_FIELDS[model_type]
+    remote = sorted({"auto_map", "trust_remote_code"} & set(config))
+    if remote:
+        raise ModelSourceError(
+            f"model.config may not name remote code ({remote}): family hf builds transformers' own "
+            f"{model_type} class; your own code is family custom"
+        )
 
     def build(width: int, depth: int) -> nn.Module:
         head_dim = sizes["head_dim"]
@@ -155,10 +161,12 @@ def hf_builder(config: dict[str, Any], vocab_size: int, context_length: int) -> 
         }
         if kv_f:
             fields[kv_f] = heads // sizes["groups"]
+        for special in ("bos_token_id", "eos_token_id", "pad_token_id"):  # mutransfer's tokenizers have none
+            fields.setdefault(special, None)
         if "head_dim" in config or model_type == "llama":
             fields["head_dim"] = head_dim
         try:
-            return AutoModelForCausalLM.from_config(AutoConfig.for_model(**fields))
+            return AutoModelForCausalLM.from_config(AutoConfig.for_model(**fields), trust_remote_code=False)
         except (TypeError, ValueError) as exc:
             raise ModelSourceError(
                 f"transformers could not build {model_type} at width {width}: {exc}"
