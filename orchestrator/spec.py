@@ -524,6 +524,11 @@ class SweepSpec(StrictModel):
         if self.model.family == "moe":  # the widths list imports the preflight ladder: only MoE needs it
             _check_expert_widths("model", self.model, self._model_builds())
         if self.target.model is not None:
+            if self.target.model.family in EXTERNAL_FAMILIES:
+                raise ValueError(
+                    "target.model: an external model (custom, hf) is given once, in model: the proxies and "
+                    "the target are the same model at different widths"
+                )
             _check_expert_widths("target.model", self.target.model, {self.target.width: "target width"})
         _check_transfer_rule(self)
         return self

@@ -53,6 +53,13 @@ def test_external_model_fields_are_checked(tiny_spec: dict[str, Any], model: dic
     assert message in "; ".join(validation_messages(caught.value))
 
 
+def test_an_external_target_model_is_refused(tiny_spec: dict[str, Any]) -> None:
+    data = copy.deepcopy(tiny_spec)
+    data["target"]["model"] = {"family": "hf", "config": {"model_type": "llama"}}
+    with pytest.raises(ValidationError, match="given once, in model"):
+        parse_spec(data)
+
+
 def test_tiny_example_compares_sp_and_mup_on_three_widths(tiny_spec: dict[str, Any]) -> None:
     spec = parse_spec(tiny_spec)
     assert set(spec.parametrizations) == {"sp", "mup"}
