@@ -65,8 +65,13 @@ def load_function(entrypoint: str, code_path: str | None) -> Callable[..., Any]:
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
-        where = f"in the code directory {code_path}" if code_path else "on the Python path (no code given)"
-        raise ModelSourceError(f"entrypoint {entrypoint!r}: module {exc.name!r} not found {where}") from None
+        if exc.name is not None and module_name.startswith(exc.name):  # the entrypoint's own module
+            where = f"in the code directory {code_path}" if code_path else "on the Python path (no --code)"
+            message = f"entrypoint {entrypoint!r}: module {exc.name!r} not found {where}"
+            raise ModelSourceError(message) from None
+        raise ModelSourceError(  # something the user's module imports
+            f"entrypoint {entrypoint!r}: importing {module_name} failed:\n{_tail(exc)}"
+        ) from None
     except Exception as exc:  # the user's module raised while importing: show where
         raise ModelSourceError(
             f"entrypoint {entrypoint!r}: importing {module_name} failed:\n{_tail(exc)}"

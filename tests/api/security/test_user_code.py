@@ -109,7 +109,11 @@ def test_a_model_that_cannot_be_built_is_a_422_with_the_builders_message(
     world = world_factory(allow_user_code=True)
     cases = {
         "missing": (DECODER, "tinydec.absent:build", "module 'tinydec.absent' not found"),
-        "broken": (DECODER + "\nimport not_a_module_anywhere\n", ENTRYPOINT, "not_a_module_anywhere"),
+        "broken": (
+            DECODER + "\nimport not_a_module_anywhere\n",
+            ENTRYPOINT,
+            "importing tinydec.model failed",
+        ),
         "fixed": (DECODER.replace("Decoder(width, depth,", "Decoder(64, depth,"), ENTRYPOINT, "not grow"),
     }
     for name, (source, entrypoint, expected) in cases.items():
