@@ -90,6 +90,12 @@ regret 0.12 % [−0.23, 0.46], noise floor 0.61 %, copying 0.24 %; compute 802 %
 asymptotic penalty 0.03 % / 0.07 %. Here Kalra & Barkeshli's finding is reproduced (both meet their goals;
 μP's loss is lower, 2.827 vs 2.919): it holds on one corpus of two.
 
+`--family hf --parametrizations mup,sp` (a `transformers` Llama from `HF_LLAMA`; quick sizes unchanged),
+726 s (load 2.3 mean): μP γ = −0.02 [−0.18, +0.12], lr 0.0111 vs oracle 0.0157, regret 0.53 % [−2.1, +3.2],
+noise floor 1.78 %; SP γ = −0.49 [−0.84, −0.09], lr 0.0043 vs 0.0061, regret 0.42 % [−0.7, +1.6], noise
+floor 1.10 %; target loss 2.125 (μP) vs 2.322 (SP); compute 478 % / 438 % of one target run
+(docs/external-models.md).
+
 `--vary depth` (CompleteP proxies at depths 2 and 4 → depth 8) and `--family moe` keep their spec and run the
 same procedure; their figures in earlier versions of this docstring were measured with the previous one-seed
 procedure (regret against a 15-point sweep, compute against the whole direct sweep) and are withdrawn.
