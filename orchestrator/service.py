@@ -119,6 +119,12 @@ class Service:
         self._wake()
         return run
 
+    def cluster_usage(self) -> dict[str, float] | None:
+        """The executor's cluster CPUs/GPUs and their use (None without a runner, or before it connects)."""
+        executor = getattr(self.runner, "executor", None)
+        usage = getattr(executor, "cluster_usage", None)
+        return usage() if callable(usage) else None
+
     def _wake(self) -> None:
         if self.runner is not None:
             self.runner.wake()

@@ -42,6 +42,7 @@ ENV_VARS: dict[str, str] = {
     "trial_retries": "MUTRANSFER_TRIAL_RETRIES",
     "allow_user_code": "MUTRANSFER_ALLOW_USER_CODE",
     "max_code_bytes": "MUTRANSFER_MAX_CODE_BYTES",
+    "metrics_public": "MUTRANSFER_METRICS_PUBLIC",
 }
 # The environment `Settings.load` reads (None: os.environ); a context variable, so concurrent loads in
 # tests cannot see each other's mapping.
@@ -96,6 +97,9 @@ class Settings(BaseSettings):
         None,
         description="accept uploaded model code (family: custom), which the workers import and run; "
         "default: only with auth off (local, loopback use)",
+    )
+    metrics_public: bool = Field(
+        False, description="serve /metrics without a token (a trusted network's scraper)"
     )
     max_code_bytes: int = Field(
         10 * 2**20, ge=1024, description="an uploaded code archive above this gets 413"

@@ -101,6 +101,19 @@ class RayExecutor:
             self.cluster = ensure_ray(self.address, self.data_dir, self.num_cpus)
         return self.cluster
 
+    def cluster_usage(self) -> dict[str, float] | None:
+        """CPUs and GPUs of the connected Ray cluster and how many are held by tasks and actors now."""
+        if self.cluster is None:
+            return None
+        import ray
+
+        total, free = ray.cluster_resources(), ray.available_resources()
+        usage = {}
+        for key, name in (("CPU", "cpus"), ("GPU", "gpus")):
+            usage[name] = float(total.get(key, 0.0))
+            usage[f"{name}_in_use"] = usage[name] - float(free.get(key, 0.0))
+        return usage
+
     def shutdown(self) -> None:
         """Disconnect from Ray, stopping the local cluster, if this executor started it."""
         if self.cluster is not None and self._owns_ray:

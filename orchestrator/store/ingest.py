@@ -29,6 +29,7 @@ from orchestrator.status import EventLevel, TargetStatus, TrialStatus
 from orchestrator.store.models import TargetMetric, TargetRun, Trial, TrialMetric, finite_or_none, utcnow
 from orchestrator.store.repository import SweepStore
 from orchestrator.store.retry import retry_transient
+from orchestrator.telemetry import INGEST_ROWS, INGEST_SECONDS, TRIALS_FINISHED
 from workers.config import TrialConfig
 
 log = logging.getLogger(__name__)
@@ -100,6 +101,7 @@ class Ingest:
             self.flush()
 
     def trial_finished(self, key: str, outcome: TrialOutcome) -> None:
+        TRIALS_FINISHED.labels(outcome.status).inc()
         started = self._started.pop(key, None)
         with self._lock:
             pending = self._pending.setdefault(key, _Pending())
@@ -132,11 +134,13 @@ class Ingest:
         if not pending:
             return
         try:  # a brief outage (a database restart) is waited out; see orchestrator/store/retry.py
-            written = retry_transient(lambda: self._write(pending))
+            with INGEST_SECONDS.time():
+                written = retry_transient(lambda: self._write(pending))
         except Exception:
             self._requeue(pending)  # nothing reported is dropped: the next flush retries it
             raise
         self.rows_written += written
+        INGEST_ROWS.inc(written)
 
     def _requeue(self, failed: dict[str, _Pending]) -> None:
         """Merge a batch that could not be written back under anything buffered since (newer wins)."""

@@ -211,6 +211,16 @@ class SweepStore(Database):
             session.execute(delete(Sweep).where(Sweep.id == sweep_id))
 
     # progress ------------------------------------------------------------------------------------
+    def status_counts(self) -> tuple[dict[str, int], dict[str, int]]:
+        """(sweeps per status, trials per status) over every project: the service's gauges. Every status
+        is present, 0 when none has it, so a gauge drops to 0 instead of vanishing."""
+        with self.session() as session:
+            sweeps = session.execute(select(Sweep.status, func.count()).group_by(Sweep.status)).all()
+            trials = session.execute(select(Trial.status, func.count()).group_by(Trial.status)).all()
+        sweep_counts = {s.value: 0 for s in SweepStatus} | {status: int(n) for status, n in sweeps}
+        trial_counts = {s.value: 0 for s in TrialStatus} | {status: int(n) for status, n in trials}
+        return sweep_counts, trial_counts
+
     def progress(self, sweep_id: int) -> Progress:
         return self.progress_many([sweep_id])[sweep_id]
 
