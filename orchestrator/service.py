@@ -20,6 +20,7 @@ from orchestrator.runner import SweepRunner
 from orchestrator.settings import Settings
 from orchestrator.spec import SweepSpec, parse_spec
 from orchestrator.store import DEFAULT_PROJECT, Sweep, SweepStore, TargetRun, make_engine, upgrade_database
+from orchestrator.webhooks import Dispatcher
 from workers.external import EXTERNAL_FAMILIES
 
 log = logging.getLogger(__name__)
@@ -62,6 +63,7 @@ class Service:
         self.store = SweepStore.from_engine(self.engine)
         self.runner_factory = runner_factory  # None: `make_runner`
         self.runner: Runner | None = None
+        self.dispatcher: Dispatcher | None = None
         self.started = False
 
     def start(self) -> None:
@@ -74,12 +76,18 @@ class Service:
         if self.settings.run_sweeps:
             self.runner = (self.runner_factory or make_runner)(self)
             self.runner.start()
+            # webhooks go out from the process that runs sweeps (one per deployment, as the runner is)
+            self.dispatcher = Dispatcher(self.store, backoff_s=self.settings.webhook_backoff_s)
+            self.dispatcher.start()
         self.started = True
 
     def stop(self) -> None:
         if self.runner is not None:
             self.runner.stop()
             self.runner = None
+        if self.dispatcher is not None:
+            self.dispatcher.stop()
+            self.dispatcher = None
         self.engine.dispose()
         self.started = False
 

@@ -43,6 +43,7 @@ ENV_VARS: dict[str, str] = {
     "allow_user_code": "MUTRANSFER_ALLOW_USER_CODE",
     "max_code_bytes": "MUTRANSFER_MAX_CODE_BYTES",
     "metrics_public": "MUTRANSFER_METRICS_PUBLIC",
+    "webhook_backoff_s": "MUTRANSFER_WEBHOOK_BACKOFF_S",
 }
 # The environment `Settings.load` reads (None: os.environ); a context variable, so concurrent loads in
 # tests cannot see each other's mapping.
@@ -100,6 +101,9 @@ class Settings(BaseSettings):
     )
     metrics_public: bool = Field(
         False, description="serve /metrics without a token (a trusted network's scraper)"
+    )
+    webhook_backoff_s: float = Field(
+        2.0, gt=0, le=3600, description="a failed webhook delivery is retried after this × 2^(attempt − 1) s"
     )
     max_code_bytes: int = Field(
         10 * 2**20, ge=1024, description="an uploaded code archive above this gets 413"

@@ -36,6 +36,7 @@ from orchestrator.store.models import (
 from orchestrator.store.plans import CoordChecks, Plans
 from orchestrator.store.targets import TargetRuns
 from orchestrator.store.tokens import Tokens
+from orchestrator.store.webhooks import Webhooks
 
 # States in which no runner works on a sweep: a cancel request ends them at once.
 IDLE = (SweepStatus.QUEUED, SweepStatus.AWAITING_APPROVAL)
@@ -76,6 +77,7 @@ class SweepStore(Database):
         self.targets = TargetRuns(self)
         self.tokens = Tokens(self)
         self.code = CodeArchives(self)
+        self.webhooks = Webhooks(self)
 
     @classmethod
     def from_engine(cls, engine: Engine) -> SweepStore:
