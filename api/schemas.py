@@ -52,9 +52,16 @@ class SweepSummary(BaseModel):
     progress: ProgressOut
 
 
+class BudgetOut(BaseModel):
+    limits: dict[str, float | None] = Field(description="the spec's budget: max_wall_time (s), ...")
+    used: dict[str, float] = Field(description="wall_time (s), trial_hours, proxy_flops used so far")
+    reached: str | None = Field(description="the limit reached, in words; null while every limit holds")
+
+
 class SweepDetail(SweepSummary):
     spec_version: int
     spec: dict[str, Any]
+    budget: BudgetOut | None = Field(None, description="the proxies' budget and its use (null: no budget)")
 
 
 class SweepPage(BaseModel):

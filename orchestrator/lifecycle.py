@@ -31,8 +31,9 @@ import traceback
 from dataclasses import asdict
 from pathlib import Path
 
-from orchestrator import user_code
+from orchestrator import budget, user_code
 from orchestrator.executor.interface import (
+    BUDGET,
     CANCEL,
     CANCELLED,
     INTERRUPTED,
@@ -53,6 +54,7 @@ from orchestrator.trial_config import target_config, target_resources
 log = logging.getLogger(__name__)
 
 CANCEL_CHECK_S = 0.5
+BUDGET_CHECK_S = 1.0
 S = SweepStatus
 
 
@@ -141,13 +143,27 @@ class Lifecycle:
             self.store.add_event(
                 sweep_id, "resumed", f"resuming: {finished} finished trials kept, the rest run again"
             )
-        self.executor.run(SweepRun(sweep_id, spec, known), Ingest(self.store, sweep_id), stop)
+        stop = self._within_budget(sweep_id, spec, stop)
+        if stop() != BUDGET:  # a budget already spent (a resumed sweep) starts nothing
+            self.executor.run(SweepRun(sweep_id, spec, known), Ingest(self.store, sweep_id), stop)
         reason = stop()
         if reason == SHUTDOWN:
             return False  # stays `running`: the next start resumes it
         if reason == CANCEL:
             self._cancelled(sweep_id)
             return False
+        if reason == BUDGET:
+            why = budget.reached(spec.budget, budget.use(self.store, sweep_id, spec))
+            stopped = close_unfinished(self.store, sweep_id, TrialStatus.CANCELLED.value, f"not run: {why}")
+            self.store.add_event(
+                sweep_id,
+                "budget_reached",
+                f"{why}: no new proxy trial starts, running ones were stopped (recorded cancelled), "
+                f"{stopped} never started; planning from the trials that finished",
+                level=EventLevel.WARNING,
+                data={"reason": why},
+            )
+            return True
         leftover = close_unfinished(
             self.store, sweep_id, TrialStatus.FAILED.value, "the executor never ran it"
         )
@@ -275,6 +291,25 @@ class Lifecycle:
             if not last[1] and now - float(last[0]) >= CANCEL_CHECK_S:
                 last[0], last[1] = now, self.store.is_cancel_requested(sweep_id)
             return CANCEL if last[1] else None
+
+        return check
+
+    def _within_budget(self, sweep_id: int, spec: SweepSpec, stop: StopCheck) -> StopCheck:
+        """`stop`, and BUDGET once a limit of `spec.budget` is reached (checked at most every
+        BUDGET_CHECK_S: it sums the trials in the database)."""
+        if spec.budget is None:
+            return stop
+        last = [-math.inf, False]
+
+        def check() -> str | None:
+            reason = stop()
+            if reason is not None:
+                return reason
+            now = time.monotonic()
+            if not last[1] and now - float(last[0]) >= BUDGET_CHECK_S:
+                spent = budget.use(self.store, sweep_id, spec)
+                last[0], last[1] = now, budget.reached(spec.budget, spent) is not None
+            return BUDGET if last[1] else None
 
         return check
 

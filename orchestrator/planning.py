@@ -61,6 +61,9 @@ def make_plan(store: SweepStore, sweep_id: int, *, level: float = 0.9, seed: int
             plan["warnings"].append(
                 {"code": "recommendation_fallback", "message": plan["target_choice"]["reason"]}
             )
+    cut = store.last_event(sweep_id, "budget_reached")
+    if cut is not None:  # the proxies stopped early: the plan rests on fewer trials than the spec asked
+        plan["warnings"].append({"code": "budget_reached", "message": cut.message})
     return store.plans.add(sweep_id, plan)
 
 

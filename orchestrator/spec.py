@@ -446,6 +446,21 @@ class ResourcesSpec(StrictModel):
     target_gpus: float | None = Field(None, ge=0)
 
 
+class BudgetSpec(StrictModel):
+    """Hard limits on the proxy phase (docs/operations.md, "Budgets"): when one is reached no new trial
+    starts, the running ones are stopped (recorded `cancelled`), and the planner plans from what finished."""
+
+    max_wall_time: float | None = Field(
+        None, gt=0, description="seconds from the sweep's start until no proxy trial may run"
+    )
+    max_trial_hours: float | None = Field(
+        None, gt=0, description="proxy trial time, summed over trials (hours; 2 trials for 30 min = 1)"
+    )
+    max_proxy_flops: float | None = Field(
+        None, gt=0, description="training FLOPs of the proxies (6·N·tokens per trial, N non-embedding)"
+    )
+
+
 class SweepSpec(StrictModel):
     spec_version: Literal[1] = 1
     name: Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\- ]*$")]
@@ -468,6 +483,7 @@ class SweepSpec(StrictModel):
     search: SearchSpec
     target: TargetSpec
     resources: ResourcesSpec = ResourcesSpec()
+    budget: BudgetSpec | None = None
     preflight: Literal["enforce", "warn", "off"] = "enforce"
 
     @field_validator("parametrizations")

@@ -14,7 +14,8 @@ from api.deps import ReaderDep, ServiceDep, StoreDep, WriterDep
 from api.errors import ERROR_RESPONSES, ApiError
 from api.routes.common import MAX_ID, Limit, Offset, SweepId
 from api.schemas import EventOut, EventPage, ProgressOut, SweepCreated, SweepDetail, SweepPage, SweepSummary
-from orchestrator.spec import validation_messages
+from orchestrator import budget
+from orchestrator.spec import SweepSpec, validation_messages
 from orchestrator.status import SweepStatus
 from orchestrator.store import Progress, Sweep, SweepFilter
 
@@ -116,7 +117,8 @@ def list_sweeps(
 def get_sweep(sweep_id: SweepId, store: StoreDep, principal: ReaderDep) -> SweepDetail:
     sweep = store.get_sweep(sweep_id, principal.project)
     fields = summary_fields(sweep, store.progress(sweep_id))
-    return SweepDetail(**fields, spec=sweep.spec, spec_version=sweep.spec_version)
+    spent = budget.describe(store, sweep_id, SweepSpec.model_validate(sweep.spec))
+    return SweepDetail(**fields, spec=sweep.spec, spec_version=sweep.spec_version, budget=spent)
 
 
 @router.post("/{sweep_id}/cancel", response_model=SweepSummary, summary="Cancel a sweep")

@@ -144,6 +144,9 @@ class SweepRun:
 StopCheck = Callable[[], "str | None"]
 CANCEL = "cancel"
 SHUTDOWN = "shutdown"
+# BUDGET: the sweep's budget is reached (orchestrator/budget.py): running trials are stopped and recorded
+# `cancelled`, and the sweep goes on to planning with what finished.
+BUDGET = "budget"
 
 
 # The target run ------------------------------------------------------------------------------------------

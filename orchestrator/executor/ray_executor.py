@@ -27,6 +27,7 @@ from ray.tune import Stopper
 from orchestrator.executor.callback import StoreCallback
 from orchestrator.executor.cluster import cluster_cpus, cluster_gpus, ensure_ray, shutdown_ray
 from orchestrator.executor.interface import (
+    BUDGET,
     CANCEL,
     SHUTDOWN,
     STEP_LOSS,
@@ -205,6 +206,10 @@ class RayExecutor:
             for key in sorted(callback.open):
                 if reason == CANCEL:
                     outcome = TrialOutcome(status=TrialStatus.CANCELLED.value)
+                elif reason == BUDGET:
+                    outcome = TrialOutcome(
+                        status=TrialStatus.CANCELLED.value, error="stopped: the sweep's budget was reached"
+                    )
                 else:
                     outcome = TrialOutcome(
                         status=TrialStatus.FAILED.value, error="Tune ended the trial early"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Engine, delete, func, select, update
@@ -56,6 +57,16 @@ class Progress:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "fraction", min(1.0, self.done / self.total) if self.total else 0.0)
+
+
+@dataclass(frozen=True)
+class BudgetRow:
+    width: int
+    depth: int
+    duration_s: float | None  # measured by the runner; None while it runs (or timed by an earlier process)
+    started_at: datetime
+    finished_at: datetime | None
+    steps: int
 
 
 @dataclass(frozen=True)
@@ -222,6 +233,40 @@ class SweepStore(Database):
         sweep_counts = {s.value: 0 for s in SweepStatus} | {status: int(n) for status, n in sweeps}
         trial_counts = {s.value: 0 for s in TrialStatus} | {status: int(n) for status, n in trials}
         return sweep_counts, trial_counts
+
+    def budget_rows(self, sweep_id: int) -> tuple[datetime | None, list[BudgetRow]]:
+        """(the sweep's start, every trial that ran or runs: its size, time and steps so far), what
+        `orchestrator/budget.py` sums. A running trial's steps are its latest stored metric's."""
+        with self.session() as session:
+            started = session.execute(select(Sweep.started_at).where(Sweep.id == sweep_id)).scalar()
+            latest = (
+                select(TrialMetric.trial_id, func.max(TrialMetric.step).label("step"))
+                .join(Trial, Trial.id == TrialMetric.trial_id)
+                .where(Trial.sweep_id == sweep_id, Trial.status == TrialStatus.RUNNING.value)
+                .group_by(TrialMetric.trial_id)
+                .subquery()
+            )
+            rows = session.execute(
+                select(
+                    Trial.width,
+                    Trial.depth,
+                    Trial.duration_s,
+                    Trial.started_at,
+                    Trial.steps_done,
+                    latest.c.step,
+                )
+                .outerjoin(latest, latest.c.trial_id == Trial.id)
+                .where(Trial.sweep_id == sweep_id, Trial.started_at.is_not(None))
+            ).all()
+        return started, [
+            BudgetRow(width, depth, duration, started_at, finished_at, int(done or step or 0))
+            for width, depth, duration, started_at, finished_at, done, step in rows
+        ]
+
+    def last_event(self, sweep_id: int, kind: str) -> SweepEvent | None:
+        with self.session() as session:
+            query = select(SweepEvent).where(SweepEvent.sweep_id == sweep_id, SweepEvent.kind == kind)
+            return session.scalars(query.order_by(SweepEvent.id.desc()).limit(1)).first()
 
     def progress(self, sweep_id: int) -> Progress:
         return self.progress_many([sweep_id])[sweep_id]

@@ -109,6 +109,7 @@ function renderHeader() {
   bar.setAttribute("aria-valuemax", String(total));
   bar.querySelector(".fill").style.width = `${total ? (100 * Math.min(done, total)) / total : 0}%`;
   $("#progress-label").textContent = `${done} / ${total} trials${countText ? ` (${countText})` : ""}${eta ? ` · ETA ${eta}` : ""}`;
+  renderBudget(s.budget);
   const cancel = $("#cancel-button");
   cancel.classList.toggle("hidden", TERMINAL.has(s.status));
   if (!state.cancelArmed) cancel.textContent = s.cancel_requested ? "Cancelling…" : "Cancel sweep";
@@ -116,6 +117,21 @@ function renderHeader() {
   const err = $("#sweep-error");
   err.textContent = s.error ? `Error: ${s.error}` : "";
   err.classList.toggle("hidden", !s.error);
+}
+
+// The proxies' budget: each limit with its use, and which one stopped the proxies.
+function renderBudget(budget) {
+  const el = $("#sweep-budget");
+  el.classList.toggle("hidden", !budget);
+  if (!budget) return;
+  const units = { max_wall_time: ["wall time", (v) => fmtDuration(v), "wall_time"],
+    max_trial_hours: ["trial time", (v) => `${fmtNum(v)} h`, "trial_hours"],
+    max_proxy_flops: ["proxy FLOPs", (v) => fmtNum(v), "proxy_flops"] };
+  const parts = Object.entries(units)
+    .filter(([key]) => budget.limits[key] !== null && budget.limits[key] !== undefined)
+    .map(([key, [label, fmt, used]]) => `${label} ${fmt(budget.used[used])} of ${fmt(budget.limits[key])}`);
+  el.textContent = `budget: ${parts.join(" · ")}${budget.reached ? ` — reached: ${budget.reached}` : ""}`;
+  el.classList.toggle("warn", Boolean(budget.reached));
 }
 
 // μTransfer plot and trials -------------------------------------------------------------------------
