@@ -181,7 +181,9 @@ class Lifecycle:
         try:
             row = make_plan(self.store, sweep_id)
         except Conflict as exc:
-            self.store.set_sweep_status(sweep_id, S.FAILED, error=str(exc))
+            cut = self.store.last_event(sweep_id, "budget_reached")
+            error = f"{exc}; the proxies stopped early: {cut.message}" if cut is not None else str(exc)
+            self.store.set_sweep_status(sweep_id, S.FAILED, error=error)
             return False
         plan = row.plan
         self.store.add_event(

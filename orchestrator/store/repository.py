@@ -252,6 +252,7 @@ class SweepStore(Database):
                     Trial.depth,
                     Trial.duration_s,
                     Trial.started_at,
+                    Trial.finished_at,
                     Trial.steps_done,
                     latest.c.step,
                 )

@@ -53,6 +53,18 @@ def test_external_model_fields_are_checked(tiny_spec: dict[str, Any], model: dic
     assert message in "; ".join(validation_messages(caught.value))
 
 
+def test_a_budget_takes_positive_limits(tiny_spec: dict[str, Any]) -> None:
+    data = copy.deepcopy(tiny_spec)
+    data["budget"] = {"max_wall_time": 60, "max_proxy_flops": 1e15}
+    assert parse_spec(data).budget.max_trial_hours is None
+    data["budget"] = {"max_trial_hours": 0}
+    with pytest.raises(ValidationError, match="greater than 0"):
+        parse_spec(data)
+    data["budget"] = {"max_hours": 1}
+    with pytest.raises(ValidationError, match="Extra inputs are not permitted"):
+        parse_spec(data)
+
+
 def test_an_external_target_model_is_refused(tiny_spec: dict[str, Any]) -> None:
     data = copy.deepcopy(tiny_spec)
     data["target"]["model"] = {"family": "hf", "config": {"model_type": "llama"}}
