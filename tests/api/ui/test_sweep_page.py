@@ -207,3 +207,21 @@ def test_two_swept_hps_get_one_panel_row_and_one_law_each(two_hp_sweep, page: Pa
     )
     assert Counter(predictions) == {"lr": 2, "init_std": 2}
     screenshot(page, "sweep-detail-two-hps")
+
+
+def test_the_header_shows_the_budget_and_its_use(stored_server, page: Page) -> None:
+    server, store = stored_server
+    spec = study_spec("detail-budget", WIDTHS, 3)
+    spec["budget"] = {"max_wall_time": 7200, "max_trial_hours": 2.5}
+    sweep_id = seed_sweep(store, spec, plan=False, coord_check=False)
+    page.goto(f"{server.url}/sweeps/{sweep_id}")
+    budget = page.locator("#sweep-budget")
+    expect(budget).to_be_visible()
+    expect(budget).to_contain_text("budget: wall time")
+    expect(budget).to_contain_text("of 2 h 0 min")
+    expect(budget).to_contain_text("trial time")
+    expect(budget).to_contain_text("of 2.5 h")
+    no_budget = seed_sweep(store, study_spec("detail-no-budget", WIDTHS, 3), plan=False, coord_check=False)
+    page.goto(f"{server.url}/sweeps/{no_budget}")
+    expect(page.locator("#sweep-name")).to_have_text("detail-no-budget")
+    expect(page.locator("#sweep-budget")).to_be_hidden()
