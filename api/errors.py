@@ -15,10 +15,11 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.schemas import ErrorOut
+from orchestrator.rejected import Rejected
 from orchestrator.status import IllegalTransition
 from orchestrator.store import Conflict, NotFound, StoreError
 from orchestrator.store.errors import UNAVAILABLE, connection_lost
-from orchestrator.user_code import UserCodeRefused, UserCodeRejected
+from orchestrator.user_code import UserCodeRefused
 
 log = logging.getLogger(__name__)
 HTTP_METHODS = frozenset({"get", "put", "post", "delete", "options", "head", "patch", "trace"})
@@ -121,7 +122,7 @@ async def _user_code_refused(_: Request, exc: UserCodeRefused) -> JSONResponse:
     return error_response(403, str(exc))
 
 
-async def _user_code_rejected(_: Request, exc: UserCodeRejected) -> JSONResponse:
+async def _rejected(_: Request, exc: Rejected) -> JSONResponse:
     return error_response(exc.status, str(exc))
 
 
@@ -146,7 +147,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StoreError, _store_error)
     app.add_exception_handler(IllegalTransition, _store_error)
     app.add_exception_handler(UserCodeRefused, _user_code_refused)
-    app.add_exception_handler(UserCodeRejected, _user_code_rejected)
+    app.add_exception_handler(Rejected, _rejected)
     for db_error in UNAVAILABLE:
         app.add_exception_handler(db_error, _database_unavailable)
     app.add_exception_handler(Exception, _unexpected)

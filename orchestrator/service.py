@@ -12,14 +12,17 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from importlib.util import find_spec
 from typing import Any, Protocol
 
 from orchestrator import user_code
 from orchestrator.lifecycle import launch_target
+from orchestrator.rejected import Rejected
 from orchestrator.runner import SweepRunner
 from orchestrator.settings import Settings
 from orchestrator.spec import SweepSpec, parse_spec
 from orchestrator.store import DEFAULT_PROJECT, Sweep, SweepStore, TargetRun, make_engine, upgrade_database
+from orchestrator.tracking import Destination, LiveExporter
 from orchestrator.webhooks import Dispatcher
 from workers.external import EXTERNAL_FAMILIES
 
@@ -64,6 +67,7 @@ class Service:
         self.runner_factory = runner_factory  # None: `make_runner`
         self.runner: Runner | None = None
         self.dispatcher: Dispatcher | None = None
+        self.exporter: LiveExporter | None = None
         self.started = False
 
     def start(self) -> None:
@@ -79,6 +83,13 @@ class Service:
             # webhooks go out from the process that runs sweeps (one per deployment, as the runner is)
             self.dispatcher = Dispatcher(self.store, backoff_s=self.settings.webhook_backoff_s)
             self.dispatcher.start()
+            default = (
+                Destination(self.settings.mlflow_uri, self.settings.mlflow_experiment)
+                if self.settings.mlflow_uri
+                else None
+            )
+            self.exporter = LiveExporter(self.store, default, poll_s=self.settings.mlflow_poll_s)
+            self.exporter.start()
         self.started = True
 
     def stop(self) -> None:
@@ -88,6 +99,9 @@ class Service:
         if self.dispatcher is not None:
             self.dispatcher.stop()
             self.dispatcher = None
+        if self.exporter is not None:
+            self.exporter.stop()
+            self.exporter = None
         self.engine.dispose()
         self.started = False
 
@@ -104,6 +118,8 @@ class Service:
         """Validate and store a sweep as queued, then wake the runner. An external model is built at every
         size first (in a child process), so a model that cannot be built is a 4xx now, not a failed sweep."""
         spec = self.validate(data)
+        if (spec.tracking and spec.tracking.mlflow or self.settings.mlflow_uri) and not find_spec("mlflow"):
+            raise Rejected(422, "tracking.mlflow needs the mlflow package: pip install 'mutransfer[mlflow]'")
         if spec.model.family in EXTERNAL_FAMILIES:
             if spec.model.family == "custom":
                 user_code.authorize(self.settings, can_run_code)

@@ -44,6 +44,9 @@ ENV_VARS: dict[str, str] = {
     "max_code_bytes": "MUTRANSFER_MAX_CODE_BYTES",
     "metrics_public": "MUTRANSFER_METRICS_PUBLIC",
     "webhook_backoff_s": "MUTRANSFER_WEBHOOK_BACKOFF_S",
+    "mlflow_uri": "MUTRANSFER_MLFLOW_URI",
+    "mlflow_experiment": "MUTRANSFER_MLFLOW_EXPERIMENT",
+    "mlflow_poll_s": "MUTRANSFER_MLFLOW_POLL_S",
 }
 # The environment `Settings.load` reads (None: os.environ); a context variable, so concurrent loads in
 # tests cannot see each other's mapping.
@@ -105,6 +108,9 @@ class Settings(BaseSettings):
     webhook_backoff_s: float = Field(
         2.0, gt=0, le=3600, description="a failed webhook delivery is retried after this × 2^(attempt − 1) s"
     )
+    mlflow_uri: str | None = Field(None, description="export every sweep to this MLflow server")
+    mlflow_experiment: str = Field("mutransfer", description="the MLflow experiment of service-wide exports")
+    mlflow_poll_s: float = Field(5.0, gt=0, le=3600, description="how often results are exported to MLflow")
     max_code_bytes: int = Field(
         10 * 2**20, ge=1024, description="an uploaded code archive above this gets 413"
     )

@@ -446,6 +446,19 @@ class ResourcesSpec(StrictModel):
     target_gpus: float | None = Field(None, ge=0)
 
 
+class MlflowSpec(StrictModel):
+    uri: str = Field(
+        min_length=1, max_length=2000, description="the MLflow tracking server, e.g. http://mlflow:5000"
+    )
+    experiment: str = Field("mutransfer", min_length=1, max_length=500)
+
+
+class TrackingSpec(StrictModel):
+    """Where the sweep's results are exported as they land (docs/operations.md, "MLflow")."""
+
+    mlflow: MlflowSpec | None = None
+
+
 class BudgetSpec(StrictModel):
     """Hard limits on the proxy phase (docs/operations.md, "Budgets"): when one is reached no new trial
     starts, the running ones are stopped (recorded `cancelled`), and the planner plans from what finished."""
@@ -484,6 +497,7 @@ class SweepSpec(StrictModel):
     target: TargetSpec
     resources: ResourcesSpec = ResourcesSpec()
     budget: BudgetSpec | None = None
+    tracking: TrackingSpec | None = None
     preflight: Literal["enforce", "warn", "off"] = "enforce"
 
     @field_validator("parametrizations")

@@ -15,6 +15,7 @@ import os
 import subprocess
 import sys
 
+from orchestrator.rejected import Rejected
 from orchestrator.settings import Settings
 from orchestrator.spec import SweepSpec, preflight_widths
 from orchestrator.store import SweepStore
@@ -32,12 +33,8 @@ class UserCodeRefused(Exception):
     """The caller may not run code here (HTTP 403); the message names the setting and the permission."""
 
 
-class UserCodeRejected(ValueError):
+class UserCodeRejected(Rejected):
     """The code or the model is unusable as sent (HTTP `status`); the message says what to fix."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
 
 
 def authorize(settings: Settings, can_run_code: bool) -> None:
