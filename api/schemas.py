@@ -96,6 +96,8 @@ class TrialOut(BaseModel):
     started_at: datetime | None
     finished_at: datetime | None
     duration_s: float | None
+    reused_from_sweep: int | None = Field(None, description="the sweep whose identical trial this result is")
+    reused_from_trial: int | None = Field(None, description="that trial's id")
 
 
 class TrialPage(BaseModel):

@@ -23,6 +23,7 @@ them too but leaves the sweep active, to be resumed.
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import threading
@@ -45,6 +46,7 @@ from orchestrator.executor.interface import (
     TargetRequest,
 )
 from orchestrator.planning import launchable_choice, make_plan, no_target_reason
+from orchestrator.reuse import Reuse, fingerprint
 from orchestrator.spec import SweepSpec
 from orchestrator.status import LAUNCHABLE, EventLevel, SweepStatus, TargetStatus, TrialStatus
 from orchestrator.store import Conflict, NotFound, Sweep, SweepStore, TargetRun
@@ -145,7 +147,9 @@ class Lifecycle:
             )
         stop = self._within_budget(sweep_id, spec, stop)
         if stop() != BUDGET:  # a budget already spent (a resumed sweep) starts nothing
-            self.executor.run(SweepRun(sweep_id, spec, known), Ingest(self.store, sweep_id), stop)
+            reuse = Reuse(self.store, sweep_id, spec) if spec.reuse else None
+            ingest = Ingest(self.store, sweep_id, fingerprint=functools.partial(fingerprint, spec))
+            self.executor.run(SweepRun(sweep_id, spec, known, reuse), ingest, stop)
         reason = stop()
         if reason == SHUTDOWN:
             return False  # stays `running`: the next start resumes it

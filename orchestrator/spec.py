@@ -498,6 +498,11 @@ class SweepSpec(StrictModel):
     resources: ResourcesSpec = ResourcesSpec()
     budget: BudgetSpec | None = None
     tracking: TrackingSpec | None = None
+    reuse: bool = Field(
+        True,
+        description="take a proxy trial's result from an earlier sweep of the project that ran the same "
+        "trial (same model, code, HPs, data, steps, seed); false: train every trial",
+    )
     preflight: Literal["enforce", "warn", "off"] = "enforce"
 
     @field_validator("parametrizations")

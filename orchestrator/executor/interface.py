@@ -136,6 +136,9 @@ class SweepRun:
     sweep_id: int
     spec: SweepSpec
     known: list[KnownTrial] = field(default_factory=list)
+    # A trial finished before (another sweep's, same result): the lifecycle copies it in and returns its
+    # (status, objective) for the sampler, and the executor does not train it; None to train.
+    reuse: Callable[[TrialRequest], tuple[str, float | None] | None] | None = None
 
 
 # Asked by the executor between steps: None to go on, CANCEL when the user cancelled the sweep (running

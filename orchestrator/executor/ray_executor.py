@@ -166,7 +166,9 @@ class RayExecutor:
                 ),
             }
 
-        searcher = SweepSearcher(spec, sweep.sweep_id, sweep.known, config_for, events.trial_created)
+        searcher = SweepSearcher(
+            spec, sweep.sweep_id, sweep.known, config_for, events.trial_created, reuse=sweep.reuse
+        )
         callback = StoreCallback(events, should_stop)
         tuner = tune.Tuner(
             tune.with_resources(

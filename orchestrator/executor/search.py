@@ -221,7 +221,8 @@ class SweepSearcher(DriverOnly, Searcher):
     """Tune `Searcher` over every search of a sweep, emitting trials round-robin across searches.
 
     `on_request` is called for every trial handed to Tune (the sink creates its `pending` row);
-    `config_for` turns a request into the Tune config the trainable receives.
+    `config_for` turns a request into the Tune config the trainable receives; `reuse` (optional) takes a
+    request whose result is already stored elsewhere and returns it, and that trial is skipped.
     """
 
     def __init__(
@@ -231,9 +232,11 @@ class SweepSearcher(DriverOnly, Searcher):
         known: list[KnownTrial],
         config_for: Callable[[TrialRequest], dict[str, Any]],
         on_request: Callable[[TrialRequest], None],
+        reuse: Callable[[TrialRequest], tuple[str, float | None] | None] | None = None,
     ) -> None:
         super().__init__(metric=STEP_LOSS, mode="min")  # Tune checks every result carries it
-        self._driver_only = ("_config_for", "_on_request")
+        self._driver_only = ("_config_for", "_on_request", "_reuse")
+        self._reuse = reuse
         self._searches = [_Search(spec, sweep_id, p, w, d) for p, w, d in spec.searches()]
         by_search: dict[str, list[KnownTrial]] = {}
         for trial in known:
@@ -254,12 +257,21 @@ class SweepSearcher(DriverOnly, Searcher):
         return True  # the objective is fixed; Tune's metric (the per-step loss) is for the scheduler
 
     def suggest(self, trial_id: str) -> dict | str | None:
-        for _ in range(len(self._searches)):
-            request = self._searches[next(self._cycle)].next_request()
-            if request is not None:
-                self._tune_ids[trial_id] = request
-                self._on_request(request)
-                return self._config_for(request)
+        idle = 0  # searches in a row with nothing left to emit
+        while idle < len(self._searches):
+            search = self._searches[next(self._cycle)]
+            request = search.next_request()
+            if request is None:
+                idle += 1
+                continue
+            idle = 0
+            reused = self._reuse(request) if self._reuse is not None else None
+            if reused is not None:  # a stored result: told to the sampler, never trained
+                search.finish(request.index, request.seed, *reused)
+                continue
+            self._tune_ids[trial_id] = request
+            self._on_request(request)
+            return self._config_for(request)
         return Searcher.FINISHED
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,7 +26,15 @@ from sqlalchemy.orm import Session
 
 from orchestrator.executor.interface import KnownTrial, TrialOutcome, TrialRequest, diverged_loss
 from orchestrator.status import EventLevel, TargetStatus, TrialStatus
-from orchestrator.store.models import TargetMetric, TargetRun, Trial, TrialMetric, finite_or_none, utcnow
+from orchestrator.store.models import (
+    Sweep,
+    TargetMetric,
+    TargetRun,
+    Trial,
+    TrialMetric,
+    finite_or_none,
+    utcnow,
+)
 from orchestrator.store.repository import SweepStore
 from orchestrator.store.retry import retry_transient
 from orchestrator.telemetry import INGEST_ROWS, INGEST_SECONDS, TRIALS_FINISHED
@@ -52,10 +60,19 @@ class _Pending:
 class Ingest:
     """Buffers trial events of one sweep and writes them in batches (see module docstring)."""
 
-    def __init__(self, store: SweepStore, sweep_id: int, max_buffered: int = MAX_BUFFERED_METRICS) -> None:
+    def __init__(
+        self,
+        store: SweepStore,
+        sweep_id: int,
+        max_buffered: int = MAX_BUFFERED_METRICS,
+        fingerprint: Callable[[TrialRequest], str] | None = None,
+    ) -> None:
         self.store = store
         self.sweep_id = sweep_id
         self.max_buffered = max_buffered
+        self.fingerprint = (
+            fingerprint  # each new trial row's (orchestrator/reuse.py), so later sweeps find it
+        )
         self._ids: dict[str, int] = {}
         self._pending: dict[str, _Pending] = {}
         self._buffered = 0
@@ -208,6 +225,7 @@ class Ingest:
                 hparams=dict(request.hparams),
                 status=TrialStatus.PENDING.value,
                 attempts=0,
+                fingerprint=self.fingerprint(request) if self.fingerprint else None,
             )
             session.add(trial)
             session.flush()
@@ -370,3 +388,63 @@ class TargetIngest:
 def _metric_row(record: Mapping[str, Any]) -> dict[str, Any]:
     """The metric columns of one worker record, cleaned for storage (missing ones None)."""
     return {name: _clean(name, record.get(name)) for name in METRIC_COLUMNS}
+
+
+REUSABLE = (TrialStatus.COMPLETED.value, TrialStatus.DIVERGED.value)
+
+
+def copy_trial(
+    store: SweepStore, sweep_id: int, request: TrialRequest, fingerprint: str
+) -> tuple[str, float | None] | None:
+    """Copy the newest finished trial of the same project with this fingerprint (from another sweep) into
+    `sweep_id` as `request`'s trial, metrics included, marked with where it came from; returns its
+    (status, objective) for the sampler, or None when there is none to reuse."""
+    with store.session() as session:
+        project_id = session.execute(select(Sweep.project_id).where(Sweep.id == sweep_id)).scalar_one()
+        source = session.scalars(
+            select(Trial)
+            .join(Sweep, Sweep.id == Trial.sweep_id)
+            .where(
+                Trial.fingerprint == fingerprint,
+                Trial.status.in_(REUSABLE),
+                Trial.sweep_id != sweep_id,
+                Sweep.project_id == project_id,
+            )
+            .order_by(Trial.id.desc())
+            .limit(1)
+        ).first()
+        if source is None:
+            return None
+        copied = Trial(
+            sweep_id=sweep_id,
+            trial_key=request.key,
+            parametrization=request.parametrization,
+            width=request.width,
+            depth=request.depth,
+            seed=request.seed,
+            search_index=request.index,
+            hparams=dict(request.hparams),
+            status=source.status,
+            final_loss=source.final_loss,
+            best_loss=source.best_loss,
+            final_val_loss=source.final_val_loss,
+            diverged=source.diverged,
+            steps_done=source.steps_done,
+            attempts=0,
+            worker_node=source.worker_node,
+            started_at=source.started_at,
+            finished_at=source.finished_at,
+            duration_s=source.duration_s,
+            fingerprint=fingerprint,
+            reused_from_sweep=source.sweep_id,
+            reused_from_trial=source.id,
+        )
+        session.add(copied)
+        session.flush()
+        rows = session.scalars(select(TrialMetric).where(TrialMetric.trial_id == source.id)).all()
+        session.add_all(
+            TrialMetric(trial_id=copied.id, step=r.step, **{c: getattr(r, c) for c in METRIC_COLUMNS})
+            for r in rows
+        )
+        first = next((r.train_loss for r in rows if r.step == 1), None)
+        return source.status, _objective(source, first)

@@ -158,6 +158,10 @@ class Trial(Base):
     started_at: Mapped[datetime | None] = mapped_column()
     finished_at: Mapped[datetime | None] = mapped_column()
     duration_s: Mapped[float | None] = mapped_column(Float)
+    # what determines the trial's result (orchestrator/reuse.py); a later sweep's equal trial reuses it
+    fingerprint: Mapped[str | None] = mapped_column(String(64), index=True)
+    reused_from_sweep: Mapped[int | None] = mapped_column(Integer)  # no foreign key: the copy outlives it
+    reused_from_trial: Mapped[int | None] = mapped_column(Integer)
 
 
 class TrialMetric(Base):
