@@ -10,6 +10,13 @@ Part 1, the same sweep both ways, in one process on one Ray runtime:
 Runs are interleaved (bare, mt, mt, bare, ...) after one warm-up, and medians are reported: ratio
 mt/bare and per-trial overhead in ms ((mt - bare) / trials).
 
+`--integrations` runs part 1 with a live MLflow export (a real `mlflow server` on loopback, `tracking.mlflow`
+in the spec, polled every second) and a webhook (a loopback HTTP receiver subscribed to every event type)
+on the mutransfer side: the ratio is then what a team pays for its tracker and its chat channel.
+
+Every bench sweep sets `reuse: false`: the repeats run the same trials, which a sweep would otherwise take
+from the previous repeat instead of training (docs/operations.md, "Reusing finished proxies").
+
 Part 2, scale: 1,000 trials of a trivial trial function (a few records, no compute) through the
 service, for trials/minute and the driver's memory: RSS sampled every 0.2 s; the growth per trial
 after the first quarter (Python and Ray caches warm) is reported next to the rows stored.
@@ -78,7 +85,14 @@ def trivial_trial(config: TrialConfig) -> Iterator[StepMetrics]:
 
 
 def sweep_spec(
-    trials_per_width: int, steps: int, widths: list[int], *, grid: bool, cpus: float, conc: int
+    trials_per_width: int,
+    steps: int,
+    widths: list[int],
+    *,
+    grid: bool,
+    cpus: float,
+    conc: int,
+    tracking: str | None = None,
 ) -> SweepSpec:
     search: dict[str, Any] = (
         {
@@ -103,6 +117,8 @@ def sweep_spec(
             "target": {"width": widths[-1] * 2, "steps": steps, "auto_launch": False},
             "resources": {"cpus_per_trial": cpus, "max_concurrent_trials": conc},
             "preflight": "off",
+            "reuse": False,
+            **({"tracking": {"mlflow": {"uri": tracking, "experiment": "bench"}}} if tracking else {}),
         }
     )
 
@@ -146,9 +162,16 @@ def _unwrap(config: dict[str, Any], base: dict[str, Any]) -> None:
 class ServiceUnderTest:
     """A real Service (SQLite, Ray runner) in this process, sharing the Ray runtime already started."""
 
-    def __init__(self, data_dir: Path, trial_fn: str = "workers.train:train") -> None:
+    def __init__(
+        self, data_dir: Path, trial_fn: str = "workers.train:train", mlflow_poll_s: float = 5.0
+    ) -> None:
         settings = Settings.load(
-            {"data_dir": data_dir, "database_url": f"sqlite:///{data_dir / 'mt.db'}"}, env={}
+            {
+                "data_dir": data_dir,
+                "database_url": f"sqlite:///{data_dir / 'mt.db'}",
+                "mlflow_poll_s": mlflow_poll_s,
+            },
+            env={},
         )
         executor = RayExecutor(data_dir, trial_fn=trial_fn)
 
@@ -186,11 +209,78 @@ class ServiceUnderTest:
         self.service.stop()
 
 
+class Integrations:
+    """A real MLflow server and a webhook receiver on loopback, for `--integrations`."""
+
+    def __init__(self, data_dir: Path) -> None:
+        import subprocess
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        import httpx
+
+        self.deliveries = 0
+        bench = self
+
+        class Receiver(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+                self.rfile.read(int(self.headers["Content-Length"]))
+                bench.deliveries += 1
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.receiver = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+        threading.Thread(target=self.receiver.serve_forever, daemon=True).start()
+        self.webhook_url = f"http://127.0.0.1:{self.receiver.server_address[1]}/hook"
+        port = _free_port()
+        self.mlflow_url = f"http://127.0.0.1:{port}"
+        command = [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port)]
+        command += ["--workers", "1", "--backend-store-uri", f"sqlite:///{data_dir / 'mlflow.db'}"]
+        command += ["--artifacts-destination", str(data_dir / "mlflow-art")]
+        self.mlflow = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                if httpx.get(f"{self.mlflow_url}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError("the MLflow server did not start")
+            time.sleep(0.5)
+
+    def subscribe(self, svc: ServiceUnderTest) -> None:
+        store = svc.service.store
+        project = store.ensure_project()
+        store.webhooks.add(
+            project.id, project.name, self.webhook_url, "whsec_bench", ["sweep.status", "plan.ready"]
+        )
+
+    def close(self) -> None:
+        self.receiver.shutdown()
+        self.mlflow.terminate()
+        self.mlflow.wait(timeout=30)
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 def part1(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
     points, steps, repeats = (4, 30, 2) if args.quick else (6, 60, 3)
-    spec = sweep_spec(points, steps, [16, 32], grid=True, cpus=2, conc=1)
-    warm = sweep_spec(2, 5, [16, 32], grid=True, cpus=2, conc=1)
-    svc = ServiceUnderTest(data_dir / "p1")
+    integrations = Integrations(data_dir) if args.integrations else None
+    tracking = integrations.mlflow_url if integrations else None
+    spec = sweep_spec(points, steps, [16, 32], grid=True, cpus=2, conc=1, tracking=tracking)
+    warm = sweep_spec(2, 5, [16, 32], grid=True, cpus=2, conc=1, tracking=tracking)
+    svc = ServiceUnderTest(data_dir / "p1", mlflow_poll_s=1.0)
+    if integrations:
+        integrations.subscribe(svc)
     try:
         run_bare(warm, data_dir)
         svc.run(warm)
@@ -204,9 +294,16 @@ def part1(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
                     bare.append(run_bare(spec, data_dir))
     finally:
         svc.stop()
+        if integrations:
+            integrations.close()
     trials = spec.total_trials()
     b, m = statistics.median(bare), statistics.median(mt)
     return {
+        "integrations": (
+            {"mlflow": integrations.mlflow_url, "webhook_deliveries": integrations.deliveries}
+            if integrations
+            else None
+        ),
         "trials": trials,
         "steps": steps,
         "bare_s": [round(x, 2) for x in bare],
@@ -267,13 +364,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer trials/steps/repeats (about 2 minutes)")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
+    parser.add_argument(
+        "--integrations", action="store_true", help="part 1 with MLflow export and a webhook on (docstring)"
+    )
+    parser.add_argument("--only-overhead", action="store_true", help="part 1 only")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="mt-b-") as tmp:
         data_dir = Path(tmp)
         ensure_ray(None, data_dir, num_cpus=os.cpu_count())
         try:
             one = part1(args, data_dir)
-            two = part2(args, data_dir)
+            two = None if args.only_overhead else part2(args, data_dir)
         finally:
             shutdown_ray()  # before the temp dir goes: Ray's session files live in it
     result = {"overhead": one, "scale": two}
@@ -285,6 +386,10 @@ def main() -> None:
     print(f"  mutransfer      {statistics.median(one['mutransfer_s']):8.2f} s   runs {one['mutransfer_s']}")
     print(f"  ratio           {one['ratio']:8.3f}     (goal <= 1.05)")
     print(f"  overhead/trial  {one['overhead_ms_per_trial']:8.1f} ms")
+    if one["integrations"]:
+        print(f"  with MLflow export and a webhook on: {one['integrations']}")
+    if two is None:
+        return
     print(f"scale: {two['trials']} trivial trials, {two['metric_rows']} metric rows in {two['wall_s']} s")
     print(f"  trials/minute   {two['trials_per_minute']:8.1f}")
     print(f"  peak RSS        {two['peak_rss_mb']:8.1f} MB (driver: API + runner + Tune)")
