@@ -11,12 +11,12 @@ noticed while trials run, not after.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from orchestrator.planner.model_size import params_for
 from orchestrator.spec import BudgetSpec, SweepSpec
 from orchestrator.store import SweepStore
-from orchestrator.store.models import utcnow
 
 
 @dataclass(frozen=True)
@@ -28,7 +28,7 @@ class BudgetUse:
 
 def use(store: SweepStore, sweep_id: int, spec: SweepSpec) -> BudgetUse:
     started, trials = store.budget_rows(sweep_id)
-    now = utcnow()
+    now = datetime.now(UTC)
     seconds, flops = 0.0, 0.0
     tokens_per_step = spec.proxy.batch_size * spec.model.context_length
     for row in trials:

@@ -23,14 +23,13 @@ import secrets
 import threading
 import time
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 
 from orchestrator.status import SweepStatus
 from orchestrator.store import SweepStore
-from orchestrator.store.models import utcnow
 from orchestrator.store.webhooks import DueDelivery, NewEvent
 
 log = logging.getLogger(__name__)
@@ -161,7 +160,9 @@ class Dispatcher:
         attempt = delivery.attempts + 1
         retry_at = None
         if error is not None and attempt < MAX_ATTEMPTS:
-            retry_at = utcnow() + timedelta(seconds=min(MAX_BACKOFF_S, self.backoff_s * 2 ** (attempt - 1)))
+            retry_at = datetime.now(UTC) + timedelta(
+                seconds=min(MAX_BACKOFF_S, self.backoff_s * 2 ** (attempt - 1))
+            )
         self.store.webhooks.record_attempt(
             delivery.id,
             delivered=error is None,

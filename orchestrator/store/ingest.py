@@ -214,18 +214,9 @@ class Ingest:
                 raise RuntimeError(
                     f"trial {key} reported before it was created; this is a bug in the executor"
                 )
-            trial = Trial(
-                sweep_id=self.sweep_id,
-                trial_key=key,
-                parametrization=request.parametrization,
-                width=request.width,
-                depth=request.depth,
-                seed=request.seed,
-                search_index=request.index,
-                hparams=dict(request.hparams),
-                status=TrialStatus.PENDING.value,
-                attempts=0,
-                fingerprint=self.fingerprint(request) if self.fingerprint else None,
+            fingerprint = self.fingerprint(request) if self.fingerprint else None
+            trial = trial_row(
+                self.sweep_id, request, status=TrialStatus.PENDING.value, fingerprint=fingerprint
             )
             session.add(trial)
             session.flush()
@@ -393,6 +384,22 @@ def _metric_row(record: Mapping[str, Any]) -> dict[str, Any]:
 REUSABLE = (TrialStatus.COMPLETED.value, TrialStatus.DIVERGED.value)
 
 
+def trial_row(sweep_id: int, request: TrialRequest, **values: Any) -> Trial:
+    """A new trial row for `request` in `sweep_id` (not added to any session), with `values` on top."""
+    return Trial(
+        sweep_id=sweep_id,
+        trial_key=request.key,
+        parametrization=request.parametrization,
+        width=request.width,
+        depth=request.depth,
+        seed=request.seed,
+        search_index=request.index,
+        hparams=dict(request.hparams),
+        attempts=0,
+        **values,
+    )
+
+
 def copy_trial(
     store: SweepStore, sweep_id: int, request: TrialRequest, fingerprint: str
 ) -> tuple[str, float | None] | None:
@@ -415,22 +422,15 @@ def copy_trial(
         ).first()
         if source is None:
             return None
-        copied = Trial(
-            sweep_id=sweep_id,
-            trial_key=request.key,
-            parametrization=request.parametrization,
-            width=request.width,
-            depth=request.depth,
-            seed=request.seed,
-            search_index=request.index,
-            hparams=dict(request.hparams),
+        copied = trial_row(
+            sweep_id,
+            request,
             status=source.status,
             final_loss=source.final_loss,
             best_loss=source.best_loss,
             final_val_loss=source.final_val_loss,
             diverged=source.diverged,
             steps_done=source.steps_done,
-            attempts=0,
             worker_node=source.worker_node,
             started_at=source.started_at,
             finished_at=source.finished_at,

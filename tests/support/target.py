@@ -8,6 +8,7 @@ import os
 import signal
 import tempfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -46,21 +47,28 @@ RAY_ENV = ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN_PATH", "RAY_ADDRESS")
 API = "/api/v1"
 
 
-@pytest.fixture(scope="module")
-def client() -> Iterator[TestClient]:
-    """The app with its sweep runner on (Ray started under a short data dir, stopped at the end)."""
+@contextmanager
+def running_service(**settings: object) -> Iterator[TestClient]:
+    """The app with its sweep runner on (Ray started under a short data dir, stopped at the end); `settings`
+    override the test defaults (e.g. a short webhook backoff)."""
     saved = {name: os.environ.get(name) for name in RAY_ENV}
     os.environ.pop("RAY_ADDRESS", None)
     with tempfile.TemporaryDirectory(prefix="mt-t-") as tmp:
         db = f"sqlite:///{tmp}/mt.db"
-        settings = make_settings(Path(tmp), db, run_sweeps=True, data_dir=Path(tmp) / "d")
-        with TestClient(create_app(settings)) as test_client:
+        values = make_settings(Path(tmp), db, run_sweeps=True, data_dir=Path(tmp) / "d", **settings)
+        with TestClient(create_app(values)) as test_client:
             yield test_client
     for name, value in saved.items():
         if value is None:
             os.environ.pop(name, None)
         else:
             os.environ[name] = value
+
+
+@pytest.fixture(scope="module")
+def client() -> Iterator[TestClient]:
+    with running_service() as test_client:
+        yield test_client
 
 
 def tmp_data_dir(client: TestClient) -> Path:

@@ -4,22 +4,19 @@ Ray, training) exported as its results land, with `tracking.mlflow` in its spec.
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-from conftest import MUTRANSFER_CLI, free_port, make_settings, wait_for
+from conftest import MUTRANSFER_CLI, free_port, wait_for
 from fastapi.testclient import TestClient
 from mlflow.tracking import MlflowClient
 from support.seed import seed_sweep, study_spec
-from support.target import API, RAY_ENV, study, submit, wait_status
+from support.target import API, running_service, study, submit, wait_status
 
-from api.app import create_app
 from orchestrator.store.db import make_engine, upgrade_database
 from orchestrator.store.repository import SweepStore
 
@@ -106,19 +103,8 @@ def test_export_of_a_stored_sweep_is_complete_and_repeatable(mlflow_url: str, tm
 
 @pytest.fixture(scope="module")
 def service() -> Iterator[TestClient]:
-    saved = {name: os.environ.get(name) for name in RAY_ENV}
-    os.environ.pop("RAY_ADDRESS", None)
-    with tempfile.TemporaryDirectory(prefix="mt-m-") as tmp:
-        settings = make_settings(
-            Path(tmp), f"sqlite:///{tmp}/mt.db", run_sweeps=True, data_dir=Path(tmp) / "d", mlflow_poll_s=0.5
-        )
-        with TestClient(create_app(settings)) as test_client:
-            yield test_client
-    for name, value in saved.items():
-        if value is None:
-            os.environ.pop(name, None)
-        else:
-            os.environ[name] = value
+    with running_service(mlflow_poll_s=0.5) as test_client:
+        yield test_client
 
 
 def test_a_running_sweep_is_exported_as_its_results_land(mlflow_url: str, service: TestClient) -> None:

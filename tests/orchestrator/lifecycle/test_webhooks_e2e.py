@@ -5,20 +5,16 @@ deliveries are retried with backoff until it is back, each attempt visible over 
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import free_port, make_settings, wait_for
+from conftest import free_port, wait_for
 from fastapi.testclient import TestClient
-from support.target import API, RAY_ENV, study, submit, wait_status
+from support.target import API, running_service, study, submit, wait_status
 
-from api.app import create_app
 from orchestrator.webhooks import SIGNATURE_HEADER, verify
 
 pytestmark = pytest.mark.ray
@@ -62,23 +58,8 @@ class Receiver:
 
 @pytest.fixture(scope="module")
 def client() -> Iterator[TestClient]:
-    saved = {name: os.environ.get(name) for name in RAY_ENV}
-    os.environ.pop("RAY_ADDRESS", None)
-    with tempfile.TemporaryDirectory(prefix="mt-w-") as tmp:
-        settings = make_settings(
-            Path(tmp),
-            f"sqlite:///{tmp}/mt.db",
-            run_sweeps=True,
-            data_dir=Path(tmp) / "d",
-            webhook_backoff_s=0.5,
-        )
-        with TestClient(create_app(settings)) as test_client:
-            yield test_client
-    for name, value in saved.items():
-        if value is None:
-            os.environ.pop(name, None)
-        else:
-            os.environ[name] = value
+    with running_service(webhook_backoff_s=0.5) as test_client:
+        yield test_client
 
 
 def deliveries(client: TestClient, webhook_id: int) -> list[dict]:
