@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import threading
 import time
 from dataclasses import dataclass
@@ -46,6 +47,8 @@ class SweepExporter:
     """Exports one sweep through one `MlflowClient` (see the module docstring)."""
 
     def __init__(self, store: SweepStore, target: Destination) -> None:
+        # the client prints a link to stdout for every run it ends: not in a service's output
+        os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
         from mlflow.tracking import MlflowClient  # the optional extra: loaded only to export
 
         self.store = store
