@@ -225,3 +225,25 @@ def test_the_header_shows_the_budget_and_its_use(stored_server, page: Page) -> N
     page.goto(f"{server.url}/sweeps/{no_budget}")
     expect(page.locator("#sweep-name")).to_have_text("detail-no-budget")
     expect(page.locator("#sweep-budget")).to_be_hidden()
+
+
+def test_the_trial_table_marks_reused_trials(stored_server, page: Page) -> None:
+    from sqlalchemy import update
+
+    from orchestrator.store.models import Trial
+
+    server, store = stored_server
+    original = seed_sweep(store, study_spec("detail-original", WIDTHS, 3), plan=False, coord_check=False)
+    repeat = seed_sweep(store, study_spec("detail-repeat", WIDTHS, 3), plan=False, coord_check=False)
+    source, copy = store.all_trials(original)[0], store.all_trials(repeat)[0]
+    with store.session() as session:
+        session.execute(
+            update(Trial)
+            .where(Trial.id == copy.id)
+            .values(reused_from_sweep=original, reused_from_trial=source.id)
+        )
+    page.goto(f"{server.url}/sweeps/{repeat}")
+    marked = page.locator("#trial-table tbody tr .reused")
+    expect(marked).to_have_count(1)
+    expect(marked).to_have_text(f"reused from sweep {original}")
+    assert f"trial {source.id}" in (marked.get_attribute("title") or "")
