@@ -26,6 +26,7 @@ from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.auth import bearer, get_principal
+from api.errors import ERROR_RESPONSES
 from orchestrator import telemetry
 from orchestrator.status import SweepStatus
 
@@ -142,7 +143,11 @@ def _allowed(
     "/metrics",
     summary="Prometheus metrics (a token, unless MUTRANSFER_METRICS_PUBLIC=1)",
     response_class=Response,
-    responses={200: {"content": {CONTENT_TYPE_LATEST: {}}, "description": "Prometheus text format"}},
+    responses={
+        200: {"content": {CONTENT_TYPE_LATEST: {}}, "description": "Prometheus text format"},
+        401: ERROR_RESPONSES[401],
+        503: ERROR_RESPONSES[503],
+    },
     dependencies=[Depends(_allowed)],
 )
 def metrics(request: Request) -> Response:
