@@ -90,11 +90,14 @@ def test_signed_deliveries_survive_a_receiver_killed_mid_sweep(client: TestClien
     receiver.start()
 
     wait_status(client, sweep_id, "completed", timeout=300)
-    wait_for(
-        lambda: all(d["status"] == "delivered" for d in deliveries(client, hook["id"])),
-        60,
-        "every delivery delivered once the receiver is back",
-    )
+
+    def all_delivered() -> bool:  # the sweep's last events enqueued too, and nothing left to send
+        log = deliveries(client, hook["id"])
+        last = {(d["event_type"], (d["payload"]["event"]["data"] or {}).get("to")) for d in log}
+        ended = ("target.finished", None) in last and ("sweep.status", "completed") in last
+        return ended and all(d["status"] == "delivered" for d in log)
+
+    wait_for(all_delivered, 60, "every delivery delivered once the receiver is back")
     log = deliveries(client, hook["id"])
     assert any(d["attempts"] >= 2 for d in log)  # the retried ones went through on a later attempt
 
