@@ -74,15 +74,15 @@ class SweepExporter:
         done = {"runs_created": 0, "points_logged": 0}
         parent = self._run(f"sweep/{sweep_id}", f"sweep-{sweep_id} {sweep.name}", None, sweep_id, done)
         self._params(parent, self._sweep_params(spec))
-        self.client.set_tag(parent.info.run_id, "status", sweep.status)
+        self._tag(parent, "status", sweep.status)
         finished = {s.value for s in TrialStatus.finished()}
         for trial in self.store.all_trials(sweep_id):
-            if trial.status not in finished:
+            if trial.status not in finished or self._exported(f"trial/{trial.id}", trial.steps_done):
                 continue
             run = self._run(f"trial/{trial.id}", trial.trial_key, parent, sweep_id, done)
             fields = {"parametrization": trial.parametrization, "width": trial.width, "depth": trial.depth}
             self._params(run, {**fields, "seed": trial.seed, **trial.hparams})
-            self.client.set_tag(run.info.run_id, "status", trial.status)
+            self._tag(run, "status", trial.status)
             done["points_logged"] += self._metrics(run, self.store.trial_metrics, trial.id)
             self._end(run, trial.status)
         self._export_plan(sweep_id, parent)
@@ -102,6 +102,18 @@ class SweepExporter:
         self._runs[key] = run
         done["runs_created"] += 1
         return run
+
+    def _exported(self, key: str, steps: int) -> bool:
+        """Whether a finished trial's run is closed with every step logged: nothing to do for it again."""
+        run = self._runs.get(key)
+        if run is None or run.info.status == "RUNNING":
+            return False
+        return int(run.data.tags.get(EXPORTED_STEP, -1)) >= steps
+
+    def _tag(self, run: Any, key: str, value: str) -> None:
+        if run.data.tags.get(key) != value:
+            self.client.set_tag(run.info.run_id, key, value)
+            run.data.tags[key] = value
 
     def _params(self, run: Any, params: dict[str, Any]) -> None:
         """Log the parameters not yet on the run (MLflow refuses to change a logged parameter)."""
@@ -163,8 +175,8 @@ class SweepExporter:
         for name in ("predicted_loss", "predicted_low", "predicted_high", "realized_loss"):
             value = getattr(target, name)
             if value is not None:
-                self.client.set_tag(run.info.run_id, f"mutransfer.{name}", str(value))
-        self.client.set_tag(run.info.run_id, "status", target.status)
+                self._tag(run, f"mutransfer.{name}", str(value))
+        self._tag(run, "status", target.status)
         done["points_logged"] += self._metrics(run, self.store.targets.metrics, target.id)
         if target.finished_at is not None:
             self._end(run, target.status)
