@@ -236,13 +236,14 @@ class SweepStore(Database):
 
     def budget_rows(self, sweep_id: int) -> tuple[datetime | None, list[BudgetRow]]:
         """(the sweep's start, every trial that ran or runs: its size, time and steps so far), what
-        `orchestrator/budget.py` sums. A running trial's steps are its latest stored metric's."""
+        `orchestrator/budget.py` sums. Steps are the latest stored metric's: a running trial's so far, and a
+        stopped one's, which spent them too."""
         with self.session() as session:
             started = session.execute(select(Sweep.started_at).where(Sweep.id == sweep_id)).scalar()
             latest = (
                 select(TrialMetric.trial_id, func.max(TrialMetric.step).label("step"))
                 .join(Trial, Trial.id == TrialMetric.trial_id)
-                .where(Trial.sweep_id == sweep_id, Trial.status == TrialStatus.RUNNING.value)
+                .where(Trial.sweep_id == sweep_id)
                 .group_by(TrialMetric.trial_id)
                 .subquery()
             )
@@ -260,7 +261,7 @@ class SweepStore(Database):
                 .where(Trial.sweep_id == sweep_id, Trial.started_at.is_not(None))
             ).all()
         return started, [
-            BudgetRow(width, depth, duration, started_at, finished_at, int(done or step or 0))
+            BudgetRow(width, depth, duration, started_at, finished_at, max(int(done or 0), int(step or 0)))
             for width, depth, duration, started_at, finished_at, done, step in rows
         ]
 
