@@ -58,8 +58,6 @@ def describe(store: SweepStore, sweep_id: int, spec: SweepSpec) -> dict[str, Any
     if spec.budget is None:
         return None
     spent = use(store, sweep_id, spec)
-    return {
-        "limits": spec.budget.model_dump(),
-        "used": asdict(spent),
-        "reached": reached(spec.budget, spent),
-    }
+    cut = store.last_event(sweep_id, "budget_reached")  # once it stopped the proxies, it stays reached
+    why = (cut.data or {}).get("reason") if cut is not None else reached(spec.budget, spent)
+    return {"limits": spec.budget.model_dump(), "used": asdict(spent), "reached": why}
