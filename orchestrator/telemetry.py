@@ -20,7 +20,8 @@ TRIALS_FINISHED = Counter(
 )
 INGEST_ROWS = Counter(
     "mutransfer_ingest_rows",
-    "Metric rows (one per trial step) the runner wrote to the database (rate(): ingest rows per second)",
+    "Metric rows (one per trial step) the runner wrote to the database, as upserts: a trial's final "
+    "record rewrites its last step (rate(): ingest rows per second)",
     registry=REGISTRY,
 )
 INGEST_SECONDS = Histogram(
