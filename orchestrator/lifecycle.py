@@ -46,7 +46,7 @@ from orchestrator.executor.interface import (
     TargetRequest,
 )
 from orchestrator.planning import launchable_choice, make_plan, no_target_reason
-from orchestrator.reuse import Reuse, fingerprint
+from orchestrator.reuse import fingerprint, reuse
 from orchestrator.spec import SweepSpec
 from orchestrator.status import LAUNCHABLE, EventLevel, SweepStatus, TargetStatus, TrialStatus
 from orchestrator.store import Conflict, NotFound, Sweep, SweepStore, TargetRun
@@ -145,11 +145,12 @@ class Lifecycle:
             self.store.add_event(
                 sweep_id, "resumed", f"resuming: {finished} finished trials kept, the rest run again"
             )
-        stop = self._within_budget(sweep_id, spec, stop)
+        cut: list[str] = []  # the limit reached, in words, as the check found it
+        stop = self._within_budget(sweep_id, spec, stop, cut)
         if stop() != BUDGET:  # a budget already spent (a resumed sweep) starts nothing
-            reuse = Reuse(self.store, sweep_id, spec) if spec.reuse else None
+            lookup = functools.partial(reuse, self.store, sweep_id, spec) if spec.reuse else None
             ingest = Ingest(self.store, sweep_id, fingerprint=functools.partial(fingerprint, spec))
-            self.executor.run(SweepRun(sweep_id, spec, known, reuse), ingest, stop)
+            self.executor.run(SweepRun(sweep_id, spec, known, lookup), ingest, stop)
         reason = stop()
         if reason == SHUTDOWN:
             return False  # stays `running`: the next start resumes it
@@ -157,7 +158,7 @@ class Lifecycle:
             self._cancelled(sweep_id)
             return False
         if reason == BUDGET:
-            why = budget.reached(spec.budget, budget.use(self.store, sweep_id, spec))
+            why = cut[0]
             stopped = close_unfinished(self.store, sweep_id, TrialStatus.CANCELLED.value, f"not run: {why}")
             self.store.add_event(
                 sweep_id,
@@ -300,22 +301,24 @@ class Lifecycle:
 
         return check
 
-    def _within_budget(self, sweep_id: int, spec: SweepSpec, stop: StopCheck) -> StopCheck:
+    def _within_budget(self, sweep_id: int, spec: SweepSpec, stop: StopCheck, cut: list[str]) -> StopCheck:
         """`stop`, and BUDGET once a limit of `spec.budget` is reached (checked at most every
-        BUDGET_CHECK_S: it sums the trials in the database)."""
+        BUDGET_CHECK_S: it sums the trials in the database); the limit, in words, goes into `cut`."""
         if spec.budget is None:
             return stop
-        last = [-math.inf, False]
+        last = [-math.inf]
 
         def check() -> str | None:
             reason = stop()
             if reason is not None:
                 return reason
             now = time.monotonic()
-            if not last[1] and now - float(last[0]) >= BUDGET_CHECK_S:
-                spent = budget.use(self.store, sweep_id, spec)
-                last[0], last[1] = now, budget.reached(spec.budget, spent) is not None
-            return BUDGET if last[1] else None
+            if not cut and now - last[0] >= BUDGET_CHECK_S:
+                last[0] = now
+                why = budget.reached(spec.budget, budget.use(self.store, sweep_id, spec))
+                if why is not None:
+                    cut.append(why)
+            return BUDGET if cut else None
 
         return check
 

@@ -56,14 +56,9 @@ def fingerprint(spec: SweepSpec, request: TrialRequest) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-class Reuse:
-    """The lifecycle's reuse lookup for one sweep: `(status, objective)` of the trial it copied in, or None
-    (then the executor trains it)."""
-
-    def __init__(self, store: SweepStore, sweep_id: int, spec: SweepSpec) -> None:
-        self.store = store
-        self.sweep_id = sweep_id
-        self.spec = spec
-
-    def __call__(self, request: TrialRequest) -> tuple[str, float | None] | None:
-        return copy_trial(self.store, self.sweep_id, request, fingerprint(self.spec, request))
+def reuse(
+    store: SweepStore, sweep_id: int, spec: SweepSpec, request: TrialRequest
+) -> tuple[str, float | None] | None:
+    """The lifecycle's reuse lookup (bound to one sweep with `functools.partial`): `(status, objective)` of
+    the identical finished trial it copied into the sweep, or None (then the executor trains it)."""
+    return copy_trial(store, sweep_id, request, fingerprint(spec, request))
