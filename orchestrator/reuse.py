@@ -43,6 +43,7 @@ def code_version() -> str:
 
 
 def fingerprint(spec: SweepSpec, request: TrialRequest) -> str:
+    steps, batch_size = spec.trial_budget(request.tokens, request.batch_size)
     config = trial_config(
         spec,
         parametrization=request.parametrization,
@@ -50,6 +51,8 @@ def fingerprint(spec: SweepSpec, request: TrialRequest) -> str:
         depth=request.depth,
         seed=request.seed,
         hparams=request.hparams,
+        steps=steps,
+        batch_size=batch_size,
     ).to_dict()
     identity = {k: v for k, v in config.items() if k not in IGNORED}
     text = json.dumps({"config": identity, "code": code_version()}, sort_keys=True, default=str)

@@ -272,6 +272,28 @@ class ProxySpec(StrictModel):
         },
     )
     eval_every: int = Field(50, ge=1)
+    token_budgets: list[Annotated[int, Field(ge=1)]] | None = Field(
+        None,
+        description="tokens per trial of extra proxy horizons: the optimum is fitted against them and moved "
+        'to the target\'s token count (docs/planner.md, "Horizon and batch size"); the base budget '
+        "(steps or tokens) is always one of them",
+        json_schema_extra={"minItems": 1, "uniqueItems": True, "items": {"type": "integer", "minimum": 1}},
+    )
+    batch_sizes: list[Annotated[int, Field(ge=1, le=65536)]] | None = Field(
+        None,
+        description="extra proxy batch sizes, each at the base token budget; batch_size is always one of "
+        "them",
+        json_schema_extra={
+            "minItems": 1,
+            "uniqueItems": True,
+            "items": {"type": "integer", "minimum": 1, "maximum": 65536},
+        },
+    )
+    scan_widths: Literal["narrowest", "all"] = Field(
+        "narrowest",
+        description="where the token_budgets and batch_sizes scans run: the narrowest proxy width "
+        "(cheapest) or every proxy width",
+    )
 
     @field_validator("widths")
     @classmethod
@@ -332,6 +354,18 @@ class ProxySpec(StrictModel):
         assert self.tokens is not None
         per_step = self.batch_size * max(context_length, 1)
         return max(1, math.ceil(self.tokens / per_step))
+
+    def base_tokens(self, context_length: int) -> int:
+        """Tokens of one trial at the base budget (what the width sweep runs)."""
+        return self.resolved_steps(context_length) * self.batch_size * max(context_length, 1)
+
+    def horizons(self, context_length: int) -> list[int]:
+        """Every proxy token budget, ascending: the base one and `token_budgets`."""
+        return sorted({self.base_tokens(context_length), *(self.token_budgets or [])})
+
+    def batches(self) -> list[int]:
+        """Every proxy batch size, ascending: `batch_size` and `batch_sizes`."""
+        return sorted({self.batch_size, *(self.batch_sizes or [])})
 
 
 class SearchParam(StrictModel):
@@ -426,6 +460,7 @@ class TargetSpec(StrictModel):
     depth: int | None = Field(None, ge=1)
     steps: int | None = Field(None, ge=1)
     tokens: int | None = Field(None, ge=1)
+    batch_size: int | None = Field(None, ge=1, le=65536, description="default: the proxies' batch_size")
     auto_launch: bool = True
     model: ModelSpec | None = Field(
         None, description="a different model family for the target (dense -> MoE)"
@@ -545,7 +580,7 @@ class SweepSpec(StrictModel):
             raise ValueError(f"base_width {self.base_width} exceeds the limit of {_limits(info).max_width}")
         target_steps = self.target.steps or 0
         if self.target.tokens is not None:
-            target_steps = math.ceil(self.target.tokens / (self.proxy.batch_size * self.model.context_length))
+            target_steps = math.ceil(self.target.tokens / (self.target_batch() * self.model.context_length))
         if target_steps > _limits(info).max_steps:
             raise ValueError(f"target: {target_steps} steps exceeds the limit of {_limits(info).max_steps}")
         if self.search.budget is not None and self.search.budget > _limits(info).max_trials:
@@ -566,6 +601,7 @@ class SweepSpec(StrictModel):
                 )
             _check_expert_widths("target.model", self.target.model, {self.target.width: "target width"})
         _check_transfer_rule(self)
+        _check_scans(self, _limits(info))
         return self
 
     def _model_builds(self) -> dict[int, str]:
@@ -582,9 +618,51 @@ class SweepSpec(StrictModel):
     def depths(self) -> list[int]:
         return self.proxy.depths or [self.model.depth]
 
-    def searches(self) -> list[tuple[str, int, int]]:
-        """Every independent search: one per (parametrization, width, depth)."""
-        return [(p, w, d) for p in self.parametrizations for w in self.proxy.widths for d in self.depths()]
+    def fit_depth(self) -> int:
+        """The proxy depth the width law is fitted at (and the token and batch scans run at): the target's
+        depth where the proxies ran it, else the deepest proxy depth."""
+        depths = self.depths()
+        target = self.target.depth or (
+            depths[-1] if self.proxy.depths else (self.target.model or self.model).depth
+        )
+        return target if target in depths else depths[-1]
+
+    def target_batch(self) -> int:
+        return self.target.batch_size or self.proxy.batch_size
+
+    def searches(self) -> list[SearchCell]:
+        """Every independent search: one per (parametrization, width, depth) at the base budget, then the
+        token and batch scans (one axis at a time, the other at its base) at `proxy.scan_widths`."""
+        proxy, context = self.proxy, self.model.context_length
+        cells = [
+            SearchCell(p, w, d) for p in self.parametrizations for w in proxy.widths for d in self.depths()
+        ]
+        widths = proxy.widths if proxy.scan_widths == "all" else proxy.widths[:1]
+        base_tokens, depth = proxy.base_tokens(context), self.fit_depth()
+        for p in self.parametrizations:
+            for w in widths:
+                cells += [
+                    SearchCell(p, w, depth, tokens=t) for t in proxy.horizons(context) if t != base_tokens
+                ]
+                cells += [
+                    SearchCell(p, w, depth, batch_size=b) for b in proxy.batches() if b != proxy.batch_size
+                ]
+        return cells
+
+    def trial_budget(self, tokens: int | None, batch_size: int | None) -> tuple[int, int]:
+        """(steps, batch size) of a proxy trial with this budget; None is the base (tokens per trial or
+        batch size), which a batch scan keeps: a larger batch takes fewer steps over the same tokens."""
+        proxy, context = self.proxy, max(self.model.context_length, 1)
+        batch = batch_size or proxy.batch_size
+        if tokens is None and batch_size is None:
+            return proxy.resolved_steps(context), batch
+        total = tokens or proxy.base_tokens(context)
+        return max(1, math.ceil(total / (batch * context))), batch
+
+    def trial_tokens(self, tokens: int | None, batch_size: int | None) -> int:
+        """Tokens a proxy trial with this budget trains on (whole steps)."""
+        steps, batch = self.trial_budget(tokens, batch_size)
+        return steps * batch * self.model.context_length
 
     def trials_per_search(self) -> int:
         """Sampled configurations per search (each is run once per seed)."""
@@ -595,6 +673,40 @@ class SweepSpec(StrictModel):
 
     def total_trials(self) -> int:
         return len(self.searches()) * self.trials_per_search() * len(self.proxy.seeds)
+
+
+@dataclass(frozen=True)
+class SearchCell:
+    """One independent search of a sweep: a parametrization at one proxy size and one training budget.
+    `tokens` and `batch_size` are None at the base budget (the width sweep's) and set in a token or batch
+    scan; `SweepSpec.trial_budget` turns them into steps."""
+
+    parametrization: str
+    width: int
+    depth: int
+    tokens: int | None = None
+    batch_size: int | None = None
+
+
+def _check_scans(spec: SweepSpec, limits: Limits) -> None:
+    """The token and batch scans must each give whole steps within the limits, and a token budget must
+    hold at least one batch."""
+    proxy, context = spec.proxy, spec.model.context_length
+    for tokens in proxy.token_budgets or []:
+        if tokens < proxy.batch_size * context:
+            raise ValueError(
+                f"proxy.token_budgets: {tokens} tokens is less than one step of batch_size × "
+                f"context_length = {proxy.batch_size * context}"
+            )
+    for batch in proxy.batch_sizes or []:
+        if proxy.base_tokens(context) < batch * context:
+            raise ValueError(
+                f"proxy.batch_sizes: {batch} × context_length {context} exceeds the base budget of "
+                f"{proxy.base_tokens(context)} tokens per trial (batch sizes are scanned at that budget)"
+            )
+    longest = max((spec.trial_budget(c.tokens, c.batch_size)[0] for c in spec.searches()), default=0)
+    if longest > limits.max_steps:
+        raise ValueError(f"proxy.token_budgets: {longest} steps exceeds the limit of {limits.max_steps}")
 
 
 def _check_expert_widths(field: str, model: ModelSpec, builds: dict[int, str]) -> None:

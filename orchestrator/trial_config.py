@@ -24,14 +24,16 @@ def trial_config(
     seed: int,
     hparams: Mapping[str, Any],
     steps: int | None = None,
+    batch_size: int | None = None,
     threads: int | None = None,
     device: str = "auto",
 ) -> TrialConfig:
     """The config of one proxy trial.
 
     `hparams` are the sampled values (names from `KNOWN_HPARAMS`); anything not sampled keeps the
-    spec's value (e.g. `optimizer.weight_decay`) or the worker's default. `steps` overrides the
-    proxy budget (the target run uses the same function with its own width and steps).
+    spec's value (e.g. `optimizer.weight_decay`) or the worker's default. `steps` and `batch_size`
+    override the proxy budget (a token or batch scan's trial, `SweepSpec.trial_budget`; the target run uses
+    the same function with its own width, steps and batch).
     """
     unknown = sorted(set(hparams) - set(KNOWN_HPARAMS))
     if unknown:
@@ -69,7 +71,7 @@ def trial_config(
         token_dtype=data.token_dtype,
         vocab_size=data.vocab_size,
         steps=steps if steps is not None else proxy.resolved_steps(model.context_length),
-        batch_size=proxy.batch_size,
+        batch_size=batch_size if batch_size is not None else proxy.batch_size,
         seed=seed,
         eval_every=proxy.eval_every,
         device=device,
@@ -88,13 +90,13 @@ CHECKPOINTS_PER_RUN = 20  # a killed target loses at most 1/20 of its steps
 
 
 def target_steps(spec: SweepSpec) -> int:
-    """The target's steps: `target.steps`, else `target.tokens` over batch × context, else the proxies'."""
+    """The target's steps: `target.steps`, else `target.tokens` over its batch × context, else the proxies'
+    base token budget at the target's batch."""
     model = spec.target.model or spec.model
     if spec.target.steps is not None:
         return spec.target.steps
-    if spec.target.tokens is not None:
-        return max(1, math.ceil(spec.target.tokens / (spec.proxy.batch_size * model.context_length)))
-    return spec.proxy.resolved_steps(spec.model.context_length)
+    tokens = spec.target.tokens or spec.proxy.base_tokens(spec.model.context_length)
+    return max(1, math.ceil(tokens / (spec.target_batch() * model.context_length)))
 
 
 def target_resources(spec: SweepSpec) -> tuple[float, float]:
@@ -121,6 +123,7 @@ def target_config(
         seed=spec.proxy.seeds[0],
         hparams=hparams,
         steps=steps,
+        batch_size=spec.target_batch(),
         threads=max(1, int(cpus)),
     )
     config.checkpoint_dir = checkpoint_dir

@@ -100,7 +100,9 @@ def check_model(spec: SweepSpec, store: SweepStore) -> None:
     if spec.preflight != "off":
         widths = sorted({*widths, *preflight_widths(spec)})
     first = spec.searches()[0]
-    config = trial_config(spec, parametrization=first[0], width=first[1], depth=first[2], seed=0, hparams={})
+    config = trial_config(
+        spec, parametrization=first.parametrization, width=first.width, depth=first.depth, seed=0, hparams={}
+    )
     request = {"config": config.to_dict(), "sizes": [[w, d] for w in widths for d in depths]}
     try:
         done = subprocess.run(

@@ -35,16 +35,24 @@ def diverged_loss(initial_loss: float | None, factor: float) -> float:
     return factor * initial_loss
 
 
-def search_key(parametrization: str, width: int, depth: int) -> str:
-    """One independent search of a sweep: (parametrization, width, depth)."""
-    return f"{parametrization}-w{width}-d{depth}"
+def search_key(
+    parametrization: str, width: int, depth: int, tokens: int | None = None, batch_size: int | None = None
+) -> str:
+    """One independent search of a sweep: (parametrization, width, depth), and the budget of a token or
+    batch scan (`-t<tokens>`, `-b<batch>`; the base budget adds nothing, so its keys never change)."""
+    key = f"{parametrization}-w{width}-d{depth}"
+    if tokens is not None:
+        key += f"-t{tokens}"
+    if batch_size is not None:
+        key += f"-b{batch_size}"
+    return key
 
 
-def trial_key(parametrization: str, width: int, depth: int, index: int, seed: int) -> str:
-    """Deterministic key of a trial (unique per sweep): the `index`-th sampled point of its search, run
-    with `seed`. The same trial always gets the same key, so a resumed sweep updates rows instead of
-    adding duplicates."""
-    return f"{search_key(parametrization, width, depth)}-i{index}-s{seed}"
+def trial_key(search: str, index: int, seed: int) -> str:
+    """Deterministic key of a trial (unique per sweep): the `index`-th sampled point of the search keyed
+    `search`, run with `seed`. The same trial always gets the same key, so a resumed sweep updates rows
+    instead of adding duplicates."""
+    return f"{search}-i{index}-s{seed}"
 
 
 class DriverOnly:
@@ -72,6 +80,13 @@ class TrialRequest:
     index: int
     seed: int
     hparams: dict[str, float]
+    tokens: int | None = None  # a token scan's budget per trial; None: the base budget
+    batch_size: int | None = None  # a batch scan's batch size; None: the base batch size
+
+    @property
+    def search(self) -> str:
+        """The key of the search this trial belongs to."""
+        return search_key(self.parametrization, self.width, self.depth, self.tokens, self.batch_size)
 
 
 @dataclass(frozen=True)

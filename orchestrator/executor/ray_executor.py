@@ -41,7 +41,6 @@ from orchestrator.executor.interface import (
     TrialEvents,
     TrialOutcome,
     TrialRequest,
-    search_key,
 )
 from orchestrator.executor.preflight import run_preflight
 from orchestrator.executor.scheduler import SEARCH_CONFIG_KEY, make_scheduler
@@ -144,14 +143,14 @@ class RayExecutor:
             return
         resources = self._resources(spec, events)
         threads = max(1, int(resources["cpu"]))
-        steps = spec.proxy.resolved_steps(spec.model.context_length)
+        steps = max(spec.trial_budget(c.tokens, c.batch_size)[0] for c in spec.searches())
 
         first = spec.searches()[0]
         base = trial_config(
             spec,
-            parametrization=first[0],
-            width=first[1],
-            depth=first[2],
+            parametrization=first.parametrization,
+            width=first.width,
+            depth=first.depth,
             seed=0,
             hparams={},
             threads=threads,
@@ -160,9 +159,14 @@ class RayExecutor:
         def config_for(request: TrialRequest) -> dict[str, Any]:
             return {
                 "trial_key": request.key,
-                SEARCH_CONFIG_KEY: search_key(request.parametrization, request.width, request.depth),
+                SEARCH_CONFIG_KEY: request.search,
                 "trial": per_trial(
-                    request.parametrization, request.width, request.depth, request.seed, request.hparams
+                    request.parametrization,
+                    request.width,
+                    request.depth,
+                    request.seed,
+                    request.hparams,
+                    spec.trial_budget(request.tokens, request.batch_size),
                 ),
             }
 

@@ -1,4 +1,5 @@
-"""One Tune searcher for a whole sweep: an `OptunaSearch` per (parametrization, width, depth).
+"""One Tune searcher for a whole sweep: an `OptunaSearch` per search (parametrization, width, depth, and
+the budget of a token or batch scan: `SweepSpec.searches`).
 
 Why one searcher instead of one `Tuner` per search: a single Tune run shares the trial slots of
 `max_concurrent_trials` across all searches and pays Tune's start-up once. Seeds multiply trials:
@@ -33,7 +34,7 @@ from orchestrator.executor.interface import (
     search_key,
     trial_key,
 )
-from orchestrator.spec import SearchParam, SweepSpec
+from orchestrator.spec import SearchCell, SearchParam, SweepSpec
 from orchestrator.status import TrialStatus
 
 FINISHED_OK = frozenset({"completed", "diverged"})
@@ -92,11 +93,11 @@ class _Point:
 
 
 class _Search:
-    """One (parametrization, width, depth) search: its OptunaSearch and its points."""
+    """One search (a `SearchCell`): its OptunaSearch and its points."""
 
-    def __init__(self, spec: SweepSpec, sweep_id: int, parametrization: str, width: int, depth: int) -> None:
-        self.parametrization, self.width, self.depth = parametrization, width, depth
-        self.key = search_key(parametrization, width, depth)
+    def __init__(self, spec: SweepSpec, sweep_id: int, cell: SearchCell) -> None:
+        self.cell = cell
+        self.key = search_key(cell.parametrization, cell.width, cell.depth, cell.tokens, cell.batch_size)
         self.seeds = list(spec.proxy.seeds)
         self.target = spec.trials_per_search()
         self.grid = spec.search.algorithm == "grid"
@@ -147,14 +148,17 @@ class _Search:
             self.queue.append(index)
         point = self.points[self.queue[0]]
         seed = point.seeds_to_emit.popleft()
+        cell = self.cell
         return TrialRequest(
-            key=trial_key(self.parametrization, self.width, self.depth, point.index, seed),
-            parametrization=self.parametrization,
-            width=self.width,
-            depth=self.depth,
+            key=trial_key(self.key, point.index, seed),
+            parametrization=cell.parametrization,
+            width=cell.width,
+            depth=cell.depth,
             index=point.index,
             seed=seed,
             hparams=dict(point.hparams),
+            tokens=cell.tokens,
+            batch_size=cell.batch_size,
         )
 
     def finish(self, index: int, seed: int, status: str, objective: float | None) -> None:
@@ -237,11 +241,10 @@ class SweepSearcher(DriverOnly, Searcher):
         super().__init__(metric=STEP_LOSS, mode="min")  # Tune checks every result carries it
         self._driver_only = ("_config_for", "_on_request", "_reuse")
         self._reuse = reuse
-        self._searches = [_Search(spec, sweep_id, p, w, d) for p, w, d in spec.searches()]
+        self._searches = [_Search(spec, sweep_id, cell) for cell in spec.searches()]
         by_search: dict[str, list[KnownTrial]] = {}
         for trial in known:
-            req = trial.request
-            by_search.setdefault(search_key(req.parametrization, req.width, req.depth), []).append(trial)
+            by_search.setdefault(trial.request.search, []).append(trial)
         for search in self._searches:
             search.remember(by_search.get(search.key, []))
         self._by_key = {s.key: s for s in self._searches}
@@ -279,7 +282,7 @@ class SweepSearcher(DriverOnly, Searcher):
         if request is None:
             return
         status, objective = classify(result, error)
-        search = self._by_key[search_key(request.parametrization, request.width, request.depth)]
+        search = self._by_key[request.search]
         search.finish(request.index, request.seed, status, objective)
 
 

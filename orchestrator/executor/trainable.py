@@ -49,20 +49,28 @@ def to_report(record: dict[str, Any], initial_loss: float | None, factor: float)
 
 
 # The per-trial part of a TrialConfig: everything else is the same for every trial of a sweep.
-PER_TRIAL_FIELDS = ("parametrization", "width", "depth", "seed")
+PER_TRIAL_FIELDS = ("parametrization", "width", "depth", "seed", "steps", "batch_size")
 
 
 def per_trial(
-    parametrization: str, width: int, depth: int, seed: int, hparams: dict[str, float]
+    parametrization: str,
+    width: int,
+    depth: int,
+    seed: int,
+    hparams: dict[str, float],
+    budget: tuple[int, int],
 ) -> dict[str, Any]:
-    """The Tune config of one trial: only what differs between trials. The sweep-wide base travels once
-    through the object store (`tune.with_parameters`), so Tune's per-trial state and every result dict
-    (which embeds the config) stay small."""
+    """The Tune config of one trial: only what differs between trials, `budget` its (steps, batch size).
+    The sweep-wide base travels once through the object store (`tune.with_parameters`), so Tune's
+    per-trial state and every result dict (which embeds the config) stay small."""
+    steps, batch_size = budget
     return {
         "parametrization": parametrization,
         "width": width,
         "depth": depth,
         "seed": seed,
+        "steps": steps,
+        "batch_size": batch_size,
         "hparams": hparams,
     }
 
@@ -73,7 +81,7 @@ def build_config(base: dict[str, Any], overrides: dict[str, Any]) -> Any:
 
     values = {
         **base,
-        **{k: overrides[k] for k in PER_TRIAL_FIELDS},
+        **{k: overrides[k] for k in PER_TRIAL_FIELDS if k in overrides},
         **hparam_fields(overrides.get("hparams", {})),
     }
     return TrialConfig.from_dict(values)

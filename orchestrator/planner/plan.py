@@ -23,17 +23,25 @@ import numpy as np
 
 from orchestrator.planner.axis import HPAxis
 from orchestrator.planner.caveats import BY_CODE, interval_caveats
+from orchestrator.planner.horizon import (
+    BATCH,
+    HORIZON,
+    BudgetLaw,
+    Timescale,
+    fit_at,
+    fit_budget_law,
+    keep_timescale,
+    timescale,
+)
 from orchestrator.planner.loss_law import LossLaw, fit_loss_law
 from orchestrator.planner.model_size import (
     params_for,
     target_model,
     target_tokens,
-    tokens_per_trial,
     training_flops,
 )
 from orchestrator.planner.numeric import json_safe, percentile_interval
-from orchestrator.planner.optimum import OptimumFit, fit_optimum
-from orchestrator.planner.profile import profile
+from orchestrator.planner.optimum import OptimumFit
 from orchestrator.planner.promises import promises_invariance
 from orchestrator.planner.quality import (
     Robustness,
@@ -48,7 +56,7 @@ from orchestrator.planner.transfer import ScaleLaw, fit_scale_law, to_hp
 from orchestrator.planner.types import Interval, PlanWarning, TrialResult
 from orchestrator.planner.verdict import Verdict, judge_transfer, recommend
 from orchestrator.spec import SweepSpec
-from orchestrator.trial_config import trial_config
+from orchestrator.trial_config import target_steps, trial_config
 from workers.moe_config import transfer_mapping
 
 # (parametrization, target width, target depth, base HP values) -> resolved rows (name, shape, role, init_std,
@@ -88,6 +96,11 @@ class ParametrizationPlan:
     warnings: list[PlanWarning] = field(default_factory=list)
     # the three transfer-quality metrics per swept HP (quality.py; docs/planner.md, "Transfer quality")
     transfer_quality: dict[str, TransferQuality] = field(default_factory=dict)
+    # the token-horizon and batch-size laws (horizon.py), None without a scan of that axis
+    horizon_transfer: BudgetLaw | None = None
+    batch_transfer: BudgetLaw | None = None
+    moves: list[dict[str, Any]] = field(default_factory=list)  # every axis each HP moved along, and how far
+    timescale: Timescale | None = None  # AdamW's τ at the proxies' optimum and at the target
 
     @property
     def transfer_verdict(self) -> str:
@@ -115,6 +128,10 @@ class ParametrizationPlan:
                 "optima": {k: [f.to_dict() for f in v] for k, v in self.optima.items()},
                 "width_transfer": {k: v.to_dict() for k, v in self.width_transfer.items()},
                 "depth_transfer": {k: v.to_dict() for k, v in self.depth_transfer.items()},
+                "horizon_transfer": self.horizon_transfer.to_dict() if self.horizon_transfer else None,
+                "batch_transfer": self.batch_transfer.to_dict() if self.batch_transfer else None,
+                "moves": self.moves,
+                "timescale": self.timescale.to_dict() if self.timescale else None,
                 "loss_vs_params": self.loss_vs_params.to_dict(),
                 "loss_vs_compute": self.loss_vs_compute.to_dict(),
                 "quality": {
@@ -177,7 +194,9 @@ class _Sizes:
     target_depth: int
     target_params: int
     target_tokens: int
-    proxy_tokens: int
+    proxy_tokens: int  # the width sweep's tokens per run
+    proxy_batch: int
+    target_batch: int
 
 
 def default_multiplier_resolver(spec: SweepSpec, vocab_size: int = 256) -> MultiplierResolver:
@@ -221,11 +240,13 @@ def build_plan(
     t_model = target_model(spec)
     t_depth = spec.target.depth or (depths[-1] if spec.proxy.depths else t_model.depth)
     sizes = _Sizes(
-        fit_depth=t_depth if t_depth in depths else depths[-1],
+        fit_depth=spec.fit_depth(),
         target_depth=t_depth,
         target_params=params_for(t_model, spec.target.width, t_depth),
         target_tokens=target_tokens(spec),
-        proxy_tokens=tokens_per_trial(spec),
+        proxy_tokens=spec.trial_tokens(None, None),
+        proxy_batch=spec.proxy.batch_size,
+        target_batch=spec.target_batch(),
     )
     t_flops = training_flops(sizes.target_params, sizes.target_tokens)
     warnings: list[PlanWarning] = []
@@ -281,13 +302,21 @@ def build_plan(
             "depth": t_depth,
             "params": sizes.target_params,
             "tokens": sizes.target_tokens,
+            "batch_size": sizes.target_batch,
+            "steps": target_steps(spec),
             "flops": t_flops,
+            "schedule": schedule_lengths(spec, target_steps(spec)),
         },
         proxy={
             "widths": spec.proxy.widths,
             "depths": depths,
             "fit_depth": fit_depth,
             "tokens_per_trial": sizes.proxy_tokens,
+            "token_budgets": spec.proxy.horizons(spec.model.context_length),
+            "batch_size": sizes.proxy_batch,
+            "batch_sizes": spec.proxy.batches(),
+            "scan_widths": spec.proxy.scan_widths,
+            "schedule": schedule_lengths(spec, spec.trial_budget(None, None)[0]),
             "flops": proxy_flops,
             "trials": len(trials),
             "usable_trials": sum(t.is_usable for t in trials),
@@ -316,10 +345,12 @@ def _plan_one(
     """Everything the plan says about one parametrization."""
     fit_depth, t_depth = sizes.fit_depth, sizes.target_depth
     t_params, t_tokens, proxy_tokens = sizes.target_params, sizes.target_tokens, sizes.proxy_tokens
+    scans = [t for t in trials if t.depth == fit_depth]  # the budget laws read the width sweep's trials too
+    all_trials, trials = trials, [t for t in trials if t.is_base]
     at_depth = [t for t in trials if t.depth == fit_depth]
     widths = sorted({t.width for t in at_depth if t.is_usable})
     per_width = {w: [t for t in at_depth if t.width == w] for w in widths}
-    optima = {a.name: [_fit_at(a, axes, per_width[w], w, level, seed + w) for w in widths] for a in axes}
+    optima = {a.name: [fit_at(a, axes, per_width[w], w, level, seed + w) for w in widths] for a in axes}
     invariant = promises_invariance(p, "width")
     width_laws = {
         a.name: fit_scale_law(
@@ -368,7 +399,18 @@ def _plan_one(
     warnings += [w for law in [*width_laws.values(), *depth_laws.values()] for w in law.warnings]
     seen = {w.code for w in by_params.warnings}  # the compute law refits the same points: report news only
     warnings += by_params.warnings + [w for w in by_compute.warnings if w.code not in seen]
-    hparams = _target_hparams(axes, width_laws, depth_laws, spec.depths(), sizes, warnings)
+    horizon = fit_budget_law(
+        HORIZON, scans, axes, base=proxy_tokens, target=t_tokens, level=level, seed=seed + 11
+    )
+    batch = fit_budget_law(
+        BATCH, scans, axes, base=sizes.proxy_batch, target=sizes.target_batch, level=level, seed=seed + 13
+    )
+    warnings += [w for law in (horizon, batch) if law for v in law.laws.values() for w in v.warnings]
+    budget_laws = {HORIZON: horizon, BATCH: batch}
+    hparams, at_base, moves = _target_hparams(
+        axes, width_laws, depth_laws, budget_laws, spec.depths(), sizes, warnings
+    )
+    tau = _timescale(spec, hparams, at_base, sizes, warnings, moves)
     multipliers = _resolve(resolver, p, spec.target.width, t_depth, hparams, warnings)
 
     moved = fit_depth != t_depth
@@ -389,8 +431,8 @@ def _plan_one(
     hp_miss = {a.name: _hp_miss(a, widest[a.name], hparams[a.name]) for a in axes}
     predicted = realized_interval(by_params.prediction, noise, math.fsum(hp_miss.values()))
     proxy_flops = sum(
-        training_flops(params_for(spec.model, t.width, t.depth), tokens_per_trial(spec, t.steps))
-        for t in trials
+        training_flops(params_for(spec.model, t.width, t.depth), _tokens_run(spec, t))
+        for t in all_trials
         if t.status != "pending"
     )
     return ParametrizationPlan(
@@ -415,7 +457,32 @@ def _plan_one(
             PlanWarning(w.code, w.message, w.parametrization or p, w.hparam, w.scale) for w in warnings
         ],
         transfer_quality=quality,
+        horizon_transfer=horizon,
+        batch_transfer=batch,
+        moves=moves,
+        timescale=tau,
     )
+
+
+def _tokens_run(spec: SweepSpec, trial: TrialResult) -> int:
+    """Tokens a proxy trial trained on: the steps it ran (its budget's when unknown) × its batch × context."""
+    steps, batch = spec.trial_budget(trial.tokens, trial.batch_size)
+    return (trial.steps or steps) * batch * spec.model.context_length
+
+
+def schedule_lengths(spec: SweepSpec, steps: int) -> dict[str, Any]:
+    """The LR schedule of a run of `steps` steps: warmup and decay are fractions of the run's own length
+    (workers/schedules.py), so a longer target warms up and decays over proportionally more steps."""
+    schedule = spec.optimizer.schedule
+    decay = schedule.decay_fraction if schedule.kind == "wsd" else None
+    return {
+        "kind": schedule.kind,
+        "steps": steps,
+        "warmup_fraction": schedule.warmup_fraction,
+        "warmup_steps": round(schedule.warmup_fraction * steps),
+        "decay_fraction": decay,
+        "decay_steps": None if decay is None else round(decay * steps),
+    }
 
 
 def _hp_miss(axis: HPAxis, fit: OptimumFit | None, value: Interval) -> float:
@@ -462,52 +529,199 @@ def _target_hparams(
     axes: list[HPAxis],
     width_laws: dict[str, ScaleLaw],
     depth_laws: dict[str, ScaleLaw],
+    budget_laws: dict[str, BudgetLaw | None],
     depths: list[int],
     sizes: _Sizes,
     warnings: list[PlanWarning],
-) -> dict[str, Interval]:
-    """The target's HP values, extrapolated in width and then in depth.
+) -> tuple[dict[str, Interval], dict[str, float | None], list[dict[str, Any]]]:
+    """The target's HP values: the width law's, moved along depth, the token horizon and the batch size;
+    also each value before the budget moves (at the target's size on the proxies' budget) and the moves.
 
-    The width law is fitted at `fit_depth`; where the target's depth differs, each HP moves along its depth
-    law: u = u_width(target width) + γ_depth·(log2 target depth − log2 fit depth). Each move is noted on the
-    plan (`depth_transfer_applied`, with γ_depth and the shift), and so is each HP left unmoved for want of a
-    depth law (`depth_not_transferred`).
-    """
-    hparams = {name: law.target for name, law in width_laws.items()}
-    if sizes.fit_depth == sizes.target_depth:
-        return hparams
-    shift = math.log2(sizes.target_depth) - math.log2(sizes.fit_depth)
-    for axis in axes:
-        width, depth = width_laws[axis.name], depth_laws.get(axis.name)
-        if width.target_u.value is None:
-            continue  # nothing to move: the width law's own warnings say why
-        if depth is None or depth.gamma.value is None:
-            warnings.append(_not_transferred(axis.name, depths, sizes, depth is None))
+    The width law is fitted at `fit_depth` and the width sweep's budget; where the target's depth, tokens
+    or batch differ, each HP moves along that axis's law: u += γ·(log2 target − log2 base), its interval
+    from draw-wise sums of the laws' bootstrap draws. Each move is listed in `moves` (axis, γ, octaves,
+    factor) and noted as a warning (`depth_transfer_applied`, `horizon_transfer_applied`, ...); each axis
+    the target differs on without a law is noted too (`*_not_transferred`), since the HP is then copied
+    across it. Weight decay, when swept, moves by AdamW's timescale instead (`_timescale`)."""
+    state = {name: (law.target_u, law.draws_u) for name, law in width_laws.items()}
+    moves = [_width_move(axis, width_laws[axis.name], sizes) for axis in axes]
+    moves = [m for m in moves if m is not None]
+    if sizes.fit_depth != sizes.target_depth:
+        shift = math.log2(sizes.target_depth) - math.log2(sizes.fit_depth)
+        for axis in axes:
+            depth = depth_laws.get(axis.name)
+            if state[axis.name][0].value is None:
+                continue  # nothing to move: the width law's own warnings say why
+            if depth is None or depth.gamma.value is None:
+                warnings.append(_not_transferred(axis.name, depths, sizes, depth is None))
+                continue
+            state[axis.name] = _moved(*state[axis.name], depth, shift)
+            warnings.append(_transfer_applied(axis, depth, shift, sizes))
+            moves.append(_move(axis, depth, shift, sizes.fit_depth, sizes.target_depth))
+    at_base = {a.name: a.from_u(state[a.name][0].value) for a in axes}
+    budgets = {
+        HORIZON: (sizes.proxy_tokens, sizes.target_tokens),
+        BATCH: (sizes.proxy_batch, sizes.target_batch),
+    }
+    for name, (base, target) in budgets.items():
+        if base == target:
             continue
-        hparams[axis.name] = to_hp(axis, _moved_along_depth(width, depth, shift))
-        warnings.append(_transfer_applied(axis, depth, shift, sizes))
-    return hparams
+        law = budget_laws.get(name)
+        if law is None:
+            warnings.append(_budget_not_transferred(name, base, target))
+            continue
+        for axis in axes:
+            fitted = law.laws[axis.name]
+            if axis.name == "weight_decay" or state[axis.name][0].value is None:
+                continue  # weight decay follows the timescale; an unfitted HP has nothing to move
+            if fitted.gamma.value is None:
+                warnings.append(_budget_not_transferred(name, base, target, axis.name))
+                continue
+            state[axis.name] = _moved(*state[axis.name], fitted, law.shift)
+            move = _move(axis, fitted, law.shift, base, target)
+            moves.append(move)
+            warnings.append(_budget_applied(axis.name, name, move, law.width))
+    return {a.name: to_hp(a, state[a.name][0]) for a in axes}, at_base, moves
 
 
-def _moved_along_depth(width: ScaleLaw, depth: ScaleLaw, shift: float) -> Interval:
-    """The width law's target (u) moved by γ_depth·shift. Its interval comes from draw-wise sums of the two
-    laws' bootstrap draws (independent bootstraps, so pairing by index samples the sum); without draws (a law
-    fitted at one scale) the interval bounds add up instead, which is wider."""
-    w, g = width.target_u, depth.applied_gamma
-    value = float(w.value or 0.0) + float(g.value or 0.0) * shift
-    n = min(width.draws_u.size, depth.draws_gamma.size)
+def _moved(start: Interval, draws: np.ndarray, law: ScaleLaw, shift: float) -> tuple[Interval, np.ndarray]:
+    """`start` (u, with its bootstrap draws) moved by the law's applied γ × `shift`. The interval comes from
+    draw-wise sums of the two bootstraps (independent, so pairing by index samples the sum); without draws (a
+    law fitted at one scale) the interval bounds add up instead, which is wider."""
+    g = law.applied_gamma
+    value = float(start.value or 0.0) + float(g.value or 0.0) * shift
+    n = min(draws.size, law.draws_gamma.size)
     low: float | None = None
     high: float | None = None
+    moved = draws[:n] + shift * law.draws_gamma[:n]
     if n:
-        low, high = percentile_interval(width.draws_u[:n] + shift * depth.draws_gamma[:n], w.level)
-    elif w.low is not None and w.high is not None and g.low is not None and g.high is not None:
+        low, high = percentile_interval(moved, start.level)
+    elif start.low is not None and start.high is not None and g.low is not None and g.high is not None:
         moves = (g.low * shift, g.high * shift)
-        low, high = w.low + min(moves), w.high + max(moves)
-    return Interval(
+        low, high = start.low + min(moves), start.high + max(moves)
+    interval = Interval(
         value,
         None if low is None else min(low, value),
         None if high is None else max(high, value),
-        w.level,
+        start.level,
+    )
+    return interval, moved
+
+
+def _move(axis: HPAxis, law: ScaleLaw, shift: float, source: float, target: float) -> dict[str, Any]:
+    """One HP's move along one axis: the applied γ (the fitted γ's interval), the octaves and the change."""
+    gamma = law.applied_gamma
+    move = float(gamma.value or 0.0) * shift
+    return {
+        "hparam": axis.name,
+        "axis": law.scale_name,
+        "source": source,
+        "target": target,
+        "gamma": gamma.__dict__,
+        "model": law.model,
+        "octaves": shift,
+        "factor": 2.0**move if axis.log else None,
+        "change": None if axis.log else move,
+    }
+
+
+def _width_move(axis: HPAxis, law: ScaleLaw, sizes: _Sizes) -> dict[str, Any] | None:
+    """The width law's move from the widest proxy width to the target's (None without a fitted law)."""
+    if law.gamma.value is None or not law.scales:
+        return None
+    widest = max(law.scales)
+    return _move(axis, law, math.log2(law.target_scale / widest), widest, law.target_scale)
+
+
+def _budget_applied(name: str, scale_name: str, move: dict[str, Any], width: int) -> PlanWarning:
+    gamma = Interval(**move["gamma"])
+    bounds = "unknown" if gamma.low is None or gamma.high is None else f"[{gamma.low:.3g}, {gamma.high:.3g}]"
+    change = f"×{move['factor']:.3g}" if move["factor"] is not None else f"by {move['change']:+.3g}"
+    unit = " tokens" if scale_name == HORIZON else ""
+    return PlanWarning(
+        f"{'horizon' if scale_name == HORIZON else 'batch'}_transfer_applied",
+        f"{name}: γ over the {scale_name} = {gamma.value:.3g} ({100 * gamma.level:g} % interval {bounds}, "
+        f"fitted at width {width}) moves the value {change}, from {move['source']:,.0f}{unit} to "
+        f"{move['target']:,.0f}{unit}",
+        hparam=name,
+    )
+
+
+def _budget_not_transferred(
+    scale_name: str, base: float, target: float, name: str | None = None
+) -> PlanWarning:
+    """The target trains on another budget than the width sweep, and an HP is copied across it."""
+    key = "token_budgets" if scale_name == HORIZON else "batch_sizes"
+    what = (
+        f"{name} has an optimum at fewer than 2 budgets" if name else f"no proxy width ran ≥ 2 {scale_name}s"
+    )
+    unit = " tokens per run" if scale_name == HORIZON else ""
+    return PlanWarning(
+        f"{'horizon' if scale_name == HORIZON else 'batch'}_not_transferred",
+        f"the target's {scale_name} ({target:,.0f}{unit}) differs from the proxies' ({base:,.0f}) and "
+        f"{what}: the HPs are copied across it, although optima move with it; list proxy.{key} to fit "
+        "its law",
+        hparam=name,
+    )
+
+
+def _timescale(
+    spec: SweepSpec,
+    hparams: dict[str, Interval],
+    at_base: dict[str, float | None],
+    sizes: _Sizes,
+    warnings: list[PlanWarning],
+    moves: list[dict[str, Any]],
+) -> Timescale | None:
+    """AdamW's timescale τ = B/(η·λ·D) at the proxies' optimum and at the target (horizon.py). When weight
+    decay is swept and the target's B, η or D differ, its value is set to keep τ (updating `hparams` and
+    `moves`); with a fixed decay the plan only states the τ the target gets. None without an LR or decay."""
+    mode = spec.optimizer.weight_decay_mode
+    lr = hparams["lr"].value if "lr" in hparams else None
+    lr_base = at_base.get("lr")
+    wd = at_base["weight_decay"] if "weight_decay" in hparams else spec.optimizer.weight_decay
+    if lr is None or lr_base is None or wd is None or wd <= 0:
+        return None
+    proxy = {"batch_size": sizes.proxy_batch, "lr": lr_base, "weight_decay": wd, "tokens": sizes.proxy_tokens}
+    target = {"batch_size": sizes.target_batch, "lr": lr, "weight_decay": wd, "tokens": sizes.target_tokens}
+    proxy_tau = timescale(mode, **proxy)
+    if "weight_decay" in hparams:
+        kept = keep_timescale(mode, proxy, target)
+        if kept is not None and proxy_tau is not None and not math.isclose(kept, wd, rel_tol=1e-9):
+            factor, old = kept / wd, hparams["weight_decay"]
+            hparams["weight_decay"] = Interval(
+                kept,
+                None if old.low is None else old.low * factor,
+                None if old.high is None else old.high * factor,
+                old.level,
+            )
+            target["weight_decay"] = kept
+            moves.append(
+                {
+                    "hparam": "weight_decay",
+                    "axis": "timescale",
+                    "source": proxy_tau,
+                    "target": proxy_tau,
+                    "gamma": None,
+                    "model": "keep τ = B/(η·λ·D)",
+                    "octaves": None,
+                    "factor": factor,
+                    "change": None,
+                }
+            )
+            warnings.append(
+                PlanWarning(
+                    "weight_decay_timescale",
+                    f"weight_decay ×{factor:.3g} to {kept:.3g}: it keeps AdamW's timescale τ = B/(η·λ·D) "
+                    f"at the proxies' optimum ({proxy_tau:.3g} of a run) for the target's "
+                    f"B = {sizes.target_batch}, η = {lr:.3g} and D = {sizes.target_tokens:,} tokens",
+                    hparam="weight_decay",
+                )
+            )
+    return Timescale(
+        mode,
+        {**proxy, "tau": proxy_tau or math.nan},
+        {**target, "tau": timescale(mode, **target) or math.nan},
     )
 
 
@@ -547,14 +761,6 @@ def _not_transferred(name: str, depths: list[int], sizes: _Sizes, no_law: bool) 
     )
 
 
-def _fit_at(
-    axis: HPAxis, axes: list[HPAxis], trials: list[TrialResult], scale: float, level: float, seed: int
-) -> OptimumFit:
-    others = [a for a in axes if a.name != axis.name]
-    prof = profile(trials, axis, others)
-    return fit_optimum(axis, prof.values, prof.losses, prof.diverged, scale=scale, level=level, seed=seed)
-
-
 def _depth_laws(
     spec: SweepSpec,
     p: str,
@@ -574,8 +780,7 @@ def _depth_laws(
         if len(depths) >= 2:
             optima = {
                 a.name: [
-                    _fit_at(a, axes, [t for t in at_width if t.depth == d], d, level, seed + d)
-                    for d in depths
+                    fit_at(a, axes, [t for t in at_width if t.depth == d], d, level, seed + d) for d in depths
                 ]
                 for a in axes
             }

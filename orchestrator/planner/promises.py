@@ -16,7 +16,10 @@ WIDTH_INVARIANT = frozenset({"mup", "u-mup", "completep"})
 DEPTH_INVARIANT = frozenset({"completep"})
 
 
+# Training budget (token horizon, batch size): no parametrization promises anything; the optimum is fitted.
+PROMISES = {"width": WIDTH_INVARIANT, "depth": DEPTH_INVARIANT}
+
+
 def promises_invariance(parametrization: str, scale_name: str) -> bool:
-    """Whether `parametrization` promises an optimum that does not move along `scale_name` (width | depth)."""
-    table = WIDTH_INVARIANT if scale_name == "width" else DEPTH_INVARIANT
-    return parametrization in table
+    """Whether `parametrization` promises an optimum that does not move along `scale_name`."""
+    return parametrization in PROMISES.get(scale_name, frozenset())

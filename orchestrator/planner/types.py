@@ -19,6 +19,8 @@ class TrialResult:
     Only completed and diverged trials enter the fits: a pruned (early-stopped) trial's loss is from fewer
     steps and would look worse than the configuration is.
     `steps` is how many steps it actually ran (None: the spec's budget), used only to count proxy compute.
+    `tokens` and `batch_size` are set on a token or batch scan's trial (docs/planner.md, "Horizon and batch
+    size"); the width and depth laws read only the base trials.
     """
 
     parametrization: str
@@ -30,6 +32,8 @@ class TrialResult:
     diverged: bool = False
     status: str = "completed"
     steps: int | None = None
+    tokens: int | None = None  # a token scan's budget per run; None: the width sweep's (base) budget
+    batch_size: int | None = None  # a batch scan's batch size; None: the base batch size
 
     @classmethod
     def from_record(cls, row: Any) -> TrialResult:
@@ -50,7 +54,14 @@ class TrialResult:
             diverged=bool(getattr(row, "diverged", False)),
             status=str(row.status),
             steps=getattr(row, "steps_done", None) or None,
+            tokens=getattr(row, "tokens", None),
+            batch_size=getattr(row, "batch_size", None),
         )
+
+    @property
+    def is_base(self) -> bool:
+        """Whether the trial belongs to the width sweep (the base budget), not to a token or batch scan."""
+        return self.tokens is None and self.batch_size is None
 
     @property
     def is_diverged(self) -> bool:

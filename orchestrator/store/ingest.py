@@ -278,6 +278,8 @@ def known_trials(store: SweepStore, sweep_id: int) -> list[KnownTrial]:
                     index=row.search_index,
                     seed=row.seed,
                     hparams={k: float(v) for k, v in (row.hparams or {}).items()},
+                    tokens=row.tokens,
+                    batch_size=row.batch_size,
                 ),
                 status=row.status,
                 objective=_objective(row, first_loss.get(row.id)),
@@ -395,6 +397,8 @@ def trial_row(sweep_id: int, request: TrialRequest, **values: Any) -> Trial:
         seed=request.seed,
         search_index=request.index,
         hparams=dict(request.hparams),
+        tokens=request.tokens,
+        batch_size=request.batch_size,
         attempts=0,
         **values,
     )

@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     DateTime,
     Float,
@@ -162,6 +163,9 @@ class Trial(Base):
     fingerprint: Mapped[str | None] = mapped_column(String(64), index=True)
     reused_from_sweep: Mapped[int | None] = mapped_column(Integer)  # no foreign key: the copy outlives it
     reused_from_trial: Mapped[int | None] = mapped_column(Integer)
+    # a token or batch scan's budget (SweepSpec.searches); None: the sweep's base budget
+    tokens: Mapped[int | None] = mapped_column(BigInteger)
+    batch_size: Mapped[int | None] = mapped_column(Integer)
 
 
 class TrialMetric(Base):

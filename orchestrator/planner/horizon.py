@@ -1,0 +1,148 @@
+"""Transfer along the training budget: the token horizon and the batch size (docs/planner.md, "Horizon and
+batch size").
+
+μP's promise is about width (and CompleteP's about depth); no parametrization promises an optimum that stays
+put as the run trains on more tokens or with a larger batch, and the literature measures the opposite: the
+optimal LR falls as the token horizon grows (Bjorck et al. 2025, "Scaling optimal LR across token
+horizons"), and the optimal LR and batch size follow power laws in the data (DeepSeek LLM 2024; Li et al.
+2025, "Step Law"). So each swept HP's optimum is fitted against the proxies' token budgets,
+u*(D) = u₀ + γ_D·log2 D, with the width law's machinery (transfer.py) and no promise averaged in, at the
+widest proxy width that ran ≥ 2 budgets; the batch-size law likewise over the batch sizes, each at the base
+budget. The target's HPs move by γ·log2(target / base) along each axis (plan.py adds the moves).
+
+Weight decay moves by AdamW's timescale instead of a fitted law: τ = B/(η·λ·D), the EMA timescale of the
+weights as a fraction of the run (Wang & Aitchison 2024; Bergsma et al. 2025, "Power Lines"), is what stays
+optimal as B, η and D change, so the target keeps the proxies' τ* and λ_target = B_t/(η_t·τ*·D_t). With
+decay independent of the LR (`weight_decay_mode: independent`, p ← p − λ·p) the timescale is B/(λ·D).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from orchestrator.planner.axis import HPAxis
+from orchestrator.planner.numeric import json_safe
+from orchestrator.planner.optimum import OptimumFit, fit_optimum
+from orchestrator.planner.profile import profile
+from orchestrator.planner.transfer import ScaleLaw, fit_scale_law
+from orchestrator.planner.types import TrialResult
+
+HORIZON = "horizon"  # the scale is tokens per run
+BATCH = "batch size"
+
+
+def fit_at(
+    axis: HPAxis, axes: list[HPAxis], trials: list[TrialResult], scale: float, level: float, seed: int
+) -> OptimumFit:
+    """The optimum of `axis` among `trials` (one proxy size and budget), along the profile through the best
+    configuration of the other HPs (profile.py)."""
+    others = [a for a in axes if a.name != axis.name]
+    prof = profile(trials, axis, others)
+    return fit_optimum(axis, prof.values, prof.losses, prof.diverged, scale=scale, level=level, seed=seed)
+
+
+@dataclass
+class BudgetLaw:
+    """One budget axis's laws (one per swept HP), the proxy width they were fitted at, and its optima."""
+
+    scale_name: str  # HORIZON | BATCH
+    width: int
+    base: float  # the width sweep's tokens per run or batch size
+    target: float
+    laws: dict[str, ScaleLaw]
+    optima: dict[str, list[OptimumFit]] = field(default_factory=dict)
+
+    @property
+    def shift(self) -> float:
+        """Octaves from the base budget to the target's along this axis."""
+        return math.log2(self.target / self.base)
+
+    def to_dict(self) -> dict[str, Any]:
+        return json_safe(
+            {
+                "scale_name": self.scale_name,
+                "fit_width": self.width,
+                "base": self.base,
+                "target": self.target,
+                "laws": {k: v.to_dict() for k, v in self.laws.items()},
+            }
+        )
+
+
+def fit_budget_law(
+    scale_name: str,
+    trials: list[TrialResult],
+    axes: list[HPAxis],
+    *,
+    base: float,
+    target: float,
+    level: float,
+    seed: int,
+) -> BudgetLaw | None:
+    """The law of every swept HP along one budget axis, at the widest width with ≥ 2 budgets on it.
+
+    `trials` are one parametrization's trials at the fit depth: the width sweep's (their budget is `base`)
+    and the scan's. A trial of the other scan (batch when fitting the horizon) is left out, so each law varies
+    one axis with the other at its base. None when no width ran ≥ 2 budgets of this axis."""
+    on_axis = [(t, _budget(t, scale_name, base)) for t in trials if _other_is_base(t, scale_name)]
+    for width in sorted({t.width for t, _ in on_axis}, reverse=True):
+        mine = [(t, b) for t, b in on_axis if t.width == width and t.is_usable]
+        budgets = sorted({b for _, b in mine})
+        if len(budgets) < 2:
+            continue
+        optima = {
+            a.name: [
+                fit_at(a, axes, [t for t, b in mine if b == budget], budget, level, seed + 7 * i)
+                for i, budget in enumerate(budgets)
+            ]
+            for a in axes
+        }
+        laws = {
+            a.name: fit_scale_law(
+                a, optima[a.name], target, scale_name=scale_name, level=level, seed=seed, invariant=False
+            )
+            for a in axes
+        }
+        return BudgetLaw(scale_name, width, base, target, laws, optima)
+    return None
+
+
+def _budget(trial: TrialResult, scale_name: str, base: float) -> float:
+    value = trial.tokens if scale_name == HORIZON else trial.batch_size
+    return float(value) if value is not None else base
+
+
+def _other_is_base(trial: TrialResult, scale_name: str) -> bool:
+    return (trial.batch_size if scale_name == HORIZON else trial.tokens) is None
+
+
+@dataclass(frozen=True)
+class Timescale:
+    """AdamW's τ = B/(η·λ·D) (B/(λ·D) with LR-independent decay) at the proxies' optimum and at the target,
+    in units of the run: the fraction of the run the weights' moving average spans."""
+
+    mode: str  # the spec's weight_decay_mode
+    proxy: dict[str, float]  # batch_size, lr, weight_decay, tokens, tau
+    target: dict[str, float]
+
+    def to_dict(self) -> dict[str, Any]:
+        return json_safe({"mode": self.mode, "proxy": self.proxy, "target": self.target})
+
+
+def timescale(mode: str, *, batch_size: float, lr: float, weight_decay: float, tokens: float) -> float | None:
+    """τ in runs; None when the decay is off (an infinite timescale)."""
+    rate = weight_decay * (1.0 if mode == "independent" else lr)
+    if rate <= 0 or tokens <= 0:
+        return None
+    return batch_size / (rate * tokens)
+
+
+def keep_timescale(mode: str, proxy: dict[str, float], target: dict[str, float]) -> float | None:
+    """λ_target that gives the target the proxies' τ (module docstring); `target` holds its B, η and D."""
+    tau = timescale(mode, **proxy)
+    if tau is None:
+        return None
+    lr = 1.0 if mode == "independent" else target["lr"]
+    return target["batch_size"] / (lr * tau * target["tokens"])
