@@ -98,6 +98,8 @@ class TrialOut(BaseModel):
     duration_s: float | None
     reused_from_sweep: int | None = Field(None, description="the sweep whose identical trial this result is")
     reused_from_trial: int | None = Field(None, description="that trial's id")
+    tokens: int | None = Field(None, description="a token scan's tokens per trial; null: the base budget")
+    batch_size: int | None = Field(None, description="a batch scan's batch size; null: the base batch size")
 
 
 class TrialPage(BaseModel):

@@ -26,6 +26,8 @@ from orchestrator.spec import SweepSpec, parse_spec
 class Surface:
     gamma: float = 0.0  # drift of the optimal log2(lr) per doubling of width
     gamma_depth: float = 0.0  # ... and per doubling of depth
+    gamma_horizon: float = 0.0  # ... per doubling of the tokens per run (`base_tokens`: the proxies')
+    gamma_batch: float = 0.0  # ... per doubling of the batch size at the same tokens (`base_batch`)
     u0: float = -8.0  # log2 of the optimal lr at the base width and depth
     curvature: float = 0.05
     E: float = 1.5
@@ -36,12 +38,18 @@ class Surface:
     diverge_above: float = 3.0
     base_width: int = 32
     base_depth: int = 2
+    base_tokens: int = 200 * 8 * 64  # make_spec's proxies: 200 steps × batch 8 × context 64
+    base_batch: int = 8
 
-    def optimum_u(self, width: float, depth: float = 2) -> float:
+    def optimum_u(
+        self, width: float, depth: float = 2, tokens: float | None = None, batch: float | None = None
+    ) -> float:
         return (
             self.u0
             + self.gamma * math.log2(width / self.base_width)
             + self.gamma_depth * math.log2(depth / self.base_depth)
+            + self.gamma_horizon * math.log2((tokens or self.base_tokens) / self.base_tokens)
+            + self.gamma_batch * math.log2((batch or self.base_batch) / self.base_batch)
         )
 
     def best_loss(self, width: float, depth: int = 2) -> float:
@@ -70,6 +78,10 @@ def make_spec(
     extra_space: dict[str, Any] | None = None,
     depths: list[int] | None = None,
     target_depth: int | None = None,
+    token_budgets: list[int] | None = None,
+    batch_sizes: list[int] | None = None,
+    target_tokens: int | None = None,
+    target_batch: int | None = None,
 ) -> SweepSpec:
     space = {"lr": {"scale": "log", "low": low, "high": high, "grid_points": points}, **(extra_space or {})}
     return parse_spec(
@@ -84,9 +96,16 @@ def make_spec(
                 "steps": 200,
                 "batch_size": 8,
                 "seeds": list(range(seeds)),
+                "token_budgets": token_budgets,
+                "batch_sizes": batch_sizes,
             },
             "search": {"algorithm": "grid", "space": space},
-            "target": {"width": target, "depth": target_depth},
+            "target": {
+                "width": target,
+                "depth": target_depth,
+                "tokens": target_tokens,
+                "batch_size": target_batch,
+            },
         }
     )
 
@@ -114,6 +133,31 @@ def grid_trials(spec: SweepSpec, surfaces: dict[str, Surface], rng: np.random.Ge
                         )
                         status = "diverged" if diverged else "completed"
                         trials.append(TrialResult(p, w, depth, seed, {"lr": lr}, loss, diverged, status))
+    for p, surface in surfaces.items():  # the token and batch scans, after the width sweep's trials
+        for cell in [c for c in spec.searches() if c.parametrization == p]:
+            if cell.tokens is None and cell.batch_size is None:
+                continue
+            for lr in spec.search.space["lr"].grid():
+                du = math.log2(lr) - surface.optimum_u(cell.width, cell.depth, cell.tokens, cell.batch_size)
+                for seed in spec.proxy.seeds:
+                    diverged = du > surface.diverge_above
+                    noise = rng.normal(0.0, surface.noise)
+                    best = surface.best_loss(cell.width, cell.depth)
+                    loss = math.nan if diverged else best + surface.curvature * du * du + noise
+                    trials.append(
+                        TrialResult(
+                            p,
+                            cell.width,
+                            cell.depth,
+                            seed,
+                            {"lr": lr},
+                            loss,
+                            diverged,
+                            "diverged" if diverged else "completed",
+                            tokens=cell.tokens,
+                            batch_size=cell.batch_size,
+                        )
+                    )
     return trials
 
 
