@@ -828,9 +828,16 @@ def _coverage_text(proxy_tokens: int, t_tokens: int, spec: SweepSpec) -> str:
     if t_tokens == proxy_tokens:
         return base + "; the target trains on the same budget"
     direction = "more" if t_tokens > proxy_tokens else "fewer"
+    scanned = (
+        "the token scan moves the HPs along the horizon, but the loss law is fitted at the width sweep's "
+        "budget only, so L(N, D) is not fitted"
+        if len(spec.proxy.horizons(spec.model.context_length)) > 1
+        else "the proxies do not vary their token budget, so L(N, D) cannot be fitted"
+    )
     return (
-        base + f". The target trains on {t_tokens:,} tokens ({direction}): the proxies do not vary their "
-        "token budget, so L(N, D) cannot be fitted; expect the realized loss to be "
+        base
+        + f". The target trains on {t_tokens:,} tokens ({direction}): {scanned}; expect the realized loss "
+        "to be "
         f"{'lower' if direction == 'more' else 'higher'} than predicted. loss_vs_compute extrapolates along "
         "the proxies' compute, which is not the same as more data"
     )
