@@ -15,7 +15,9 @@ from orchestrator.spec import Limits, parse_spec, validation_messages
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
-@pytest.mark.parametrize("name, trials", [("tiny-cpu.yaml", 90), ("gpu.yaml", 384)])
+@pytest.mark.parametrize(
+    "name, trials", [("tiny-cpu.yaml", 90), ("gpu.yaml", 480), ("horizon-cpu.yaml", 72)]
+)
 def test_examples_are_valid(name: str, trials: int) -> None:
     spec = parse_spec(yaml.safe_load((EXAMPLES / name).read_text()))
     assert spec.total_trials() == trials
@@ -122,7 +124,33 @@ BAD_SPECS = [
     ("model.depth", 100_000, "depth 100000 exceeds the limit of 512"),
     ("spec_version", 2, "spec_version: Input should be 1"),
     ("model.head_dim", 24, "every width must be a multiple of model.head_dim (24)"),
+    (
+        "proxy.token_budgets",
+        [10],
+        "proxy.token_budgets: 10 tokens is less than one step of batch_size × context_length = 1024",
+    ),
+    ("proxy.token_budgets", [0], "proxy.token_budgets.0: Input should be greater than or equal to 1"),
+    ("proxy.token_budgets", [10**15], "steps exceeds the limit of 10000000"),
+    ("proxy.batch_sizes", [4096], "proxy.batch_sizes: 4096 × context_length 64 exceeds the base budget"),
+    ("proxy.scan_widths", "widest", "proxy.scan_widths: Input should be 'narrowest' or 'all'"),
+    ("target.batch_size", 0, "target.batch_size: Input should be greater than or equal to 1"),
 ]
+
+
+def test_scans_add_searches_at_the_narrowest_or_every_width(tiny_spec: dict[str, Any]) -> None:
+    data = _set(copy.deepcopy(tiny_spec), "proxy.token_budgets", [2 * 120 * 16 * 64])
+    data = _set(data, "proxy.batch_sizes", [8, 32])
+    spec = parse_spec(data)
+    scans = [c for c in spec.searches() if c.tokens is not None or c.batch_size is not None]
+    assert {(c.width, c.tokens, c.batch_size) for c in scans if c.parametrization == "mup"} == {
+        (32, 2 * 120 * 16 * 64, None),
+        (32, None, 8),
+        (32, None, 32),
+    }
+    assert spec.trial_budget(2 * 120 * 16 * 64, None) == (240, 16)
+    assert spec.trial_budget(None, 32) == (60, 32)  # the base tokens at a larger batch: fewer steps
+    every = parse_spec(_set(data, "proxy.scan_widths", "all"))
+    assert len(every.searches()) == len(spec.searches()) + 2 * 2 * 3
 
 
 @pytest.mark.parametrize("path, value, message", BAD_SPECS, ids=[f"{p}={v!r}"[:40] for p, v, _ in BAD_SPECS])
