@@ -44,6 +44,39 @@ def _loss_text(entry: dict[str, Any]) -> str:
     )
 
 
+def moves_text(name: str, entry: dict[str, Any]) -> list[str]:
+    """One line per HP: every axis it moved along (width, depth, horizon, batch size, timescale) and by how
+    much, so a value carried to a longer or larger-batch run is never mistaken for a copied one."""
+    by_hp: dict[str, list[str]] = {}
+    for move in entry.get("moves") or []:
+        change = (
+            f"×{move['factor']:.3g}" if move.get("factor") is not None else f"{move.get('change') or 0:+.3g}"
+        )
+        gamma = move.get("gamma") or {}
+        fitted = f" (γ {gamma['value']:.3g})" if gamma.get("value") is not None else ""
+        if move["axis"] == "timescale":
+            fitted = " (keeps τ = B/(η·λ·D))"
+        by_hp.setdefault(move["hparam"], []).append(f"{move['axis']} {change}{fitted}")
+    return [f"{name}: {hp} moved along {', '.join(axes)}" for hp, axes in by_hp.items()]
+
+
+def target_text(target: dict[str, Any]) -> str:
+    """The target's size and budget, with its schedule's lengths (fractions of its own steps)."""
+    parts = [f"width {target['width']}", f"depth {target.get('depth')}"]
+    if target.get("tokens") is not None:
+        parts.append(f"{target['tokens']:,} tokens")
+    if target.get("batch_size") is not None:
+        parts.append(f"batch {target['batch_size']}")
+    if target.get("steps") is not None:
+        parts.append(f"{target['steps']:,} steps")
+    schedule = target.get("schedule") or {}
+    if schedule.get("warmup_steps") is not None:
+        parts.append(f"warmup {schedule['warmup_steps']} steps")
+    if schedule.get("decay_steps") is not None:
+        parts.append(f"decay {schedule['decay_steps']} steps")
+    return "target: " + ", ".join(parts)
+
+
 def plan_renderables(plan: dict[str, Any], version: int | None = None) -> RenderableType:
     """The plan's table, then per parametrization its verdict's reason (unless it holds) and its caveats."""
     numbered = f"transfer plan v{version}" if version is not None else "transfer plan"
@@ -64,7 +97,13 @@ def plan_renderables(plan: dict[str, Any], version: int | None = None) -> Render
         )
         if verdict != "holds" and reason:
             notes.append(Text(f"{name}: transfer {verdict}: {reason}"))
+        notes += [Text(line) for line in moves_text(name, entry)]
         for caveat in entry.get("interval_caveats") or []:
             notes.append(Text(f"{name}: not in the intervals: {caveat}"))
     recommendation = plan.get("recommendation")
-    return Group(table, *([Text(f"recommendation: {recommendation}")] if recommendation else []), *notes)
+    return Group(
+        table,
+        Text(target_text(plan["target"])),
+        *([Text(f"recommendation: {recommendation}")] if recommendation else []),
+        *notes,
+    )

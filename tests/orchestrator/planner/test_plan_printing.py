@@ -4,6 +4,7 @@ the reason and what the intervals leave out), never "holds"; a 3-width plan gets
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import numpy as np
@@ -74,3 +75,17 @@ def test_a_plan_stored_before_verdicts_never_reads_holds_untested() -> None:
     legacy["quality"]["extrapolation"]["lr"]["relative_penalty"] = 0.001
     assert verdict_of(legacy)[0] == "holds"
     assert verdict_of({"transfer_holds": False, "transfer_notes": ["lr: edge"]}) == ("fails", "lr: edge")
+
+
+def test_a_horizon_plan_prints_each_axis_the_lr_moved_along_and_the_target_budget(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    base = 200 * 8 * 64
+    spec = make_spec([32, 64, 128], 1024, token_budgets=[2 * base], target_tokens=8 * base)
+    trials = grid_trials(spec, {"mup": Surface(gamma_horizon=-0.4)}, np.random.default_rng(0))
+    plan = json.loads(json.dumps(build_plan(spec, trials, lambda *a: []).to_dict(), allow_nan=False))
+    output = status_output(monkeypatch, plan)
+    (line,) = [line for line in output.splitlines() if line.startswith("mup: lr moved along")]
+    factor = float(re.search(r"horizon ×([0-9.]+) \(γ", line).group(1))  # type: ignore[union-attr]
+    assert "width ×" in line and 0.3 < factor < 0.6, line  # 3 doublings at γ = −0.4: ×2^−1.2 ≈ 0.44
+    assert f"target: width 1024, depth 2, {8 * base:,} tokens, batch 8, 1,600 steps" in output
