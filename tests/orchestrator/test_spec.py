@@ -15,9 +15,7 @@ from orchestrator.spec import Limits, parse_spec, validation_messages
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
-@pytest.mark.parametrize(
-    "name, trials", [("tiny-cpu.yaml", 90), ("gpu.yaml", 480), ("horizon-cpu.yaml", 72)]
-)
+@pytest.mark.parametrize("name, trials", [("tiny-cpu.yaml", 90), ("gpu.yaml", 480), ("horizon-cpu.yaml", 72)])
 def test_examples_are_valid(name: str, trials: int) -> None:
     spec = parse_spec(yaml.safe_load((EXAMPLES / name).read_text()))
     assert spec.total_trials() == trials
