@@ -28,6 +28,21 @@ BY_CODE = {
         "transferred values: the target's depth is outside the proxies' depths and no depth law moved the "
         "values, so a drift with depth is not in the interval"
     ),
+    "two_horizons": (
+        "transferred values: with 2 token budgets the horizon law's power-law form is assumed, not checked, "
+        "and the target's budget is extrapolated beyond the longest proxy's"
+    ),
+    "two_batch_sizes": (
+        "transferred values: with 2 batch sizes the batch law's power-law form is assumed, not checked"
+    ),
+    "horizon_not_transferred": (
+        "transferred values: the target trains on another token budget than the proxies and no horizon law "
+        "moved the values, so the optimum's drift with training length is not in the interval"
+    ),
+    "batch_not_transferred": (
+        "transferred values: the target's batch size differs from the proxies' and no batch law moved the "
+        "values, so the optimum's drift with batch size is not in the interval"
+    ),
     "target_model_differs": (
         "everything: the target's model section differs from the proxies', and the intervals are the "
         "proxies' family's"

@@ -27,7 +27,7 @@ from orchestrator.planner.numeric import json_safe
 from orchestrator.planner.optimum import OptimumFit, fit_optimum
 from orchestrator.planner.profile import profile
 from orchestrator.planner.transfer import ScaleLaw, fit_scale_law
-from orchestrator.planner.types import TrialResult
+from orchestrator.planner.types import PlanWarning, TrialResult
 
 HORIZON = "horizon"  # the scale is tokens per run
 BATCH = "batch size"
@@ -105,8 +105,23 @@ def fit_budget_law(
             )
             for a in axes
         }
+        for law in laws.values():
+            law.warnings = [_two_budgets(w, scale_name, budgets) for w in law.warnings]
         return BudgetLaw(scale_name, width, base, target, laws, optima)
     return None
+
+
+def _two_budgets(warning: PlanWarning, scale_name: str, budgets: list[float]) -> PlanWarning:
+    """The width law's `two_scales` warning, said of a budget axis (its own code: its caveat differs)."""
+    if warning.code != "two_scales":
+        return warning
+    key = "token_budgets" if scale_name == HORIZON else "batch_sizes"
+    return PlanWarning(
+        f"two_{'horizons' if scale_name == HORIZON else 'batch_sizes'}",
+        f"{warning.hparam}: only 2 {scale_name}s ({budgets[0]:,.0f} and {budgets[1]:,.0f}), so the law "
+        f"passes through both optima exactly and its form cannot be checked; list a third in proxy.{key}",
+        hparam=warning.hparam,
+    )
 
 
 def _budget(trial: TrialResult, scale_name: str, base: float) -> float:

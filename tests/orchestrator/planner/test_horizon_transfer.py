@@ -106,3 +106,13 @@ def test_swept_weight_decay_keeps_the_adamw_timescale() -> None:
     wd = mup.hparams["weight_decay"].value
     assert wd == pytest.approx(8 / (lr * tau.proxy["tau"] * 8 * BASE))
     assert any(m["axis"] == "timescale" for m in mup.moves)
+
+
+def test_two_token_budgets_are_a_caveat_of_the_horizon_law_not_of_the_width_law() -> None:
+    plan, _ = horizon_plan(-0.4, 0)
+    mup = plan.parametrizations["mup"]
+    codes = {w.code for w in mup.warnings}
+    assert "two_horizons" in codes and "two_scales" not in codes  # three widths: the width law is checked
+    assert any("2 token budgets" in c for c in mup.interval_caveats)
+    longer, _ = horizon_plan(-0.4, 0, token_budgets=None)
+    assert any("no horizon law" in c for c in longer.parametrizations["mup"].interval_caveats)
