@@ -48,13 +48,29 @@ def study_spec(
     }
 
 
+# Octaves the LR optimum of a scan's trial moves per doubling of its tokens (it falls, as Bjorck et al. 2025
+# measured) and per doubling of its batch size at the same tokens (√B scaling).
+HORIZON_DRIFT = -0.4
+BATCH_DRIFT = 0.5
+
+
 def surface_loss(
-    parametrization: str, width: int, base_width: int, lr: float, init_std: float | None = None
+    parametrization: str,
+    width: int,
+    base_width: int,
+    lr: float,
+    init_std: float | None = None,
+    *,
+    token_octaves: float = 0.0,
+    batch_octaves: float = 0.0,
 ) -> float:
     """A μTransfer-shaped loss: the optimum stays put under μP and moves like 1/width under SP (the init's
-    like 1/√width); +inf (diverged) far above the LR optimum."""
+    like 1/√width); +inf (diverged) far above the LR optimum. A token or batch scan's trial (`token_octaves`,
+    `batch_octaves`: doublings over the base budget) sees the LR optimum drift by a known amount per doubling,
+    so the planner's horizon and batch laws have a known answer; the base budget's surface is unchanged."""
     m = width / base_width
     u_star = -6.0 if parametrization == "mup" else -6.0 - math.log2(m)
+    u_star += HORIZON_DRIFT * token_octaves + BATCH_DRIFT * batch_octaves
     du = math.log2(lr) - u_star
     if du > 2.6:
         return math.inf
@@ -85,21 +101,36 @@ def seed_sweep(
     grids = [spec.search.space[n].grid() for n in names]
     cells = [dict(zip(names, cell, strict=True)) for cell in product(*grids)]
     results: list[TrialResult] = []
+    context = spec.model.context_length
+    base_tokens = spec.proxy.base_tokens(context)
     with store.session() as session:
-        for p, width, depth in spec.searches():
+        for search in spec.searches():
+            p, width, depth = search.parametrization, search.width, search.depth
+            tokens, batch = search.tokens, search.batch_size
+            octaves = {
+                "token_octaves": math.log2(tokens / base_tokens) if tokens else 0.0,
+                "batch_octaves": math.log2(batch / spec.proxy.batch_size) if batch else 0.0,
+            }
+            key = f"{p}-w{width}-d{depth}{f'-t{tokens}' if tokens else ''}{f'-b{batch}' if batch else ''}"
             for i, hparams in enumerate(cells):
                 lr = hparams["lr"]
-                loss = surface_loss(p, width, spec.base_width, lr, hparams.get("init_std"))
+                loss = surface_loss(p, width, spec.base_width, lr, hparams.get("init_std"), **octaves)
                 diverged = not math.isfinite(loss)
                 outcome = "diverged" if diverged else "completed"
                 final = None if diverged else loss
-                results.append(TrialResult(p, width, depth, 0, hparams, final, diverged, outcome))
+                results.append(
+                    TrialResult(
+                        p, width, depth, 0, hparams, final, diverged, outcome, tokens=tokens, batch_size=batch
+                    )
+                )
                 trial = Trial(
                     sweep_id=sweep.id,
-                    trial_key=f"{p}-w{width}-d{depth}-i{i}-s0",
+                    trial_key=f"{key}-i{i}-s0",
                     parametrization=p,
                     width=width,
                     depth=depth,
+                    tokens=tokens,
+                    batch_size=batch,
                     seed=0,
                     search_index=i,
                     hparams=hparams,

@@ -47,6 +47,19 @@ export function fmtFlops(x) {
   return `${Number(v.toPrecision(3))} ${units[i]}FLOP`;
 }
 
+/** A count (tokens, steps) in three significant digits with an SI suffix, e.g. 163840 → "164k". */
+export function fmtCount(x) {
+  if (!isNum(x)) return "—";
+  const units = ["", "k", "M", "G", "T", "P"];
+  let i = 0;
+  let v = x;
+  while (Math.abs(v) >= 1000 && i < units.length - 1) {
+    v /= 1000;
+    i += 1;
+  }
+  return `${Number(v.toPrecision(3))}${units[i]}`;
+}
+
 /** A coloured status pill; `label` overrides the text (the colour still follows `status`). */
 export function badge(status, label = null) {
   const s = String(status || "unknown");

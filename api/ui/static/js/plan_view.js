@@ -2,7 +2,7 @@
 // the plot functions take, and the plan card's HTML. Keeping the wire format in this one module means a
 // change in what the planner writes touches nothing else in the UI.
 
-import { badge, esc, fmtFlops, fmtNum, fmtPct, isNum } from "./format.js";
+import { badge, esc, fmtCount, fmtFlops, fmtNum, fmtPct, isNum } from "./format.js";
 import { paramLabel } from "./plots.js";
 
 const STAT_PREFERENCE = ["mean_abs", "l1", "rms", "delta_rms"];
@@ -101,6 +101,59 @@ export function optimumFits(plan, hp, logAxis = true) {
         ? { width: law.target_scale, value: law.target.value, low: law.target.low, high: law.target.high } : null,
     });
   }
+  return fits;
+}
+
+/**
+ * The standard normal quantile of a central interval at `level` (Winitzki's approximation of erf⁻¹, within
+ * 0.2 %), so a law's per-scale σ draws an error bar at the same level as the plan's other intervals.
+ */
+function zOf(level) {
+  const x = isNum(level) && level > 0 && level < 1 ? level : 0.9;
+  const a = 0.147;
+  const ln = Math.log(1 - x * x);
+  const t = 2 / (Math.PI * a) + ln / 2;
+  return Math.SQRT2 * Math.sqrt(Math.sqrt(t * t - ln / a) - t);
+}
+
+/**
+ * Inputs of an optimum-vs-budget plot (`key`: "horizon_transfer" or "batch_transfer"), in optimumFits' shape
+ * with `width` standing for the budget (tokens per run or batch size). The planner fits these laws at one
+ * proxy width (`fitWidth`) and stores only each scale's optimum in u with its bootstrap
+ * σ, so the error bars are u ± z·σ at the law's level; the line is u₀ + γ·log2(scale) drawn out to the target
+ * budget, whose marker is the law's value there with its interval (at the fit width, before the other moves).
+ */
+export function budgetFits(plan, key, hp, logAxis = true) {
+  const fits = [];
+  entries(plan).forEach(([p, e], colorIndex) => {
+    const law = e?.[key]?.laws?.[hp];
+    if (!law || !Array.isArray(law.scales) || !law.scales.length) return;
+    const gamma = law.gamma || {};
+    const z = zOf(gamma.level ?? law.target?.level);
+    const points = law.scales.map((scale, i) => {
+      const u = law.optima_u?.[i];
+      const sigma = law.sigmas?.[i];
+      const ci = isNum(u) && isNum(sigma);
+      return { width: scale, value: isNum(u) ? fromU(u, logAxis) : null,
+        low: ci ? fromU(u - z * sigma, logAxis) : null, high: ci ? fromU(u + z * sigma, logAxis) : null };
+    });
+    const line = [];
+    const scales = [...law.scales, law.target_scale].filter((x) => isNum(x) && x > 0);
+    if (isNum(gamma.value) && isNum(law.intercept) && scales.length) {
+      const lo = Math.min(...scales);
+      const hi = Math.max(...scales);
+      for (let i = 0; i <= 24; i += 1) {
+        const x = lo * (hi / lo) ** (i / 24);
+        line.push({ width: x, value: fromU(law.intercept + gamma.value * Math.log2(x), logAxis) });
+      }
+    }
+    const t = law.target;
+    fits.push({
+      parametrization: p, hp, colorIndex, points, line, fitWidth: e[key].fit_width,
+      gamma: gamma.value, gammaLow: gamma.low, gammaHigh: gamma.high,
+      target: t && isNum(t.value) ? { width: law.target_scale, value: t.value, low: t.low, high: t.high } : null,
+    });
+  });
   return fits;
 }
 
@@ -214,6 +267,91 @@ function predictedLossHtml(e) {
   return `${intervalHtml(e.predicted_loss)}${sigma}`;
 }
 
+/** Where a move started and ended, in its axis's unit (a timescale move keeps τ: one value). */
+function moveSpan(m) {
+  if (m.axis === "timescale") return `τ = ${fmtNum(m.source, 3)} of a run (kept)`;
+  const fmt = m.axis === "horizon" ? (x) => fmtCount(x) : (x) => fmtNum(x, 6);
+  const unit = m.axis === "horizon" ? " tokens" : "";
+  return `${esc(fmt(m.source))} → ${esc(fmt(m.target))}${unit}`;
+}
+
+/** A move's change: ×factor for a log-scale HP, +change for a linear one, with the octaves crossed. */
+function moveChange(m) {
+  const change = isNum(m.factor) ? `×${fmtNum(m.factor, 3)}`
+    : isNum(m.change) ? `${m.change >= 0 ? "+" : "−"}${fmtNum(Math.abs(m.change), 3)}` : "—";
+  const octaves = isNum(m.octaves) ? `over ${fmtNum(m.octaves, 3)} octave${m.octaves === 1 ? "" : "s"}` : "";
+  return `<b class="move-change" title="${esc(octaves)}">${esc(change)}</b>`;
+}
+
+/** γ with its interval; the law's model (e.g. "invariant": the promise kept) in the tooltip. */
+function moveGamma(m) {
+  const g = m.gamma;
+  if (!g || !isNum(g.value)) return `<span class="muted">${esc(m.model || "—")}</span>`;
+  const bounds = isNum(g.low) && isNum(g.high) ? ` <span class="muted">[${g.low.toFixed(2)}, ${g.high.toFixed(2)}]</span>` : "";
+  return `<span title="${esc(m.model || "")}">γ = ${g.value.toFixed(2)}${bounds}</span>`;
+}
+
+/**
+ * Every axis each HP moved along on its way from the proxies to the target (width, depth, token horizon,
+ * batch size, AdamW timescale) and by how much: the target's value is the product of these moves, so a
+ * reader can see which one dominates and how sure its γ is. Empty for plans that predate `moves`.
+ */
+function movesHtml(plan) {
+  const level = entries(plan).flatMap(([, e]) => e.moves || []).find((m) => isNum(m.gamma?.level))?.gamma.level;
+  const rows = entries(plan).flatMap(([p, e]) => (e.moves || []).map((m) => `<tr data-parametrization="${esc(p)}"
+    data-hparam="${esc(m.hparam)}" data-axis="${esc(m.axis)}"><td>${esc(paramLabel(p))}</td><td><code>${esc(m.hparam)}</code></td>
+    <td class="move-axis">${esc(m.axis)}</td><td class="move-span">${moveSpan(m)}</td><td class="move-gamma">${moveGamma(m)}</td>
+    <td class="num">${moveChange(m)}</td></tr>`));
+  if (!rows.length) return "";
+  return `<div id="plan-moves" class="row-gap"><b>How each value moved from the proxies to the target</b>
+    <div class="table-scroll"><table class="data"><thead><tr><th>Parametrization</th><th>HP</th><th>along</th>
+    <th>from → to</th><th>γ${isNum(level) ? ` (${Math.round(100 * level)} % interval)` : ""}</th><th class="num">change</th></tr></thead><tbody>${rows.join("")}</tbody></table></div></div>`;
+}
+
+/** A run's budget: tokens, batch size, steps, and its schedule's warmup and decay in steps (both are
+ * fractions of the run, so a longer target warms up and decays over more steps than the proxies); "" for a
+ * plan that predates budgets. */
+function budgetHtml(run) {
+  const sch = run?.schedule;
+  const parts = [];
+  if (isNum(run?.tokens ?? run?.tokens_per_trial)) parts.push(`${fmtCount(run.tokens ?? run.tokens_per_trial)} tokens`);
+  if (isNum(run?.batch_size)) parts.push(`batch ${run.batch_size}`);
+  const steps = run?.steps ?? sch?.steps;
+  if (isNum(steps)) parts.push(`${steps.toLocaleString("en")} steps`);
+  if (sch) {
+    const decay = sch.kind === "constant" ? "no decay"
+      : `decay ${isNum(sch.decay_steps) ? sch.decay_steps : isNum(steps) ? steps - (sch.warmup_steps || 0) : "—"} steps`;
+    parts.push(`${esc(sch.kind)} schedule: warmup ${isNum(sch.warmup_steps) ? sch.warmup_steps : "—"} steps, ${decay}`);
+  }
+  return parts.join(" · ");
+}
+
+/** The proxies' scans beside their base budget, when the sweep ran any. */
+function scansHtml(proxy) {
+  const extra = (list, base) => (Array.isArray(list) ? list.filter((x) => x !== base) : []);
+  const tokens = extra(proxy.token_budgets, proxy.tokens_per_trial);
+  const batches = extra(proxy.batch_sizes, proxy.batch_size);
+  const parts = [tokens.length ? `token scans ${tokens.map(fmtCount).join(", ")}` : "",
+    batches.length ? `batch scans ${batches.join(", ")}` : ""].filter(Boolean);
+  return parts.length ? ` <span class="muted">(${esc(parts.join("; "))}${proxy.scan_widths
+    ? ` at ${esc(proxy.scan_widths === "all" ? "every width" : "the narrowest width")}` : ""})</span>` : "";
+}
+
+/** AdamW's timescale τ = B/(η·λ·D) per parametrization, at the proxies' optimum and at the target. */
+function timescaleHtml(plan) {
+  const items = entries(plan).filter(([, e]) => e.timescale).map(([p, e]) => {
+    const t = e.timescale;
+    const kept = (e.moves || []).some((m) => m.axis === "timescale");
+    const note = kept ? "weight decay set to keep it" : "weight decay not swept: the target's τ follows its B, η, D";
+    return `<div data-timescale-for="${esc(p)}"><b>${esc(paramLabel(p))}</b>: proxies ${fmtNum(t.proxy?.tau, 3)} →
+      target ${fmtNum(t.target?.tau, 3)} of a run <span class="muted">(${esc(note)})</span></div>`;
+  });
+  if (!items.length) return "";
+  const mode = entries(plan).find(([, e]) => e.timescale)?.[1].timescale.mode;
+  const formula = mode === "independent" ? "B/(λ·D)" : "B/(η·λ·D)";
+  return `<dt>AdamW timescale τ = ${formula}</dt><dd id="plan-timescale">${items.join("")}</dd>`;
+}
+
 function listHtml(title, items, cls) {
   if (!items.length) return "";
   return `<div class="${cls}"><b>${esc(title)}</b><ul class="messages muted">${items.map((n) => `<li>${esc(n)}</li>`).join("")}</ul></div>`;
@@ -243,15 +381,21 @@ export function planCardHtml(plan, spec) {
   const target = doc.target || {};
   const proxy = doc.proxy || {};
   const warnings = doc.warnings || [];
+  const targetBudget = budgetHtml(target);
+  const proxyBudget = budgetHtml(proxy);
   const warningItem = (w) => `<li>${w.parametrization ? `<b>${esc(paramLabel(w.parametrization))}</b>: ` : ""}${esc(w.message || w)}</li>`;
   return `
     <table class="data row-gap" id="plan-table"><thead><tr><th>Parametrization</th>
       <th>Transferred to width ${esc(target.width ?? spec.target?.width ?? "")} (${esc(level)})</th>
       <th class="num">Predicted target val loss</th></tr></thead><tbody>${rows}</tbody></table>
+    ${movesHtml(plan)}
     <dl class="kv row-gap">
       <dt>Objective</dt><dd id="plan-objective">${esc(doc.objective || "final validation loss")}</dd>
       <dt>Recommendation</dt><dd>${esc(doc.recommendation || "—")}</dd>
       <dt>Compute spent on proxies</dt><dd>${fmtFlops(proxy.flops)} <span class="muted">(${esc(proxy.trials ?? "—")} trials)</span></dd>
+      ${targetBudget ? `<dt>Target run budget</dt><dd id="plan-target-budget">${targetBudget}</dd>` : ""}
+      ${proxyBudget ? `<dt>Proxy budget</dt><dd id="plan-proxy-budget">${proxyBudget}${scansHtml(proxy)}</dd>` : ""}
+      ${timescaleHtml(plan)}
       <dt>Target run compute</dt><dd>${fmtFlops(target.flops)}${isNum(doc.compute_fraction)
         ? ` <span class="muted">(proxies = ${fmtPct(doc.compute_fraction)} of it)</span>` : ""}</dd>
       <dt>What the prediction covers</dt><dd class="muted" style="white-space:normal">${esc(doc.prediction_covers || "—")}</dd>

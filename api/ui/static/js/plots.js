@@ -318,9 +318,16 @@ export function scalingFigure(fits, { xTitle = "non-embedding parameters N" } = 
  * The optimum against width, one panel per swept HP: per parametrization the fitted optimum per width (with
  * its interval), the fitted power law η* ∝ w^γ extended to the target width (γ in the legend), and the
  * transferred value. `panels`: [{hp, fits}], `fits`: [{parametrization, hp, points: [{width, value, low, high}], gamma, gammaLow, gammaHigh,
- * line: [{width, value}], target: {width, value, low, high}}].
+ * line: [{width, value}], target: {width, value, low, high}, colorIndex, note}].
+ * The same figure draws the optimum against any other scale the planner fits a law along (the token horizon,
+ * the batch size): `axisName` names it (`xTitle` titles its axis), `xaxis` sets its ticks, and `width` in the
+ * points is then that scale.
+ * `colorIndex` (the parametrization's place in the plan) keeps each parametrization's colour across these
+ * plots when one of them lacks a law; `note` is appended to the fit's legend entry.
  */
-export function optimumFigure(panels) {
+export function optimumFigure(panels, { axisName = "width", xTitle = axisName,
+  xaxis = { dtick: Math.log10(2), tickformat: "d" }, observedName = `optimum per ${axisName}`,
+  targetName = "transferred to target" } = {}) {
   const data = [];
   const cols = panelDomains(Math.max(panels.length, 1), 0.1);
   const layout = baseLayout({ annotations: panels.length > 1 ? panelTitles(panels.map((q) => q.hp), cols) : [] });
@@ -328,43 +335,43 @@ export function optimumFigure(panels) {
     const xa = axId("x", k);
     const ya = axId("y", k);
     fits.forEach((f, i) => {
-      const color = categoricalColor(i);
+      const color = categoricalColor(f.colorIndex ?? i);
       const label = paramLabel(f.parametrization);
       const first = k === 0;
       const pts = f.points.filter((p) => isNum(p.value) && p.value > 0);
       const ci = pts.some((p) => isNum(p.low) && isNum(p.high));
       data.push({ type: "scatter", mode: "markers", xaxis: xa, yaxis: ya, x: pts.map((p) => p.width),
-        y: pts.map((p) => p.value), name: `${label} optimum per width`, legendgroup: label, showlegend: first,
+        y: pts.map((p) => p.value), name: `${label} ${observedName}`, legendgroup: label, showlegend: first,
         marker: { color, size: 8 },
         ...(ci ? { error_y: { type: "data", symmetric: false, color, thickness: 1.2, width: 4,
           array: pts.map((p) => (isNum(p.high) ? p.high - p.value : 0)),
           arrayminus: pts.map((p) => (isNum(p.low) ? p.value - p.low : 0)) } } : {}),
-        hovertemplate: `${label}<br>width %{x}<br>${hp}* %{y:.3g}<extra></extra>`,
+        hovertemplate: `${label}<br>${axisName} %{x}<br>${hp}* %{y:.3g}<extra></extra>`,
         meta: { role: "observed", parametrization: f.parametrization, hp } });
       if (f.line?.length) {
         const g = isNum(f.gamma) ? `γ = ${f.gamma.toFixed(2)}${isNum(f.gammaLow) && isNum(f.gammaHigh)
           ? ` [${f.gammaLow.toFixed(2)}, ${f.gammaHigh.toFixed(2)}]` : ""}` : "fit";
         data.push({ type: "scatter", mode: "lines", xaxis: xa, yaxis: ya, x: f.line.map((p) => p.width),
-          y: f.line.map((p) => p.value), name: `${label} ${hp}: ${g}`, legendgroup: label,
+          y: f.line.map((p) => p.value), name: `${label} ${hp}: ${g}${f.note ? ` ${f.note}` : ""}`, legendgroup: label,
           line: { color, width: 2, dash: "dash" },
-          hovertemplate: `${label} fit<br>width %{x}<br>${hp}* %{y:.3g}<extra></extra>`,
+          hovertemplate: `${label} fit<br>${axisName} %{x}<br>${hp}* %{y:.3g}<extra></extra>`,
           meta: { role: "fit", parametrization: f.parametrization, gamma: f.gamma, hp } });
       }
       const t = f.target;
       if (t && isNum(t.value) && t.value > 0) {
         const tci = isNum(t.low) && isNum(t.high);
         data.push({ type: "scatter", mode: "markers", xaxis: xa, yaxis: ya, x: [t.width], y: [t.value],
-          name: `${label} transferred to target`, legendgroup: label, showlegend: first,
+          name: `${label} ${targetName}`, legendgroup: label, showlegend: first,
           marker: { symbol: "diamond", size: 12, color, line: { color: "#1d2330", width: 1 } },
           ...(tci ? { error_y: { type: "data", symmetric: false, array: [t.high - t.value], arrayminus: [t.value - t.low],
             color, thickness: 1.5, width: 6 } } : {}),
-          hovertemplate: `${label} target<br>width %{x}<br>${hp} %{y:.3g}<extra></extra>`,
+          hovertemplate: `${label} target<br>${axisName} %{x}<br>${hp} %{y:.3g}<extra></extra>`,
           meta: { role: "prediction", parametrization: f.parametrization, hp } });
       }
     });
     const values = data.filter((t) => t.meta.hp === hp).flatMap((t) => t.y).filter((v) => isNum(v) && v > 0);
     const decades = values.length ? Math.log10(Math.max(...values) / Math.min(...values)) : 0;
-    layout[axKey("x", k)] = axis("width", { type: "log", dtick: Math.log10(2), tickformat: "d", domain: cols[k], anchor: ya });
+    layout[axKey("x", k)] = axis(xTitle, { type: "log", ...xaxis, domain: cols[k], anchor: ya });
     layout[axKey("y", k)] = axis(`optimal ${hp}`, { anchor: xa,
       ...(decades > 1 ? { ...LOG_AXIS, exponentformat: "power" } : { type: "log", exponentformat: "e" }) });
   });

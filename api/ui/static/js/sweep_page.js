@@ -5,7 +5,9 @@
 
 import { ApiError, get, getAll, itemsOf, post } from "./api.js";
 import { $, badge, esc, fmtDuration, fmtNum, fmtTime, showState } from "./format.js";
-import { coordView, optimumFits, planCardHtml, scalingFits, targetPrediction, transferOptima } from "./plan_view.js";
+import {
+  budgetFits, coordView, optimumFits, planCardHtml, scalingFits, targetPrediction, transferOptima,
+} from "./plan_view.js";
 import {
   coordFigure, drawsSettled, lossCurveFigure, optimumFigure, paramLabel, scalingFigure, showFigure, showMessage,
   transferFigure,
@@ -82,6 +84,37 @@ function optimumPanels() {
   return sweptHps().map((hp) => ({ hp, fits: optimumFits(state.plan, hp, hpIsLog(hp)) })).filter((q) => q.fits.length);
 }
 
+/** The budget axes the planner may fit laws along: plan key, plot and card ids, and the plot's x axis. */
+const BUDGET_PLOTS = [
+  { key: "horizon_transfer", plot: "#plot-horizon", card: "#horizon-card",
+    options: { axisName: "tokens", xaxis: { dtick: "D2", tickformat: "~s" }, observedName: "optimum per token budget",
+      targetName: "at the target's tokens" } },
+  { key: "batch_transfer", plot: "#plot-batch", card: "#batch-card",
+    options: { axisName: "batch size", observedName: "optimum per batch size", targetName: "at the target's batch size" } },
+];
+
+/**
+ * The optimum-vs-tokens and optimum-vs-batch-size plots, each shown only when the plan fitted that law (a
+ * sweep without token or batch scans has nothing to draw there, and an empty card would read as missing).
+ */
+function renderBudgetPlots() {
+  let any = false;
+  for (const { key, plot, card, options } of BUDGET_PLOTS) {
+    const panels = sweptHps().map((hp) => ({ hp, fits: budgetFits(state.plan, key, hp, hpIsLog(hp)) }))
+      .filter((q) => q.fits.length);
+    $(card).classList.toggle("hidden", !panels.length);
+    any ||= panels.length > 0;
+    if (!panels.length) continue;
+    // The laws are fitted at one proxy width: on the axis title when all share it, else in each fit's legend.
+    const fits = panels.flatMap((q) => q.fits);
+    const widths = [...new Set(fits.map((f) => f.fitWidth))];
+    if (widths.length > 1) for (const f of fits) f.note = `(at width ${f.fitWidth})`;
+    const xTitle = widths.length === 1 ? `${options.axisName} (proxies at width ${widths[0]})` : options.axisName;
+    showFigure($(plot), optimumFigure(panels, { ...options, xTitle }));
+  }
+  $("#budget-plots").classList.toggle("hidden", !any);
+}
+
 // header ------------------------------------------------------------------------------------------
 function renderHeader() {
   const s = state.sweep;
@@ -147,7 +180,10 @@ function renderTransfer() {
   const single = sweptHps().length === 1 || sp.search?.algorithm === "grid";
   const hps = sweptHps().map((name) => ({ name, log: hpIsLog(name), range: searchedRange(name) }));
   el.classList.toggle("rows", hps.length > 1);
-  showFigure(el, transferFigure(state.trials, {
+  // Only the width sweep's trials: a token or batch scan's trial at the same width trained on another budget,
+  // so its loss would bend that width's curve (the scans are read on the optimum-vs-budget plots).
+  const widthSweep = state.trials.filter((t) => t.tokens == null && t.batch_size == null);
+  showFigure(el, transferFigure(widthSweep, {
     hps, parametrizations: sp.parametrizations, widths: sp.proxy?.widths, connect: single,
     optima: Object.fromEntries(hps.map(({ name }) => [name, transferOptima(state.plan, name)])),
   }));
@@ -290,6 +326,7 @@ function renderPlan() {
       showFigure(el, figure(fits));
     }
   }
+  renderBudgetPlots();
 }
 
 function renderTarget() {
