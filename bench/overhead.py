@@ -128,13 +128,24 @@ def run_bare(spec: SweepSpec, data_dir: Path) -> float:
     from ray import tune
 
     threads = max(1, int(spec.resources.cpus_per_trial))
-    p0, w0, d0 = spec.searches()[0]
+    first = spec.searches()[0]
     base = trial_config(
-        spec, parametrization=p0, width=w0, depth=d0, seed=0, hparams={}, threads=threads
+        spec,
+        parametrization=first.parametrization,
+        width=first.width,
+        depth=first.depth,
+        seed=0,
+        hparams={},
+        threads=threads,
     ).to_dict()
     configs = [
-        {"trial": per_trial(p, w, d, 0, {"lr": lr}), "trial_key": f"{p}-{w}-{lr}"}
-        for p, w, d in spec.searches()
+        {
+            "trial": per_trial(
+                c.parametrization, c.width, c.depth, 0, {"lr": lr}, spec.trial_budget(c.tokens, c.batch_size)
+            ),
+            "trial_key": f"{c.parametrization}-{c.width}-{lr}",
+        }
+        for c in spec.searches()
         for lr in distributions(spec)["lr"].choices  # type: ignore[attr-defined]
     ]
     started = time.perf_counter()

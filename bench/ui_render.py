@@ -80,7 +80,8 @@ def store_fixture(store: SweepStore, trials: int, seed: int = 0) -> int:
     sweep = store.create_sweep(spec)
     results = []
     with store.session() as session:
-        for p, width, depth in spec.searches():
+        for cell in spec.searches():
+            p, width, depth = cell.parametrization, cell.width, cell.depth
             for i in range(spec.trials_per_search()):
                 hp = {"lr": 2 ** rng.uniform(-12, -1), "init_std": 10 ** rng.uniform(math.log10(0.005), -1)}
                 loss = surface(p, width, hp["lr"], hp["init_std"]) + rng.gauss(0, 0.01)
