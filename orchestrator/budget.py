@@ -30,8 +30,8 @@ def use(store: SweepStore, sweep_id: int, spec: SweepSpec) -> BudgetUse:
     started, trials = store.budget_rows(sweep_id)
     now = datetime.now(UTC)
     seconds, flops = 0.0, 0.0
-    tokens_per_step = spec.proxy.batch_size * spec.model.context_length
     for row in trials:
+        tokens_per_step = (row.batch_size or spec.proxy.batch_size) * spec.model.context_length
         if row.duration_s is not None:
             seconds += row.duration_s
         else:

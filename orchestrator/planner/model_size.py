@@ -81,20 +81,14 @@ def _external_params(model_json: str, width: int, depth: int) -> int:
     return count(config)
 
 
-def tokens_per_trial(spec: SweepSpec, steps: int | None = None) -> int:
-    """Tokens one proxy trial sees: its steps (the spec's budget unless given) × batch × context."""
-    steps = spec.proxy.resolved_steps(spec.model.context_length) if steps is None else steps
-    return steps * spec.proxy.batch_size * spec.model.context_length
-
-
 def target_tokens(spec: SweepSpec) -> int:
-    """The target's token budget: its own steps or tokens, else the proxies' budget."""
-    per_step = spec.proxy.batch_size * target_model(spec).context_length
+    """The target's token budget: its own tokens, else its steps × its batch × context, else the width
+    sweep's tokens per trial."""
     if spec.target.tokens is not None:
         return spec.target.tokens
     if spec.target.steps is not None:
-        return spec.target.steps * per_step
-    return tokens_per_trial(spec)
+        return spec.target.steps * spec.target_batch() * target_model(spec).context_length
+    return spec.trial_tokens(None, None)
 
 
 def target_model(spec: SweepSpec) -> ModelSpec:

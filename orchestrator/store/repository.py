@@ -67,6 +67,7 @@ class BudgetRow:
     started_at: datetime
     finished_at: datetime | None
     steps: int
+    batch_size: int | None = None  # a batch scan's; None: the sweep's base batch size
 
 
 @dataclass(frozen=True)
@@ -256,13 +257,16 @@ class SweepStore(Database):
                     Trial.finished_at,
                     Trial.steps_done,
                     latest.c.step,
+                    Trial.batch_size,
                 )
                 .outerjoin(latest, latest.c.trial_id == Trial.id)
                 .where(Trial.sweep_id == sweep_id, Trial.started_at.is_not(None))
             ).all()
         return started, [
-            BudgetRow(width, depth, duration, started_at, finished_at, max(int(done or 0), int(step or 0)))
-            for width, depth, duration, started_at, finished_at, done, step in rows
+            BudgetRow(
+                width, depth, duration, started_at, finished_at, max(int(done or 0), int(step or 0)), batch
+            )
+            for width, depth, duration, started_at, finished_at, done, step, batch in rows
         ]
 
     def last_event(self, sweep_id: int, kind: str) -> SweepEvent | None:
