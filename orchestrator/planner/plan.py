@@ -681,6 +681,16 @@ def _timescale(
     lr_base = at_base.get("lr")
     wd = at_base["weight_decay"] if "weight_decay" in hparams else spec.optimizer.weight_decay
     if lr is None or lr_base is None or wd is None or wd <= 0:
+        moved = (sizes.proxy_tokens, sizes.proxy_batch) != (sizes.target_tokens, sizes.target_batch)
+        if "weight_decay" in hparams and moved:
+            warnings.append(
+                PlanWarning(
+                    "weight_decay_not_moved",
+                    "weight_decay: the target's budget differs from the proxies', but AdamW's timescale "
+                    "τ = B/(η·λ·D) needs a transferred lr and a positive decay, so the value is copied",
+                    hparam="weight_decay",
+                )
+            )
         return None
     proxy = {"batch_size": sizes.proxy_batch, "lr": lr_base, "weight_decay": wd, "tokens": sizes.proxy_tokens}
     target = {"batch_size": sizes.target_batch, "lr": lr, "weight_decay": wd, "tokens": sizes.target_tokens}
