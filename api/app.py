@@ -11,6 +11,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.openapi.utils import get_openapi
 
 from api.auth import check_auth_mode
@@ -56,6 +57,9 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
         larger={f"{API_PREFIX}/code": (settings.max_code_bytes, "MUTRANSFER_MAX_CODE_BYTES")},
     )
     app.add_middleware(RequestTimeoutMiddleware, seconds=settings.request_timeout_s)
+    # JSON pages of thousands of trials shrink ~10×; level 5 costs a few ms per MB. A response that is
+    # already encoded (plotly.js, api/ui/assets.py) passes through untouched.
+    app.add_middleware(GZipMiddleware, minimum_size=1024, compresslevel=5)
     install_error_handlers(app)
     install_metrics(app)
     for module in (health, statuses, auth, sweeps, code, webhooks, validation, trials, outputs, plans):

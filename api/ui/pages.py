@@ -13,9 +13,11 @@ from pathlib import Path
 from typing import Any
 
 import plotly
-from fastapi import APIRouter, FastAPI, HTTPException
+from fastapi import APIRouter, FastAPI, HTTPException, Request
 from fastapi.responses import FileResponse, Response
 from fastapi.staticfiles import StaticFiles
+
+from api.ui import assets
 
 STATIC_DIR = Path(str(files("api.ui"))) / "static"
 PLOTLY_JS = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
@@ -43,13 +45,14 @@ def sweep_page(sweep_id: str) -> FileResponse:
 
 
 @router.get("/ui/vendor/plotly.min.js")
-def plotly_js() -> FileResponse:
+def plotly_js(request: Request) -> Response:
+    """plotly.js, gzipped once and revalidated by ETag (api/ui/assets.py)."""
     if not PLOTLY_JS.is_file():
         raise HTTPException(
             status_code=404,
             detail=f"plotly.min.js not found at {PLOTLY_JS}: reinstall the pinned `plotly` package",
         )
-    return FileResponse(PLOTLY_JS, media_type="text/javascript", headers=VENDOR_CACHE)
+    return assets.respond(assets.load(PLOTLY_JS, "text/javascript"), request, VENDOR_CACHE)
 
 
 class _RevalidatedStatic(StaticFiles):
