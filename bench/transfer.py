@@ -37,8 +37,9 @@ from the worker's default. `--data PATH` trains on a UTF-8 text file (char-token
 `--data-dtype uint16|uint32`, a flat token file (vocabulary: its largest id + 1, or `--vocab-size`).
 
     .venv/bin/python bench/transfer.py --quick [--seeds 3] [--json] [--out results.json]
-        [--parametrizations mup,sp,sp-embedding-lr] [--vary width|depth] [--family gpt|mlp|moe|hf]
+        [--parametrizations mup,sp,sp-embedding-lr] [--vary width|depth|tokens] [--family gpt|mlp|moe|hf]
         [--data PATH [--data-dtype uint16|uint32] [--vocab-size V]] [--jobs 2] [--threads 1] [--estimate]
+        [--device auto|cpu|cuda]
 
 Quick mode, fixed before measuring from a cost estimate (`--estimate` times 10 steps per width): proxies at
 widths 16, 32 and 64 (1/16, 1/8 and 1/4 of the target: 16 is one 16-dim head, the narrowest the model
@@ -99,6 +100,75 @@ floor 1.10 %; target loss 2.125 (μP) vs 2.322 (SP); compute 478 % / 438 % of on
 `--vary depth` (CompleteP proxies at depths 2 and 4 → depth 8) and `--family moe` keep their spec and run the
 same procedure; their figures in earlier versions of this docstring were measured with the previous one-seed
 procedure (regret against a 15-point sweep, compute against the whole direct sweep) and are withdrawn.
+
+Transfer across the token horizon (`--vary tokens`; docs/benchmark.md has the same section). The question: the
+target trains 8× longer than the proxies' base budget; does the planner's horizon correction (a law
+u*(D) = u₀ + γ_D·log2 D fitted to a token scan, orchestrator/planner/horizon.py) give the target a better LR
+than copying the width-only transfer across the horizon? Design, fixed before measuring:
+- μP only by default (`--parametrizations` overrides): its width law is the best-behaved (headline), so what
+  is left to miss is the horizon. Width sweep at the base budget at proxies 16, 32 and 64 (13 LRs
+  2^-12..2^-6, 3 seeds, widening, base width 32, depth 2: the headline's conventions and 200 steps of
+  8 × 64 tokens, 102,400 tokens per run); the token scan at 2× and 4× the base (400 and 800 steps) at the
+  narrowest proxy width only (`proxy.scan_widths: narrowest`, the planner's default), the same grid and
+  seeds; the target 128 wide (2× the widest proxy) at depth 2, on 8× the base (`target.tokens`
+  819,200: 1,600 steps). Three budgets give the horizon law a residual degree of freedom and a two-octave
+  lever arm, and leave one octave of extrapolation (4× → 8×) instead of two.
+- Corrected LR (`lr_corrected`, = `lr_transferred`): the plan's LR, with its horizon move. Width-only LR
+  (`lr_copied`): the plan's LR before that move, read from `plan.parametrizations[p].moves` (the "horizon"
+  entry's factor): lr_copied = lr_corrected / factor. As a check the same trials without the scan are
+  planned again with the target at the base budget (`lr_width_only_plan`): the width law reads only the
+  base-budget trials, so the two must agree; this is what the planner transfers when it ignores the
+  horizon.
+- Oracle: the target swept around the corrected LR (±1 octave, half-octave steps), its grid extended by
+  half-octave points until it brackets the copied LR, plus a run at the copied LR itself where that falls
+  between grid points (kind "copied"); widened one point at a time while its seed-mean optimum sits at an
+  edge. Both regrets are read off the same oracle point on the same seeds: r_s = L_s(η) / L_s(η_oracle) − 1
+  for η = the corrected and the copied LR, paired by seed (`regret_corrected`, `regret_copied`, each with a
+  95 % t interval and by seed), and their paired difference copied − corrected (`regret_difference_*`): the
+  correction "pays off" beyond noise when that interval lies above 0 (`correction_pays_off_beyond_noise`),
+  "costs" when it lies below, "within noise" otherwise. `noise_floor` as in the headline.
+- `gamma_horizon` (the fitted γ_D and its interval, the plan's level, at `horizon_fit_width`),
+  `horizon_optima` (the scan width's optimum per budget), `horizon_move` (the plan's move).
+- `compute_fraction_vs_target_run`: every proxy FLOP (the width sweep, the scan and the coordinate check)
+  over ONE target run at 8× the base budget. The width metrics (fit error, asymptotic penalty) are reported
+  as in the headline, but the target point they add is at 8× the budget, so they mix the two axes.
+Cost (`--vary tokens --quick --estimate`, 1 thread, another session loading the 2 cores at load ≈ 3): a step
+costs 0.006 / 0.010 / 0.017 / 0.031 s at widths 16 / 32 / 64 / 128 (the lower of two estimates; the other,
+under heavier load, was up to 9× slower at width 16); 195 proxy runs (117 width sweep, 78 scan) ≈ 570
+single-core seconds and 18 target runs (6 LRs × 3 seeds) ≈ 900, i.e. 730 s with two runs at once on idle
+cores. The headline quick run took 2.5× its two-job ideal on this loaded machine (1,975 s for 1,604
+CPU-seconds over 2 processes), which gives ≈ 30 min here, widenings and the coordinate check not counted:
+inside the 45-minute budget. A 256-wide target at this budget (0.07-0.16 s a step, 1,600 steps, 18 runs) would
+take the oracle alone past 45 minutes; a 100-step base would halve the horizon the scan sees. TP5's measure by
+the estimate: 292 % of one target run (the target is only 2× the widest proxy).
+Can the quick mode show the effect? Perhaps not. The literature's optimum falls by a fraction of an octave
+per doubling of the tokens (Bjorck et al. 2025), so three doublings may move it by ≈ 0.5-1 octave; on the
+headline's flat basins (κ ≈ 1.8) an LR half an octave off costs ≈ 0.1-0.5 % of loss, of the order of a
+three-seed paired interval, and γ_D fitted from three budgets at width 16 carries its own error of several
+tenths of an octave over three doublings. A "within noise" outcome is therefore likely and would not say the
+horizon effect is absent; it would say this budget cannot resolve it. The scan runs at width 16 (one head):
+μP promises a width-invariant optimum, not a width-invariant horizon law, and the bench measures the
+planner's default, not the best place to scan.
+Full mode (a GPU, `--device cuda`; not run here): proxies 32, 64, 128 at depth 4, 1,000 steps of 32 × 128
+tokens (4.1 M per run), the scan at width 32 at 2× and 4×, the target 1024 wide on 8× (8,000 steps, 32.8 M
+tokens, ≈ 1.0e16 FLOPs a run), 9 LRs; TP5's measure 3.8 % with one seed (11.4 % with `--seeds 3`). One seed
+gives no interval, so the verdict needs `--seeds 3` (the oracle is then ≈ 18 target runs, ≈ 1.8e17 FLOPs).
+Measured 2026-12-04 (`--vary tokens --quick --json`, 2 runs at a time, the 2 cores shared: load 3.5 mean,
+7.0 max): 1,320 s in all (the proxies 11 min, no widening was needed; 1,668 CPU-seconds). The scan's optima at
+width 16 fell 0.00784 → 0.00769 → 0.00668 over 1×, 2×, 4× the base: γ_D = −0.137 per doubling (90 %
+interval [−0.297, −0.016]), so the plan moved the LR by −0.41 octave: lr_corrected 0.00700, lr_copied
+0.00930 (the width-only plan agrees: 0.00930). The oracle at width 128 on 8× the base (seed-mean losses at
+0.0035 / 0.0049 / 0.0070 / 0.0093 / 0.0099 / 0.0140: 1.825 / 1.742 / 1.690 / 1.677 / 1.683 / 1.747) put
+its optimum at the copied LR: regret_corrected 0.76 % [0.32, 1.20] (by seed 0.56, 0.89, 0.84 %),
+regret_copied 0.00 % [0.00, 0.00], noise floor 0.65 %; copied − corrected −0.76 % [−1.20, −0.32]: the
+correction COSTS, beyond noise, and μP misses its regret goal with it (0.76 % > 0.65 %). The copied LR's 0 is
+flattered by the oracle picking its best point on the same seeds, but the next grid point (0.0099) also beats
+the corrected LR by ≈ 0.4 %. Compute: 293 % of one target run by FLOPs (the scan included; 16 % of the
+oracle sweep), 2,164 % in summed run seconds, 1,210 % in process time. So at this budget the horizon law
+fitted at width 16 did not hold at width 128: the target's optimum at 8× sits where the width-only transfer
+put it (the headline's 256-wide target at the base budget had its μP optimum at 0.0095, a hint, from another
+run and width, that the target's optimum barely moved with the horizon). Whether the law fails across width
+(one 16-wide head), in the extrapolation from 4× to 8×, or only at these tiny budgets is not separated here.
 """
 
 from __future__ import annotations
@@ -119,13 +189,14 @@ import numpy as np
 import torch
 from scipy import stats
 
-from orchestrator.planner import build_plan
-from orchestrator.planner.model_size import params_for
+from orchestrator.planner import Plan, build_plan
+from orchestrator.planner.horizon import HORIZON
+from orchestrator.planner.model_size import params_for, target_tokens
 from orchestrator.planner.numeric import json_safe
 from orchestrator.planner.quality import asymptotic_penalty
 from orchestrator.planner.types import TrialResult
 from orchestrator.spec import ModelSpec, SweepSpec, parse_spec, preflight_widths
-from orchestrator.trial_config import trial_config
+from orchestrator.trial_config import target_steps, trial_config
 from workers.train import train
 
 
@@ -151,15 +222,22 @@ class Mode:
     oracle_step: float = 0.5  # octaves between oracle points
     proxy_widenings: int = 3  # rounds of two extra LRs where a proxy's optimum is at an edge
     oracle_widenings: int = 4  # rounds of one extra LR where the oracle's optimum is at an edge
+    # --vary tokens (module docstring, "Transfer across the token horizon")
+    tokens_target_width: int = 128
+    token_multiples: tuple[int, ...] = (2, 4)  # the token scan's budgets, × steps × batch × context
+    target_token_multiple: int = 8  # the target's tokens, × the base
 
 
+# fmt: off
 MODES = {
     # why these sizes: the module docstring (a cost estimate, fixed before measuring)
     "quick": Mode([16, 32, 64], 256, 256, 256, 2, 200, 8, 64, 2.0**-12, 2.0**-6, 13, 32, 3),
     # proxies ≤ 1/16 of the target and 9 LRs × 1 seed: TP5's fraction 5.5 % per parametrization (docstring)
-    "full": Mode([32, 64, 128], 2048, 2048, 2048, 4, 1000, 32, 128, 2.0**-12, 2.0**-8, 9, 32, 1),
+    "full": Mode([32, 64, 128], 2048, 2048, 2048, 4, 1000, 32, 128, 2.0**-12, 2.0**-8, 9, 32, 1,
+                 tokens_target_width=1024),
 }
-DEFAULT_PARAMETRIZATIONS = {"width": "mup,sp,sp-embedding-lr", "depth": "completep,mup"}
+# fmt: on
+DEFAULT_PARAMETRIZATIONS = {"width": "mup,sp,sp-embedding-lr", "depth": "completep,mup", "tokens": "mup"}
 # workers.coord_check's defaults, used only when its result does not say what it ran
 COORD_CHECK = {"steps": 3, "seeds": [0, 1], "batch_size": 4, "context_length": 16}
 CI_LEVEL = 0.95
@@ -211,8 +289,28 @@ def depth_spec(mode: Mode, family: str, parametrizations: list[str]) -> dict[str
     return spec
 
 
-# --vary: which axis the proxies shrink → the spec for it.
-AXES: dict[str, Callable[[Mode, str, list[str]], dict[str, Any]]] = {"width": width_spec, "depth": depth_spec}
+def tokens_spec(mode: Mode, family: str, parametrizations: list[str]) -> dict[str, Any]:
+    """The width sweep at the base budget plus the token scan (`token_multiples` × the base, at the narrowest
+    proxy width: the planner's default), the target `tokens_target_width` wide on `target_token_multiple` ×
+    the base budget."""
+    spec = width_spec(mode, family, parametrizations)
+    spec["name"] = f"bench-transfer-{family}-tokens"
+    base = mode.steps * mode.batch_size * mode.context_length
+    spec["proxy"] = {
+        **spec["proxy"],
+        "token_budgets": [m * base for m in mode.token_multiples],
+        "scan_widths": "narrowest",
+    }
+    spec["target"] = {"width": mode.tokens_target_width, "tokens": mode.target_token_multiple * base}
+    return spec
+
+
+# --vary: which axis the proxies shrink (or, for tokens, the budget the target grows along) → the spec for it.
+AXES: dict[str, Callable[[Mode, str, list[str]], dict[str, Any]]] = {
+    "width": width_spec,
+    "depth": depth_spec,
+    "tokens": tokens_spec,
+}
 # moe: the default `model.moe` (8 experts, top-2; workers/models/moe.py)
 FAMILIES = ("gpt", "mlp", "moe", "hf")
 # --family hf: a `transformers` Llama from this config (docs/external-models.md), fixed before measuring;
@@ -244,12 +342,16 @@ def run_flops(model: ModelSpec, width: int, depth: int, vocab: int, tokens: int,
 class Job:
     """One run the bench needs: a proxy, an oracle point, the transferred run, or a coordinate check."""
 
-    kind: str  # proxy | oracle | transferred | coord_check
+    kind: str  # proxy | oracle | transferred | copied | coord_check
     parametrization: str
     width: int
     depth: int
     lr: float
     seed: int = 0
+    tokens: int | None = None  # a token scan's budget (None: the base); a target run's: the target's tokens
+
+
+TARGET_KINDS = ("oracle", "transferred", "copied")  # runs at the target's size and budget
 
 
 @dataclass
@@ -265,6 +367,7 @@ class Run:
     parametrization: str = ""
     seed: int = 0
     cpu_seconds: float | None = None  # the run's own process time: what the wall time is without other load
+    tokens: int | None = None  # as Job.tokens
 
 
 @dataclass
@@ -330,11 +433,54 @@ class Result:
         return json_safe(out)
 
 
-def run_job(spec_data: dict[str, Any], job: Job, threads: int, mode: Mode, vocab: int) -> Run:
+@dataclass
+class HorizonResult(Result):
+    """`--vary tokens`: the target trains on more tokens than the proxies' base budget. The plan's LR is the
+    horizon-corrected one (`lr_corrected`, = `lr_transferred`; its runs are kind "transferred"); `lr_copied`
+    is the width-only transfer, the plan's LR before its horizon move (its runs are kind "copied", or the
+    oracle point at that LR). Both regrets are paired by seed against the same oracle point."""
+
+    base_tokens: int | None = None  # tokens per run of the width sweep
+    scan_tokens: list[int] = field(default_factory=list)  # the token scan's budgets (the base excluded)
+    target_tokens: int | None = None
+    horizon_fit_width: int | None = None  # the proxy width the horizon law was fitted at
+    horizon_model: str | None = None
+    gamma_horizon: dict[str, Any] | None = None  # γ_D per doubling of tokens, with the plan's interval
+    horizon_optima: dict[str, float | None] = field(default_factory=dict)  # tokens → LR optimum at fit width
+    horizon_move: dict[str, Any] | None = None  # the plan's move of the LR along the horizon (None: none)
+    horizon_move_octaves: float | None = None  # log2 of its factor
+    lr_corrected: float | None = None
+    lr_width_only_plan: float | None = None  # the same spec planned without the scan and at the base budget
+    loss_corrected: float | None = None  # seed means
+    loss_copied: float | None = None
+    regret_corrected: float | None = None
+    regret_corrected_ci: list[float] | None = None
+    regret_corrected_by_seed: list[float] = field(default_factory=list)
+    regret_copied_ci: list[float] | None = None
+    regret_copied_by_seed: list[float] = field(default_factory=list)
+    # copied − corrected, per seed: > 0 where the horizon correction lowered the target's loss
+    regret_difference_mean: float | None = None
+    regret_difference_ci: list[float] | None = None
+    regret_difference_by_seed: list[float] = field(default_factory=list)
+    correction_pays_off_beyond_noise: bool | None = None  # the difference's interval lies above 0
+    correction_verdict: str | None = None
+
+
+def job_budget(spec: SweepSpec, job: Job) -> tuple[int, int]:
+    """(steps, batch) of a run: the target's budget for a target run (`target_steps`: its steps or tokens),
+    the proxy's for a proxy (`trial_budget`: the base, or a token scan's budget)."""
+    if job.kind in TARGET_KINDS:
+        return target_steps(spec), spec.target_batch()
+    return spec.trial_budget(job.tokens, None)
+
+
+def run_job(spec_data: dict[str, Any], job: Job, threads: int, mode: Mode, vocab: int,
+            device: str = "auto") -> Run:  # fmt: skip
     """One run with the product's config mapping and training loop (in a pool worker process)."""
     torch.set_num_threads(threads)
     spec = parse_spec(spec_data)
     init_std = mode.base_width**-0.5  # fixed here: the bench does not follow the worker's default
+    steps, batch = job_budget(spec, job)
     config = trial_config(
         spec,
         parametrization=job.parametrization,
@@ -342,10 +488,12 @@ def run_job(spec_data: dict[str, Any], job: Job, threads: int, mode: Mode, vocab
         depth=job.depth,
         seed=job.seed,
         hparams={"lr": job.lr, "init_std": init_std},
-        steps=spec.proxy.steps,
+        steps=steps,
+        batch_size=batch,
         threads=threads,
-        device="auto",
+        device=device,
     )
+    config.eval_every = config.steps  # the loss is the final one: no evaluation on the way
     started, cpu = time.perf_counter(), time.process_time()
     if job.kind == "coord_check":
         run = _coord_check(spec, job, config, vocab, started)
@@ -373,6 +521,7 @@ def run_job(spec_data: dict[str, Any], job: Job, threads: int, mode: Mode, vocab
         job.parametrization,
         job.seed,
         time.process_time() - cpu,
+        job.tokens,
     )
 
 
@@ -398,17 +547,21 @@ class Pool:
     """The process pool plus the bench's log; tracks the load average it saw."""
 
     def __init__(self, executor: Executor, spec_data: dict[str, Any], threads: int, mode: Mode, vocab: int,
-                 log: Callable[[str], None]) -> None:  # fmt: skip
+                 log: Callable[[str], None], device: str = "auto") -> None:  # fmt: skip
         self.executor, self.spec_data, self.threads, self.mode, self.vocab, self.log = (
             executor, spec_data, threads, mode, vocab, log
         )  # fmt: skip
+        self.device = device
+        self.spec = parse_spec(spec_data)
         self.loads: list[float] = []
 
     def run(self, jobs: list[Job]) -> list[Run]:
         """Run `jobs`, the widest and deepest first (so the pool ends evenly), logging each end."""
-        order = sorted(range(len(jobs)), key=lambda i: -_cost(jobs[i]))
+        order = sorted(range(len(jobs)), key=lambda i: -_cost(self.spec, jobs[i]))
         futures = {
-            self.executor.submit(run_job, self.spec_data, jobs[i], self.threads, self.mode, self.vocab): i
+            self.executor.submit(
+                run_job, self.spec_data, jobs[i], self.threads, self.mode, self.vocab, self.device
+            ): i
             for i in order
         }
         runs: list[Run | None] = [None] * len(jobs)
@@ -418,14 +571,22 @@ class Pool:
             self.loads.append(os.getloadavg()[0])
             self.log(
                 f"[{done}/{len(jobs)}] {run.parametrization} {run.kind} width={run.width} depth={run.depth} "
-                f"seed={run.seed} lr={run.lr:.3g} loss={_fmt(run.loss)} {run.status} ({run.seconds:.1f}s)"
+                f"seed={run.seed} lr={run.lr:.3g}{_tokens(run.tokens)} loss={_fmt(run.loss)} {run.status} "
+                f"({run.seconds:.1f}s)"
             )
         return [r for r in runs if r is not None]
 
 
-def _cost(job: Job) -> float:
+def _cost(spec: SweepSpec, job: Job) -> float:
     """Relative cost, for the pool's order: the coordinate check (its ladder reaches 8× the base) first."""
-    return math.inf if job.kind == "coord_check" else float(job.width * job.width * job.depth)
+    if job.kind == "coord_check":
+        return math.inf
+    steps, batch = job_budget(spec, job)
+    return float(job.width * job.width * job.depth * steps * batch)
+
+
+def _tokens(tokens: int | None) -> str:
+    return "" if tokens is None else f" tokens={tokens:,}"
 
 
 def seed_means(runs: list[Run]) -> dict[float, float]:
@@ -446,11 +607,11 @@ def edge(runs: list[Run]) -> int:
     return 1 if best == max(means) else -1 if best == min(means) else 0
 
 
-def widen(groups: dict[tuple[str, int, int], list[Run]], points: int, step: float, kind: str,
+def widen(groups: dict[tuple[str, int, int, int | None], list[Run]], points: int, step: float, kind: str,
           seeds: list[int]) -> list[Job]:  # fmt: skip
     """Jobs for `points` more LRs beyond the edge of every group whose optimum sits there."""
     jobs = []
-    for (p, w, d), runs in groups.items():
+    for (p, w, d, tokens), runs in groups.items():
         side = edge(runs)
         if side == 0:
             continue
@@ -458,16 +619,17 @@ def widen(groups: dict[tuple[str, int, int], list[Run]], points: int, step: floa
         start = max(us) if side > 0 else min(us)
         for k in range(1, points + 1):
             lr = 2.0 ** (start + side * k * step)
-            jobs += [Job(kind, p, w, d, lr, s) for s in seeds]
+            jobs += [Job(kind, p, w, d, lr, s, tokens) for s in seeds]
     return jobs
 
 
 def proxy_jobs(spec: SweepSpec, p: str) -> list[Job]:
+    """The LR grid × seeds in every search of `p`: the width (and depth) sweep, then any token scan."""
     grid = spec.search.space["lr"].grid()
     return [
-        Job("proxy", p, w, d, lr, s)
-        for d in spec.depths()
-        for w in spec.proxy.widths
+        Job("proxy", p, c.width, c.depth, lr, s, c.tokens)
+        for c in spec.searches()
+        if c.parametrization == p
         for lr in grid
         for s in spec.proxy.seeds
     ]
@@ -488,16 +650,17 @@ def oracle_jobs(spec: SweepSpec, result: Result, mode: Mode) -> list[Job]:
             depth,
             centre * 2.0 ** (i * mode.oracle_step),
             s,
+            spec.target.tokens,
         )  # fmt: skip
         for i in range(-k, k + 1)
         for s in spec.proxy.seeds
     ]
 
 
-def plan_transfer(spec: SweepSpec, result: Result, log: Callable[[str], None]) -> None:
-    """The product's planner on the proxy runs: the transferred LR and the transfer-quality metrics."""
+def proxy_trials(spec: SweepSpec, result: Result) -> list[TrialResult]:
+    """The proxy runs as the planner sees them (a token scan's trial carries its budget)."""
     p = result.parametrization
-    trials = [
+    return [
         TrialResult(
             p,
             r.width,
@@ -507,10 +670,16 @@ def plan_transfer(spec: SweepSpec, result: Result, log: Callable[[str], None]) -
             r.loss,
             r.status == "diverged",
             r.status,
+            tokens=r.tokens,
         )
         for r in result.proxy_runs
     ]
-    plan = build_plan(spec.model_copy(update={"parametrizations": [p]}), trials)
+
+
+def plan_transfer(spec: SweepSpec, result: Result, log: Callable[[str], None]) -> Plan:
+    """The product's planner on the proxy runs: the transferred LR and the transfer-quality metrics."""
+    p = result.parametrization
+    plan = build_plan(spec.model_copy(update={"parametrizations": [p]}), proxy_trials(spec, result))
     pp = plan.parametrizations[p]
     law = pp.width_transfer["lr"]
     result.lr_transferred = pp.hparams["lr"].value
@@ -531,6 +700,66 @@ def plan_transfer(spec: SweepSpec, result: Result, log: Callable[[str], None]) -
         result.asymptotic_penalty_proxies_only = quality.asymptotic_penalty
         result.penalty_by_width = dict(quality.penalty_by_width)
     log(f"{p} plan: lr={_fmt(result.lr_transferred)} law={law.model} γ={_fmt(law.gamma.value)}")
+    return plan
+
+
+def plan_horizon(spec: SweepSpec, result: HorizonResult, plan: Plan, log: Callable[[str], None]) -> None:
+    """The horizon law and move of the plan; the width-only LR read from the move and, as a check, planned
+    again without the scan trials and with the target at the base budget."""
+    p = result.parametrization
+    pp = plan.parametrizations[p]
+    context = spec.model.context_length
+    result.base_tokens = spec.proxy.base_tokens(context)
+    result.scan_tokens = [t for t in spec.proxy.horizons(context) if t != result.base_tokens]
+    result.target_tokens = target_tokens(spec)
+    result.lr_corrected = result.lr_transferred
+    move = next((m for m in pp.moves if m["hparam"] == "lr" and m["axis"] == HORIZON), None)
+    result.horizon_move = move
+    factor = float(move["factor"]) if move is not None else 1.0
+    result.horizon_move_octaves = math.log2(factor)
+    if result.lr_corrected is not None:
+        result.lr_copied = result.lr_corrected / factor
+    law = pp.horizon_transfer
+    if law is not None:
+        result.horizon_fit_width = law.width
+        lr_law = law.laws.get("lr")
+        if lr_law is not None:
+            result.horizon_model, result.gamma_horizon = lr_law.model, lr_law.gamma.__dict__
+        result.horizon_optima = {f"{int(f.scale)}": f.optimum.value for f in law.optima.get("lr", [])}
+    without = spec.model_copy(
+        update={
+            "parametrizations": [p],
+            "proxy": spec.proxy.model_copy(update={"token_budgets": None}),
+            "target": spec.target.model_copy(update={"tokens": None}),
+        }
+    )
+    base = [t for t in proxy_trials(spec, result) if t.tokens is None]
+    result.lr_width_only_plan = build_plan(without, base).parametrizations[p].hparams["lr"].value
+    gamma = (result.gamma_horizon or {}).get("value")
+    log(
+        f"{p} horizon: γ_D={_fmt(gamma)} at width {result.horizon_fit_width}, move "
+        f"{_fmt(result.horizon_move_octaves)} oct: lr corrected {_fmt(result.lr_corrected)}, copied "
+        f"{_fmt(result.lr_copied)} (width-only plan {_fmt(result.lr_width_only_plan)})"
+    )
+
+
+def horizon_oracle_jobs(spec: SweepSpec, result: HorizonResult, mode: Mode) -> list[Job]:
+    """The oracle around the corrected LR (`oracle_jobs`), its half-octave grid extended until it brackets the
+    copied LR, and a run at the copied LR itself where it is off that grid."""
+    jobs = oracle_jobs(spec, result, mode)
+    centre, copied = result.lr_transferred, result.lr_copied
+    if centre is None or copied is None:
+        return jobs
+    depth = spec.target.depth or spec.model.depth
+    step, k = mode.oracle_step, round(mode.oracle_span / mode.oracle_step)
+    d = math.log2(copied / centre) / step  # in grid steps
+    low, high = min(-k, math.floor(d + 1e-9)), max(k, math.ceil(d - 1e-9))
+    p, w, seeds, tokens = result.parametrization, spec.target.width, spec.proxy.seeds, spec.target.tokens
+    for i in [*range(low, -k), *range(k + 1, high + 1)]:
+        jobs += [Job("oracle", p, w, depth, centre * 2.0 ** (i * step), s, tokens) for s in seeds]
+    if abs(d - round(d)) * step > 1e-6:
+        jobs += [Job("copied", p, w, depth, copied, s, tokens) for s in seeds]
+    return jobs
 
 
 def score(result: Result) -> None:
@@ -563,7 +792,8 @@ def score(result: Result) -> None:
         if result.regret_mean is not None:
             result.meets_regret_goal = result.regret_mean <= result.regret_goal
     widest = result.proxy_optima.get(str(max(result.proxy_widths)))
-    if widest is not None and result.loss_oracle:
+    # --vary tokens: lr_copied is the width-only transfer instead, its regret paired (score_horizon)
+    if widest is not None and result.loss_oracle and not isinstance(result, HorizonResult):
         result.lr_copied = widest
         copied = curve_at(finite, math.log2(widest))
         if copied is not None:
@@ -594,6 +824,56 @@ def score(result: Result) -> None:
     result.asymptotic_penalty = asymptotic_penalty(points)
 
 
+def losses_at(runs: list[Run], lr: float) -> dict[int, float]:
+    """Seed → loss of the runs at `lr` (inf where a run diverged or failed)."""
+    u = math.log2(lr)
+    return {r.seed: math.inf if r.loss is None else r.loss for r in runs if abs(math.log2(r.lr) - u) < 1e-6}
+
+
+def mean_ci(values: list[float]) -> tuple[float | None, list[float] | None]:
+    """The mean and its Student-t interval (CI_LEVEL, df = n − 1); no interval for one value or a
+    non-finite one."""
+    if not values:
+        return None, None
+    mean = float(np.mean(values))
+    if len(values) < 2 or not all(math.isfinite(v) for v in values):
+        return mean, None
+    half = stats.t.ppf(0.5 + CI_LEVEL / 2, len(values) - 1) * np.std(values, ddof=1) / math.sqrt(len(values))
+    return mean, [mean - half, mean + half]
+
+
+def score_horizon(result: HorizonResult) -> None:
+    """Both regrets against the same oracle point on the same seeds, and their paired difference."""
+    oracle = result.oracle_runs
+    if result.lr_oracle is None or result.lr_corrected is None or result.lr_copied is None:
+        return
+    best = losses_at(oracle, result.lr_oracle)
+    corrected, copied = losses_at(oracle, result.lr_corrected), losses_at(oracle, result.lr_copied)
+    seeds = sorted(s for s in best if s in corrected and s in copied and 0 < best[s] < math.inf)
+    if not seeds:
+        return
+    r_corr = [corrected[s] / best[s] - 1.0 for s in seeds]
+    r_copy = [copied[s] / best[s] - 1.0 for s in seeds]
+    result.loss_corrected = float(np.mean([corrected[s] for s in seeds]))
+    result.loss_copied = float(np.mean([copied[s] for s in seeds]))
+    result.regret_corrected_by_seed, result.regret_copied_by_seed = r_corr, r_copy
+    result.regret_corrected, result.regret_corrected_ci = mean_ci(r_corr)
+    result.regret_copied, result.regret_copied_ci = mean_ci(r_copy)
+    diff = [b - a for a, b in zip(r_corr, r_copy, strict=True)]
+    result.regret_difference_by_seed = diff
+    result.regret_difference_mean, ci = mean_ci(diff)
+    result.regret_difference_ci = ci
+    if result.horizon_move is None:
+        result.correction_verdict = "no horizon move: the plan copied the LR across the horizon"
+    elif ci is not None:
+        result.correction_pays_off_beyond_noise = ci[0] > 0
+        result.correction_verdict = "pays off" if ci[0] > 0 else "costs" if ci[1] < 0 else "within noise"
+    elif len(seeds) < 2:
+        result.correction_verdict = "one seed: no interval"
+    else:
+        result.correction_verdict = "a target run diverged: see the regrets by seed"
+
+
 def curve_at(curve: dict[float, float], u: float) -> float | None:
     """A seed-mean curve (log2 lr → loss) at u, linear between its points (None outside)."""
     points = sorted(curve.items())
@@ -603,24 +883,33 @@ def curve_at(curve: dict[float, float], u: float) -> float | None:
     return None
 
 
-def _groups(runs: list[Run]) -> dict[tuple[str, int, int], list[Run]]:
-    out: dict[tuple[str, int, int], list[Run]] = {}
+def _groups(runs: list[Run]) -> dict[tuple[str, int, int, int | None], list[Run]]:
+    out: dict[tuple[str, int, int, int | None], list[Run]] = {}
     for r in runs:
-        out.setdefault((r.parametrization, r.width, r.depth or 0), []).append(r)
+        out.setdefault((r.parametrization, r.width, r.depth or 0, r.tokens), []).append(r)
     return out
 
 
 def bench(spec: SweepSpec, mode: Mode, names: list[str], jobs: int, threads: int, vocab: int,
-          log: Callable[[str], None]) -> tuple[list[Result], list[float]]:  # fmt: skip
-    """Coordinate checks and proxies in one pool, the plans, then every parametrization's oracle."""
+          log: Callable[[str], None], device: str = "auto") -> tuple[list[Result], list[float]]:  # fmt: skip
+    """Coordinate checks and proxies in one pool, the plans, then every parametrization's oracle. With a
+    token scan in the spec (`--vary tokens`) the results are `HorizonResult`s: the oracle also brackets the
+    width-only LR, and both LRs are scored against it."""
     data = spec.model_dump(mode="json")
     target_depth = spec.target.depth or spec.model.depth
     seeds = spec.proxy.seeds
     grid = spec.search.space["lr"].grid()
     step = math.log2(grid[1] / grid[0]) if len(grid) > 1 else 0.5
-    results = {p: Result(p, list(spec.proxy.widths), spec.target.width) for p in names}
+    kind = HorizonResult if spec.proxy.token_budgets else Result
+    results = {p: kind(p, list(spec.proxy.widths), spec.target.width) for p in names}
+
+    def targets(result: Result) -> list[Job]:
+        if isinstance(result, HorizonResult):
+            return horizon_oracle_jobs(spec, result, mode)
+        return oracle_jobs(spec, result, mode)
+
     with ProcessPoolExecutor(max_workers=jobs) as executor:
-        pool = Pool(executor, data, threads, mode, vocab, log)
+        pool = Pool(executor, data, threads, mode, vocab, log, device)
         # every parametrization is preflighted, SP included (its check is judged against SP's own predictions)
         first = [Job("coord_check", p, spec.base_width, spec.depths()[0], 0.0) for p in names]
         for run in pool.run(first + [j for p in names for j in proxy_jobs(spec, p)]):
@@ -636,8 +925,10 @@ def bench(spec: SweepSpec, mode: Mode, names: list[str], jobs: int, threads: int
                 results[run.parametrization].proxy_runs.append(run)
         for result in results.values():
             result.proxy_depths, result.target_depth = spec.depths(), target_depth
-            plan_transfer(spec, result, log)
-        for run in pool.run([j for r in results.values() for j in oracle_jobs(spec, r, mode)]):
+            plan = plan_transfer(spec, result, log)
+            if isinstance(result, HorizonResult):
+                plan_horizon(spec, result, plan, log)
+        for run in pool.run([j for r in results.values() for j in targets(r)]):
             results[run.parametrization].oracle_runs.append(run)
         for _ in range(mode.oracle_widenings):
             groups = _groups([x for r in results.values() for x in r.oracle_runs])
@@ -648,6 +939,8 @@ def bench(spec: SweepSpec, mode: Mode, names: list[str], jobs: int, threads: int
                 results[run.parametrization].oracle_runs.append(run)
     for result in results.values():
         score(result)
+        if isinstance(result, HorizonResult):
+            score_horizon(result)
     return list(results.values()), pool.loads
 
 
@@ -723,23 +1016,28 @@ def estimate(spec: SweepSpec, mode: Mode, names: list[str], jobs: int, vocab: in
             times.append(time.perf_counter() - started)
         per_step[w] = max(times[1] - times[0], 1e-4) / 10
     seeds = len(spec.proxy.seeds)
-    run_s = {w: t * (mode.steps + mode.eval_batches / 3) for w, t in per_step.items()}
-    proxies = len(spec.search.space["lr"].grid()) * seeds * len(spec.depths())
-    oracle_points = 2 * round(mode.oracle_span / mode.oracle_step) + 1
-    proxy_s = len(names) * proxies * sum(run_s[w] for w in spec.proxy.widths)
-    oracle_s = len(names) * oracle_points * seeds * run_s[spec.target.width]
-    tokens = mode.steps * mode.batch_size * mode.context_length
-    proxy_flops = proxies * sum(
-        run_flops(spec.model, w, d, vocab, tokens, mode.context_length)
-        for w in spec.proxy.widths
-        for d in spec.depths()
-    )
-    target = run_flops(spec.model, spec.target.width, target_depth, vocab, tokens, mode.context_length)
+    runs = len(spec.search.space["lr"].grid()) * seeds  # per search (one parametrization's cell)
+    cells = [c for c in spec.searches() if c.parametrization == names[0]]
+    context = mode.context_length
+    proxy_s = proxy_flops = 0.0
+    for c in cells:
+        steps, batch = spec.trial_budget(c.tokens, c.batch_size)
+        proxy_s += runs * per_step[c.width] * (steps + mode.eval_batches / 3)
+        proxy_flops += runs * run_flops(spec.model, c.width, c.depth, vocab, steps * batch * context, context)
+    # the oracle's grid around the plan's LR, and with a token scan one more point (the width-only LR)
+    oracle_points = 2 * round(mode.oracle_span / mode.oracle_step) + 1 + bool(spec.proxy.token_budgets)
+    t_steps = target_steps(spec)
+    t_run = per_step[spec.target.width] * (t_steps + mode.eval_batches / 3)
+    oracle_s = len(names) * oracle_points * seeds * t_run
+    t_tokens = t_steps * spec.target_batch() * context
+    target = run_flops(spec.model, spec.target.width, target_depth, vocab, t_tokens, context)
     return {
         "seconds_per_step": per_step,
-        "proxy_seconds_single_core": proxy_s,
+        "proxy_runs_per_parametrization": runs * len(cells),
+        "target_runs_per_parametrization": oracle_points * seeds,
+        "proxy_seconds_single_core": len(names) * proxy_s,
         "oracle_seconds_single_core": oracle_s,
-        "wall_seconds_estimate": (proxy_s + oracle_s) / jobs,
+        "wall_seconds_estimate": (len(names) * proxy_s + oracle_s) / jobs,
         "tp5_compute_fraction_per_parametrization": proxy_flops / target,
     }
 
@@ -758,6 +1056,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--vocab-size", type=int, help="a token file's vocabulary (default: its max id + 1)")
     parser.add_argument("--jobs", type=int, default=2, help="runs in parallel (processes)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads per run")
+    parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
+                        help="where every run trains (auto: the GPU when there is one)")  # fmt: skip
     parser.add_argument(
         "--estimate", action="store_true", help="time a few steps per width and print the cost"
     )
@@ -784,7 +1084,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     load_start = os.getloadavg()[0]
     started = time.perf_counter()
-    results, loads = bench(spec, mode, names, args.jobs, args.threads, vocab, log)
+    results, loads = bench(spec, mode, names, args.jobs, args.threads, vocab, log, args.device)
     wall = time.perf_counter() - started
     log(f"done in {wall:.0f} s")
     report = json_safe(
@@ -792,6 +1092,7 @@ def main(argv: list[str] | None = None) -> int:
             "mode": "quick" if args.quick else "full",
             "config": {**{k: v for k, v in mode.__dict__.items()}, "vary": args.vary, "family": args.family,
                        "parametrizations": names, "jobs": args.jobs, "threads": args.threads,
+                       "device": args.device,
                        "vocab_size": vocab,
                        "data": spec_data.get("data", "python-stdlib"), "init_std": mode.base_width**-0.5},
             "wall_seconds": wall,
@@ -819,7 +1120,26 @@ def main(argv: list[str] | None = None) -> int:
                 f"{_pct(r.compute_fraction_vs_direct_sweep)})  fit error {_fmt(r.fit_error_octaves)} oct  "
                 f"κ {_fmt(r.robustness_exponent)}  asymptotic {_pct(r.asymptotic_penalty)}"
             )
+            if isinstance(r, HorizonResult):
+                print(_horizon_line(r))
     return 0
+
+
+def _horizon_line(r: HorizonResult) -> str:
+    g = r.gamma_horizon or {}
+    return (
+        f"{'':>16}  horizon {r.base_tokens:,} -> {r.target_tokens:,} tokens (scan {r.scan_tokens} at width "
+        f"{r.horizon_fit_width}): γ_D {_fmt(g.get('value'))} [{_fmt(g.get('low'))}, {_fmt(g.get('high'))}]  "
+        f"lr corrected {_fmt(r.lr_corrected)} regret {_pct(r.regret_corrected)} "
+        f"{_ci(r.regret_corrected_ci)}  "
+        f"copied {_fmt(r.lr_copied)} regret {_pct(r.regret_copied)} {_ci(r.regret_copied_ci)}  "
+        f"copied − corrected {_pct(r.regret_difference_mean)} {_ci(r.regret_difference_ci)}: "
+        f"{r.correction_verdict}"
+    )
+
+
+def _ci(ci: list[float] | None) -> str:
+    return "n/a" if ci is None else f"[{_pct(ci[0])}, {_pct(ci[1])}]"
 
 
 def _fmt(x: float | None) -> str:

@@ -32,6 +32,27 @@ KEYS = {
     "asymptotic_penalty",
 }
 
+HORIZON_KEYS = {
+    "lr_corrected",
+    "lr_copied",
+    "lr_oracle",
+    "lr_width_only_plan",
+    "regret_corrected",
+    "regret_corrected_ci",
+    "regret_corrected_by_seed",
+    "regret_copied",
+    "regret_copied_ci",
+    "regret_copied_by_seed",
+    "regret_difference_mean",
+    "regret_difference_ci",
+    "noise_floor",
+    "gamma_horizon",
+    "horizon_move",
+    "compute_fraction_vs_target_run",
+    "correction_pays_off_beyond_noise",
+    "correction_verdict",
+}
+
 
 @pytest.fixture(scope="module")
 def bench():
@@ -42,7 +63,7 @@ def bench():
     spec.loader.exec_module(module)
     module.MODES["quick"] = module.Mode(
         [16, 32, 48], 64, 64, 64, 1, 4, 4, 16, 2.0**-8, 2.0**-5, 3, 16, 2,
-        eval_batches=2, proxy_widenings=1, oracle_widenings=1,
+        eval_batches=2, proxy_widenings=1, oracle_widenings=1, tokens_target_width=64,
     )  # fmt: skip
     yield module
     sys.modules.pop("transfer_bench", None)
@@ -94,6 +115,61 @@ def test_depth_mode_transfers_completep_to_depth_eight(bench, capsys) -> None:
     assert r["proxy_depths"] == [2, 4] and r["target_depth"] == 8 and r["seeds"] == 1
     assert {x["depth"] for x in r["oracle_runs"]} == {8} and math.isfinite(r["regret_mean"])
     assert r["regret_ci"] is None  # one seed: no interval
+
+
+def test_tokens_mode_scores_the_horizon_corrected_and_the_width_only_lr_on_one_oracle(bench, capsys) -> None:
+    report = run(bench, capsys, "--vary", "tokens")
+    assert report["config"]["parametrizations"] == ["mup"]  # μP only by default on this axis
+    (r,) = report["results"]
+    assert HORIZON_KEYS <= set(r), HORIZON_KEYS - set(r)
+    base = 4 * 4 * 16  # steps × batch × context of the tiny mode
+    assert r["base_tokens"] == base and r["scan_tokens"] == [2 * base, 4 * base]
+    assert r["target_tokens"] == 8 * base and r["target_width"] == 64
+    # the width sweep at the base budget at every proxy width, the token scan at the narrowest only
+    scan = [x for x in r["proxy_runs"] if x["tokens"] is not None]
+    assert {x["tokens"] for x in scan} == {2 * base, 4 * base} and {x["width"] for x in scan} == {16}
+    assert {x["width"] for x in r["proxy_runs"] if x["tokens"] is None} == {16, 32, 48}
+    assert r["horizon_fit_width"] == 16 and set(r["horizon_optima"]) == {
+        str(t) for t in (base, 2 * base, 4 * base)
+    }
+    targets = r["oracle_runs"]
+    assert {x["tokens"] for x in targets} == {8 * base} and {x["width"] for x in targets} == {64}
+    # the corrected LR is the width-only one moved by the plan's horizon move, and nothing else
+    move = r["horizon_move"]
+    assert move is not None and move["axis"] == "horizon" and move["hparam"] == "lr"
+    assert move["source"] == base and move["target"] == 8 * base
+    assert r["lr_corrected"] == pytest.approx(r["lr_transferred"])
+    assert r["lr_corrected"] / r["lr_copied"] == pytest.approx(move["factor"])
+    assert r["horizon_move_octaves"] == pytest.approx(math.log2(move["factor"]))
+    assert r["lr_copied"] == pytest.approx(r["lr_width_only_plan"])  # the planner without the scan agrees
+    assert move["gamma"]["value"] == pytest.approx(r["gamma_horizon"]["value"])
+
+    # both regrets are read off the same oracle point, paired by seed, on runs at exactly those LRs
+    def at(lr: float) -> dict[int, float]:
+        return {x["seed"]: x["loss"] for x in targets if x["lr"] == pytest.approx(lr, rel=1e-9)}
+
+    best, corrected, copied = at(r["lr_oracle"]), at(r["lr_corrected"]), at(r["lr_copied"])
+    assert set(best) == set(corrected) == set(copied) == {0, 1}
+    assert r["regret_corrected_by_seed"] == pytest.approx([corrected[s] / best[s] - 1 for s in (0, 1)])
+    assert r["regret_copied_by_seed"] == pytest.approx([copied[s] / best[s] - 1 for s in (0, 1)])
+    assert r["regret_corrected"] == pytest.approx(r["regret_mean"])
+    difference = [
+        b - a for a, b in zip(r["regret_corrected_by_seed"], r["regret_copied_by_seed"], strict=True)
+    ]
+    assert r["regret_difference_by_seed"] == pytest.approx(difference)
+    low, high = r["regret_difference_ci"]
+    assert low <= r["regret_difference_mean"] <= high
+    assert r["correction_pays_off_beyond_noise"] == (low > 0)
+    assert r["correction_verdict"] in ("pays off", "costs", "within noise")
+    # the oracle's grid brackets the copied LR
+    assert min(x["lr"] for x in targets) <= r["lr_copied"] <= max(x["lr"] for x in targets)
+    # TP5's measure: every proxy FLOP (the scan and the coordinate check included) over ONE target run
+    proxies = sum(x["flops"] for x in r["proxy_runs"]) + sum(x["flops"] for x in r["coord_check_runs"])
+    transferred = next(x for x in targets if x["kind"] == "transferred")
+    assert r["compute_fraction_vs_target_run"] == pytest.approx(proxies / transferred["flops"])
+    # a run's FLOPs follow its tokens: the 4× scan costs 4× the base run at the same width
+    at_16 = {x["tokens"]: x["flops"] for x in r["proxy_runs"] if x["width"] == 16}
+    assert at_16[4 * base] == pytest.approx(4 * at_16[None])
 
 
 def test_data_runs_the_bench_on_a_text_file_it_never_saw(bench, capsys, tmp_path, monkeypatch) -> None:
