@@ -171,8 +171,8 @@ run and width, that the target's optimum barely moved with the horizon). Whether
 (one 16-wide head), in the extrapolation from 4× to 8×, or only at these tiny budgets is not separated here.
 The same quick design on an NVIDIA H200 (`--device cuda --jobs 8`, 136 s; Python 3.12's standard library as
 the corpus there): γ_D = −0.21 [−0.86, +0.50], move −0.64 octave, the oracle again at the copied LR,
-regret_corrected 0.57 % [−0.58, +1.73], copied − corrected −0.57 % [−1.73, +0.58]: within noise (floor 0.87 %),
-same sign. The full mode was not run (it needs far more than the 15 GPU minutes that session had).
+regret_corrected 0.57 % [−0.58, +1.73], copied − corrected −0.57 % [−1.73, +0.58]: within noise (floor
+0.87 %), same sign. The full mode was not run (it needs far more than the 15 GPU minutes that session had).
 """
 
 from __future__ import annotations
