@@ -109,6 +109,64 @@ class TrialPage(BaseModel):
     offset: int
 
 
+class SummaryPointOut(BaseModel):
+    """One value of a swept hyperparameter in one group (a bin of values for a continuous search)."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    value: float = Field(
+        description="the hyperparameter's value; for a bin, its centre (geometric on a log scale)"
+    )
+    low: float | None = Field(None, description="a bin's lower edge; null: an exact value")
+    high: float | None = Field(None, description="a bin's upper edge; null: an exact value")
+    best: float | None = Field(
+        description="lowest loss over the other swept hyperparameters' values, each configuration averaged "
+        "over its seeds first; null: no completed trial here"
+    )
+    mean: float | None = Field(description="mean loss of the completed trials here")
+    sem: float | None = Field(description="standard error of that mean; null below two trials")
+    count: int = Field(
+        description="completed trials here (their loss: final validation loss, else final train loss)"
+    )
+    diverged: int = Field(description="diverged trials here")
+
+
+class SummaryGroupOut(BaseModel):
+    """The trials of one proxy size and budget: a token or batch scan's group has `tokens` or `batch_size`."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    parametrization: str
+    width: int
+    depth: int
+    tokens: int | None = Field(description="a token scan's tokens per trial; null: the base budget")
+    batch_size: int | None = Field(description="a batch scan's batch size; null: the base batch size")
+    points: dict[str, list[SummaryPointOut]] = Field(
+        description="per swept hyperparameter, by ascending value"
+    )
+
+
+class SummaryAxisOut(BaseModel):
+    """How one swept hyperparameter is summarized: exact values, or `bins` bins over [low, high]."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    name: str
+    bins: int | None = Field(description="null: one point per distinct value (a grid or a list of choices)")
+    low: float | None
+    high: float | None
+    log: bool = Field(description="bins are equal in log2 (and the plot's axis is log2)")
+
+
+class TrialSummaryOut(BaseModel):
+    """What the μTransfer plot draws, aggregated over the trials in the database: bounded by groups × values
+    (or bins), not by the number of trials."""
+
+    sweep_id: int
+    hps: list[SummaryAxisOut]
+    groups: list[SummaryGroupOut] = Field(description="groups with at least one completed or diverged trial")
+
+
 class MetricOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 

@@ -1,4 +1,4 @@
-"""First render of the sweep page with 2,000 trials (budget: under 2 s on this machine).
+"""First render of the sweep page with 2,000 trials (budget: under 1.5 s on this machine; 3 s at 20,000).
 
 A UI load figure, not a training result: the sweep is a *benchmark fixture* (tag `benchmark-fixture`,
 losses from a closed-form μTransfer-shaped surface, no training) stored through the real store, with a
@@ -8,6 +8,9 @@ page's own `window.firstRenderMs` (navigation start → header, all plots and th
 the first poll fully rendered), over a cold first load and warm reloads.
 
     .venv/bin/python bench/ui_render.py [--trials 2000] [--runs 5] [--json]
+
+The trials are inserted in one bulk statement (an executemany), so a 20,000-trial fixture is stored in
+seconds; the planner's pass over them is the rest of the fixture's time.
 """
 
 from __future__ import annotations
@@ -27,13 +30,14 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from sqlalchemy import insert
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from orchestrator.planner import TrialResult, build_plan  # noqa: E402
 from orchestrator.planner.plan import default_multiplier_resolver  # noqa: E402
-from orchestrator.spec import parse_spec  # noqa: E402
+from orchestrator.spec import Limits, parse_spec  # noqa: E402
 from orchestrator.status import SweepStatus  # noqa: E402
 from orchestrator.store.db import make_engine, upgrade_database  # noqa: E402
 from orchestrator.store.models import CoordCheckResult, TransferPlan, Trial  # noqa: E402
@@ -76,38 +80,41 @@ def surface(parametrization: str, width: int, lr: float, init_std: float) -> flo
 
 def store_fixture(store: SweepStore, trials: int, seed: int = 0) -> int:
     rng = random.Random(seed)
-    spec = parse_spec(fixture_spec(trials))
+    # a service configured for sweeps this large (MUTRANSFER_LIMIT_MAX_TRIALS) would accept the spec
+    spec = parse_spec(fixture_spec(trials), Limits(max_trials=max(trials, Limits.max_trials)))
     sweep = store.create_sweep(spec)
     results = []
+    rows = []
+    for cell in spec.searches():
+        p, width, depth = cell.parametrization, cell.width, cell.depth
+        for i in range(spec.trials_per_search()):
+            hp = {"lr": 2 ** rng.uniform(-12, -1), "init_std": 10 ** rng.uniform(math.log10(0.005), -1)}
+            loss = surface(p, width, hp["lr"], hp["init_std"]) + rng.gauss(0, 0.01)
+            diverged = not math.isfinite(loss)
+            status = "diverged" if diverged else "completed"
+            final = None if diverged else loss
+            results.append(TrialResult(p, width, depth, 0, hp, final, diverged, status))
+            rows.append(
+                {
+                    "sweep_id": sweep.id,
+                    "trial_key": f"{p}-w{width}-d{depth}-i{i}-s0",
+                    "parametrization": p,
+                    "width": width,
+                    "depth": depth,
+                    "seed": 0,
+                    "search_index": i,
+                    "hparams": hp,
+                    "status": status,
+                    "diverged": diverged,
+                    "final_loss": final,
+                    "best_loss": final,
+                    "steps_done": 200,
+                    "attempts": 1,
+                    "duration_s": rng.uniform(5, 60),
+                }
+            )
     with store.session() as session:
-        for cell in spec.searches():
-            p, width, depth = cell.parametrization, cell.width, cell.depth
-            for i in range(spec.trials_per_search()):
-                hp = {"lr": 2 ** rng.uniform(-12, -1), "init_std": 10 ** rng.uniform(math.log10(0.005), -1)}
-                loss = surface(p, width, hp["lr"], hp["init_std"]) + rng.gauss(0, 0.01)
-                diverged = not math.isfinite(loss)
-                status = "diverged" if diverged else "completed"
-                final = None if diverged else loss
-                results.append(TrialResult(p, width, depth, 0, hp, final, diverged, status))
-                session.add(
-                    Trial(
-                        sweep_id=sweep.id,
-                        trial_key=f"{p}-w{width}-d{depth}-i{i}-s0",
-                        parametrization=p,
-                        width=width,
-                        depth=depth,
-                        seed=0,
-                        search_index=i,
-                        hparams=hp,
-                        status=status,
-                        diverged=diverged,
-                        final_loss=final,
-                        best_loss=final,
-                        steps_done=200,
-                        attempts=1,
-                        duration_s=rng.uniform(5, 60),
-                    )
-                )
+        session.execute(insert(Trial), rows)
         widths = [16, 32, 64, 128]
         modules = ["embedding", "blocks.0.attn", "blocks.0.mlp", "logits"]
         stats = {m: {"l1": [[1.0 + k for _ in widths] for _ in range(3)]} for k, m in enumerate(modules)}
@@ -131,6 +138,12 @@ def store_fixture(store: SweepStore, trials: int, seed: int = 0) -> int:
     for status in (SweepStatus.RUNNING, SweepStatus.PLANNING, SweepStatus.AWAITING_APPROVAL):
         store.set_sweep_status(sweep.id, status)
     return sweep.id
+
+
+def budget_s(trials: int) -> float:
+    """The cold first render's budget: 1.5 s up to 2,000 trials, 3 s up to 20,000 (the page must not grow
+    with the trials: it reads aggregates and one page of the table)."""
+    return 1.5 if trials <= 2000 else 3.0
 
 
 def free_port() -> int:
@@ -229,7 +242,7 @@ def main() -> None:
         "first_render_warm_median_s": round(statistics.median(times[1:] or times), 3),
         "runs_s": [round(t, 3) for t in times],
         "fixture_store_and_plan_s": round(stored_s, 1),
-        "budget_s": 2.0,
+        "budget_s": budget_s(n),
     }
     if args.json:
         print(json.dumps(result))
@@ -237,7 +250,7 @@ def main() -> None:
         warm = result["first_render_warm_median_s"]
         print(
             f"sweep page, {n} stored trials (benchmark fixture): first render cold {times[0]:.2f} s, "
-            f"warm median {warm:.2f} s (budget 2 s); runs {result['runs_s']}"
+            f"warm median {warm:.2f} s (budget {result['budget_s']:g} s); runs {result['runs_s']}"
         )
 
 

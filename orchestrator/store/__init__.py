@@ -20,15 +20,21 @@ from orchestrator.store.models import (
     TrialMetric,
 )
 from orchestrator.store.repository import Progress, SweepFilter, SweepStore
+from orchestrator.store.summary import HpAxis, SummaryGroup, SummaryPoint
 from orchestrator.store.tokens import TokenInfo
+from orchestrator.store.trial_query import TRIAL_SORT_KEYS, TrialFilter
 
 __all__ = [
     "DEFAULT_PROJECT",
+    "TRIAL_SORT_KEYS",
     "Conflict",
     "CoordCheckResult",
+    "HpAxis",
     "NotFound",
     "Progress",
     "StoreError",
+    "SummaryGroup",
+    "SummaryPoint",
     "Sweep",
     "SweepEvent",
     "SweepFilter",
@@ -38,6 +44,7 @@ __all__ = [
     "TokenInfo",
     "TransferPlan",
     "Trial",
+    "TrialFilter",
     "TrialMetric",
     "make_engine",
     "upgrade_database",

@@ -10,7 +10,7 @@ transitions by the runner lives beside this file (`ingest.py`) on the same model
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -35,8 +35,10 @@ from orchestrator.store.models import (
     utcnow,
 )
 from orchestrator.store.plans import CoordChecks, Plans
+from orchestrator.store.summary import HpAxis, SummaryGroup, trial_summary
 from orchestrator.store.targets import TargetRuns
 from orchestrator.store.tokens import Tokens
+from orchestrator.store.trial_query import TrialFilter, filtered_trials, ordered
 from orchestrator.store.webhooks import Webhooks
 
 # States in which no runner works on a sweep: a cancel request ends them at once.
@@ -318,15 +320,31 @@ class SweepStore(Database):
 
     # trials and metrics --------------------------------------------------------------------------
     def list_trials(
-        self, sweep_id: int, status: str | None = None, limit: int = 100, offset: int = 0
+        self,
+        sweep_id: int,
+        status: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
+        *,
+        filters: TrialFilter | None = None,
+        sort: str = "id",
+        descending: bool = False,
     ) -> tuple[list[Trial], int]:
-        query = select(Trial).where(Trial.sweep_id == sweep_id)
+        """A page of the sweep's trials matching `filters` (and `status`), sorted by one of
+        `TRIAL_SORT_KEYS` (missing values last), and how many match in all."""
+        filters = filters or TrialFilter()
         if status is not None:
-            query = query.where(Trial.status == status)
+            filters = replace(filters, status=status)
+        query = filtered_trials(sweep_id, filters)
         with self.session() as session:
             total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
-            rows = session.scalars(query.order_by(Trial.id).limit(limit).offset(offset)).all()
+            rows = session.scalars(ordered(query, sort, descending).limit(limit).offset(offset)).all()
             return list(rows), int(total)
+
+    def trial_summary(self, sweep_id: int, axes: Sequence[HpAxis]) -> list[SummaryGroup]:
+        """The μTransfer plot's points, aggregated in the database (`summary.trial_summary`)."""
+        with self.session() as session:
+            return trial_summary(session, sweep_id, axes)
 
     def all_trials(self, sweep_id: int) -> list[Trial]:
         """Every trial of the sweep in creation order (the planner's input)."""

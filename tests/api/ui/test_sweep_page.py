@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
@@ -124,6 +125,8 @@ def test_trial_table_sorts_and_filters(finished_sweep, page: Page) -> None:
     assert column_values(page, final_col)[-1] == "—"  # diverged trials (no loss) sort last
 
     page.click("#trial-table th[data-key='width']")
+    # the server sorts: the header says so once the sorted page has arrived
+    expect(page.locator("#trial-table th[data-key='width']")).to_have_attribute("aria-sort", "ascending")
     widths = [int(v) for v in column_values(page, width_col)]
     assert widths == sorted(widths)
 
@@ -247,3 +250,62 @@ def test_the_trial_table_marks_reused_trials(stored_server, page: Page) -> None:
     expect(marked).to_have_count(1)
     expect(marked).to_have_text(f"reused from sweep {original}")
     assert f"trial {source.id}" in (marked.get_attribute("title") or "")
+
+
+def test_the_page_draws_from_the_summary_and_pages_trials_through_the_server(
+    stored_server, page: Page
+) -> None:
+    """More trials than one table page: the μTransfer plot is the server's summary, drawn as it is, and the
+    table asks for one page at a time (sorted by the server), never for the whole sweep."""
+    server, store = stored_server
+    widths = [32, 64, 128, 256]
+    spec = study_spec("detail-paged", widths, LR_POINTS, init_stds=2)
+    sweep_id = seed_sweep(store, spec, plan=False, coord_check=False)
+    total = 2 * len(widths) * LR_POINTS * 2
+    lists: list[dict[str, list[str]]] = []
+    summaries: list[str] = []
+
+    def on_request(request: Any) -> None:
+        url = urlsplit(request.url)
+        if url.path == f"/api/v1/sweeps/{sweep_id}/trials":
+            lists.append(parse_qs(url.query))
+        elif url.path == f"/api/v1/sweeps/{sweep_id}/trials/summary":
+            summaries.append(request.url)
+
+    page.on("request", on_request)
+    page.goto(f"{server.url}/sweeps/{sweep_id}")
+    wait_for_plot(page, "plot-transfer")
+    expect(page.locator("#tf-count")).to_have_text(f"{total} of {total} trials")
+    rows = page.locator("#trial-table tbody tr")
+    expect(rows).to_have_count(50)
+    expect(page.locator("#tf-page")).to_have_text("page 1 of 3")
+    final_col = page.locator("#trial-table thead th").all_inner_texts().index("Val loss (final)")
+    first = [float(v) for v in column_values(page, final_col) if v != "—"]  # the default sort: ascending
+    page.click("#tf-next")
+    expect(page.locator("#tf-page")).to_have_text("page 2 of 3")
+    second = [float(v) for v in column_values(page, final_col) if v != "—"]
+    assert first == sorted(first) and second == sorted(second) and first[-1] <= second[0]
+    page.click("#tf-next")
+    expect(page.locator("#tf-page")).to_have_text("page 3 of 3")
+    expect(rows).to_have_count(total - 100)
+
+    assert summaries, "the plot did not read the trial summary"
+    assert lists and all(int(q["limit"][0]) <= 50 for q in lists), lists  # never more than one page
+    assert {int(q["offset"][0]) for q in lists} >= {0, 50, 100}
+    assert all(q["sort"] == ["final_val_loss"] and q["order"] == ["asc"] for q in lists)
+
+    summary = httpx.get(f"{server.url}/api/v1/sweeps/{sweep_id}/trials/summary").json()
+    expected = {
+        (g["parametrization"], g["width"], hp): [
+            (p["value"], p["best"]) for p in points if p["best"] is not None
+        ]
+        for g in summary["groups"]
+        for hp, points in g["points"].items()
+    }
+    drawn = page.evaluate(
+        "() => document.getElementById('plot-transfer').data.filter(t => t.meta.role === 'width')"
+        ".map(t => ({p: t.meta.parametrization, w: t.meta.width, hp: t.meta.hp, x: t.customdata, y: t.y}))"
+    )
+    assert len(drawn) == 2 * 2 * len(widths)
+    for d in drawn:
+        assert list(zip(d["x"], d["y"], strict=True)) == expected[(d["p"], d["w"], d["hp"])]

@@ -19,6 +19,7 @@ import pytest
 from sqlalchemy import Engine, event, insert
 
 from orchestrator.spec import parse_spec
+from orchestrator.store import HpAxis, TrialFilter
 from orchestrator.store.models import SweepEvent, Trial, TrialMetric
 from orchestrator.store.repository import SweepStore
 
@@ -30,7 +31,7 @@ def captured_selects(engine: Engine) -> Iterator[list[tuple[str, Any]]]:
     seen: list[tuple[str, Any]] = []
 
     def record(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, many: bool) -> None:
-        if statement.lstrip().upper().startswith("SELECT") and not many:
+        if statement.lstrip().upper().startswith(("SELECT", "WITH")) and not many:  # WITH: a CTE
             seen.append((statement, parameters))
 
     event.listen(engine, "before_cursor_execute", record)
@@ -114,6 +115,15 @@ CALLS: dict[str, Callable[[SweepStore, int, int], object]] = {
     "progress": lambda s, sweep, trial: s.progress(sweep),
     "trials page": lambda s, sweep, trial: s.list_trials(sweep, limit=50, offset=100),
     "trials by status": lambda s, sweep, trial: s.list_trials(sweep, status="running", limit=50),
+    "trials filtered and sorted": lambda s, sweep, trial: s.list_trials(
+        sweep,
+        filters=TrialFilter(parametrization="mup", width=64, text="k1"),
+        sort="final_loss",
+        descending=True,
+    ),
+    "trial summary": lambda s, sweep, trial: s.trial_summary(
+        sweep, [HpAxis("lr", log=True), HpAxis("lr", bins=48, low=2**-9, high=1.0, log=True)]
+    ),
     "one trial": lambda s, sweep, trial: s.get_trial(sweep, trial),
     "metrics since a step": lambda s, sweep, trial: s.trial_metrics(trial, since_step=10, limit=100),
     "events since an id": lambda s, sweep, trial: s.list_events(sweep, after_id=10, limit=100),

@@ -94,20 +94,3 @@ export function itemsOf(page, key) {
   }
   return [];
 }
-
-/**
- * Every item of a paginated endpoint (`limit`/`offset`, `total` in the envelope): the first page says how
- * many there are, the rest are fetched in parallel.
- */
-export async function getAll(path, { key, pageSize = 1000, signal } = {}) {
-  const sep = path.includes("?") ? "&" : "?";
-  const pageAt = (offset) => get(`${path}${sep}limit=${pageSize}&offset=${offset}`, { signal });
-  const first = await pageAt(0);
-  const items = itemsOf(first, key);
-  const total = typeof first?.total === "number" ? first.total : items.length;
-  const offsets = [];
-  // Step by the page the server actually returned: it may cap `limit` below what was asked.
-  for (let offset = items.length; items.length > 0 && offset < total; offset += items.length) offsets.push(offset);
-  const rest = await Promise.all(offsets.map(pageAt));
-  return items.concat(...rest.map((page) => itemsOf(page, key)));
-}

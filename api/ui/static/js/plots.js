@@ -66,25 +66,7 @@ function panelTitles(titles, domains, y = 1.0) {
 
 const log2 = (x) => Math.log2(x);
 
-/** Points at the same x (one per seed) merged into their mean, so a curve does not zigzag between seeds. */
-function meanPerX(points) {
-  const groups = new Map();
-  for (const q of points) {
-    const key = q.x.toPrecision(10);
-    const g = groups.get(key);
-    if (g) {
-      g.sum += q.y;
-      g.ids.push(...q.ids);
-    } else {
-      groups.set(key, { x: q.x, v: q.v, sum: q.y, ids: [...q.ids] });
-    }
-  }
-  return [...groups.values()].map((g) => ({ x: g.x, v: g.v, y: g.sum / g.ids.length, ids: g.ids }));
-}
 const sortUnique = (xs) => [...new Set(xs)].sort((a, b) => a - b);
-
-/** The loss every fit reads: the final validation loss (the planner's objective), else the last train loss. */
-export const objectiveLoss = (t) => (isNum(t.final_val_loss) ? t.final_val_loss : t.final_loss);
 
 /** Stacked row domains (top row first) for `n` rows of panels. */
 function rowDomains(n, gap = 0.14) {
@@ -92,46 +74,54 @@ function rowDomains(n, gap = 0.14) {
 }
 
 /**
- * Each width's curve of loss against one HP. With one swept HP, seeds at the same x are averaged. With
- * several, the point at x is the best loss over the other HPs' values at that x (each configuration
- * averaged over its seeds first): the profile the planner reads its optimum from. `connect` false (a
- * random or TPE search, where no two trials share an x) plots every trial as it is.
+ * One curve's points along `hp` from the trial summary's groups (GET .../trials/summary) of one
+ * parametrization and width: several depths at one width share a curve, as the plot has no depth axis, so
+ * points at the same value merge (best of the bests, counts added, the mean weighted by its count).
  */
-function profilePoints(trials, hp, toX, others, connect) {
-  const raw = trials.map((t) => ({ x: toX(t.hparams[hp]), y: objectiveLoss(t), v: t.hparams[hp], ids: [t.id],
-    key: others.map((o) => String(t.hparams?.[o])).join("|") }));
-  if (!connect) return raw.sort((a, b) => a.x - b.x);
-  const configs = new Map();
-  for (const q of raw) {
-    const key = `${q.x.toPrecision(10)}#${q.key}`;
-    const list = configs.get(key) || [];
-    list.push(q);
-    configs.set(key, list);
+export function curvePoints(groups, hp) {
+  const merged = new Map();
+  for (const g of groups) {
+    for (const q of g.points?.[hp] || []) {
+      const key = q.value.toPrecision(10);
+      const m = merged.get(key);
+      if (!m) {
+        merged.set(key, { ...q });
+        continue;
+      }
+      const n = m.count + q.count;
+      m.mean = n ? ((m.mean ?? 0) * m.count + (q.mean ?? 0) * q.count) / n : null;
+      m.sem = n === m.count ? m.sem : n === q.count ? q.sem : null; // not recoverable across groups
+      m.best = isNum(m.best) && isNum(q.best) ? Math.min(m.best, q.best) : (isNum(m.best) ? m.best : q.best);
+      m.count = n;
+      m.diverged += q.diverged;
+    }
   }
-  const perConfig = [...configs.values()].map((list) => ({ ...meanPerX(list)[0], key: list[0].key }));
-  const best = new Map();
-  for (const q of perConfig) {
-    const k = q.x.toPrecision(10);
-    if (!best.has(k) || q.y < best.get(k).y) best.set(k, q);
-  }
-  return [...best.values()].sort((a, b) => a.x - b.x);
+  return [...merged.values()].sort((a, b) => a.value - b.value);
+}
+
+/** A point's hover line: how many trials it stands for, and their mean ± standard error. */
+function pointNote(q) {
+  if (q.count <= 1) return q.count === 1 ? "1 trial" : "no finished trial";
+  const spread = isNum(q.sem) ? ` ± ${q.sem.toPrecision(2)}` : "";
+  return `${q.count} trials, mean ${q.mean.toFixed(4)}${spread}`;
 }
 
 /**
  * The μTransfer plot: validation loss against each swept HP, one row of panels per HP and one column per
- * parametrization (shared loss axis), one curve per width on a sequential scale. `hps`: [{name, log,
- * range}] (`range` pins the x axis to the searched interval, so it does not jump while trials arrive).
- * `optima`: {hp: [{parametrization, width, x, loss, xLow, xHigh, fitted}]} with x on the plot's axis (log2
- * when `log`); diverged trials sit on a marked ceiling row.
+ * parametrization (shared loss axis), one curve per width on a sequential scale. `groups`: the trial
+ * summary's groups (the server's aggregates: per HP value, or bin of values, the best loss over the other
+ * HPs' values), so the figure's size does not depend on the number of trials. `hps`: [{name, log, range}]
+ * (`range` pins the x axis to the searched interval, so it does not jump while trials arrive). `optima`:
+ * {hp: [{parametrization, width, x, loss, xLow, xHigh, fitted}]} with x on the plot's axis (log2 when
+ * `log`); points where trials diverged sit on a marked ceiling row.
  */
-export function transferFigure(trials, { hps = [{ name: "lr", log: true, range: null }], parametrizations, widths,
+export function transferFigure(groups, { hps = [{ name: "lr", log: true, range: null }], parametrizations, widths,
   optima = {}, connect = true } = {}) {
-  const params = parametrizations?.length ? parametrizations : sortUnique(trials.map((t) => t.parametrization));
-  const allWidths = widths?.length ? widths : sortUnique(trials.map((t) => t.width));
+  const params = parametrizations?.length ? parametrizations : [...new Set(groups.map((g) => g.parametrization))].sort();
+  const allWidths = widths?.length ? widths : sortUnique(groups.map((g) => g.width));
   const cols = panelDomains(Math.max(params.length, 1));
   const rows = rowDomains(Math.max(hps.length, 1));
-  const finite = trials.filter((t) => !t.diverged && isNum(objectiveLoss(t)) && t.status !== "pruned");
-  const losses = finite.map(objectiveLoss);
+  const losses = groups.flatMap((g) => Object.values(g.points || {}).flat().map((q) => q.best)).filter(isNum);
   const lo = losses.length ? Math.min(...losses) : 0;
   const hi = losses.length ? Math.max(...losses) : 1;
   const ceiling = hi + 0.08 * Math.max(hi - lo, 1e-3);
@@ -143,7 +133,7 @@ export function transferFigure(trials, { hps = [{ name: "lr", log: true, range: 
 
   hps.forEach(({ name: hp, log, range }, ri) => {
     const toX = log ? log2 : (v) => v;
-    const valid = (t) => isNum(t.hparams?.[hp]) && (!log || t.hparams[hp] > 0);
+    const valid = (q) => isNum(q.value) && (!log || q.value > 0);
     const others = hps.map((h) => h.name).filter((o) => o !== hp);
     const xTitle = log ? `log<sub>2</sub> ${hp}` : hp;
     params.forEach((p, pi) => {
@@ -153,29 +143,30 @@ export function transferFigure(trials, { hps = [{ name: "lr", log: true, range: 
       layout[axKey("x", k)] = axis(xTitle, { domain: cols[pi], anchor: ya, ...(range ? { range } : {}) });
       layout[axKey("y", k)] = axis(pi === 0 ? (several ? `val loss (best over ${others.join(", ")})` : "val loss") : "",
         { anchor: xa, domain: rows[ri], ...(k > 0 ? { matches: "y" } : {}) });
+      const div = [];
       allWidths.forEach((w, wi) => {
-        const mine = finite.filter((t) => t.parametrization === p && t.width === w && valid(t));
-        const pts = profilePoints(mine, hp, toX, others, connect);
+        const curve = curvePoints(groups.filter((g) => g.parametrization === p && g.width === w), hp).filter(valid);
+        const pts = curve.filter((q) => isNum(q.best));
+        div.push(...curve.filter((q) => q.diverged > 0).map((q) => ({ ...q, width: w, wi })));
         const color = sequentialColor(wi, allWidths.length);
         data.push({
           type: "scatter", mode: connect ? "lines+markers" : "markers", xaxis: xa, yaxis: ya,
-          x: pts.map((q) => q.x), y: pts.map((q) => q.y), customdata: pts.map((q) => q.v),
-          text: pts.map((q) => (q.ids.length > 1 ? `mean of ${q.ids.length} seeds` : `trial ${q.ids[0]}`)),
+          x: pts.map((q) => toX(q.value)), y: pts.map((q) => q.best), customdata: pts.map((q) => q.value),
+          text: pts.map(pointNote),
           name: `width ${w}`, legendgroup: `w${w}`, showlegend: k === 0,
           line: { color, width: 1.6 }, marker: { color, size: 6 },
           hovertemplate: `width ${w}<br>${hp} %{customdata:.3g}<br>val loss %{y:.4f}<br>%{text}<extra>${paramLabel(p)}</extra>`,
           meta: { role: "width", parametrization: p, width: w, hp },
         });
       });
-      const div = trials.filter((t) => t.parametrization === p && t.diverged && valid(t));
       if (div.length) {
         data.push({
           type: "scatter", mode: "markers", xaxis: xa, yaxis: ya,
-          x: div.map((t) => toX(t.hparams[hp])), y: div.map(() => ceiling), customdata: div.map((t) => t.hparams[hp]),
-          text: div.map((t) => `trial ${t.id}, width ${t.width}`),
+          x: div.map((q) => toX(q.value)), y: div.map(() => ceiling), customdata: div.map((q) => q.value),
+          text: div.map((q) => `${q.diverged} diverged, width ${q.width}`),
           name: "diverged", legendgroup: "diverged", showlegend: !data.some((d) => d.meta.role === "diverged"),
           marker: { symbol: "x-thin-open", size: 10, line: { width: 2 },
-            color: div.map((t) => sequentialColor(Math.max(allWidths.indexOf(t.width), 0), allWidths.length)) },
+            color: div.map((q) => sequentialColor(q.wi, allWidths.length)) },
           hovertemplate: `diverged<br>${hp} %{customdata:.3g}<br>%{text}<extra>${paramLabel(p)}</extra>`,
           meta: { role: "diverged", parametrization: p, hp },
         });

@@ -1,9 +1,11 @@
 // The sweep page: polls the API every 2 s (no reload) and redraws what changed: the header (status,
 // progress, ETA, cancel), the μTransfer plot and the trial table (when trial counts move), the
 // coordinate check, plan, scaling-law and optimum plots (when the sweep reaches a new stage), and the
-// target run's loss curve (while it runs).
+// target run's loss curve (while it runs). It never holds every trial: the μTransfer plot reads the
+// server's aggregates (.../trials/summary) and the table one page of trials at a time, so the page costs
+// the same at 200 trials as at 20,000.
 
-import { ApiError, get, getAll, itemsOf, post } from "./api.js";
+import { ApiError, get, itemsOf, post } from "./api.js";
 import { $, badge, esc, fmtDuration, fmtNum, fmtTime, showState } from "./format.js";
 import {
   budgetFits, coordView, optimumFits, planCardHtml, scalingFits, targetPrediction, transferOptima,
@@ -29,7 +31,7 @@ const base = `sweeps/${encodeURIComponent(sweepId)}`;
 
 const state = {
   sweep: null,
-  trials: [],
+  summary: null, // GET .../trials/summary: per group and HP value, what the μTransfer plot draws
   trialsKey: "",
   plan: null,
   coord: null,
@@ -168,35 +170,48 @@ function renderBudget(budget) {
 }
 
 // μTransfer plot and trials -------------------------------------------------------------------------
+/** How many trials the sweep has (any status), from the progress counts the header already has. */
+function trialCount() {
+  return Object.values(state.sweep?.progress?.counts || {}).reduce((a, n) => a + n, 0);
+}
+
 function renderTransfer() {
   const el = $("#plot-transfer");
   const sp = spec();
-  const withLoss = state.trials.some((t) => t.diverged || Number.isFinite(t.final_loss));
+  // Only the width sweep's groups: a token or batch scan's trial at the same width trained on another budget,
+  // so its loss would bend that width's curve (the scans are read on the optimum-vs-budget plots).
+  const widthSweep = (state.summary?.groups || []).filter((g) => g.tokens == null && g.batch_size == null);
+  const withLoss = widthSweep.some((g) => Object.values(g.points).some((pts) => pts.some((q) => q.count || q.diverged)));
   if (!withLoss) {
     showMessage(el, TERMINAL.has(state.sweep.status) ? "" : "loading",
-      state.trials.length ? "Waiting for the first trials to finish…" : "No trials yet: the sweep has not started its proxies.");
+      trialCount() ? "Waiting for the first trials to finish…" : "No trials yet: the sweep has not started its proxies.");
     return;
   }
   const single = sweptHps().length === 1 || sp.search?.algorithm === "grid";
   const hps = sweptHps().map((name) => ({ name, log: hpIsLog(name), range: searchedRange(name) }));
   el.classList.toggle("rows", hps.length > 1);
-  // Only the width sweep's trials: a token or batch scan's trial at the same width trained on another budget,
-  // so its loss would bend that width's curve (the scans are read on the optimum-vs-budget plots).
-  const widthSweep = state.trials.filter((t) => t.tokens == null && t.batch_size == null);
   showFigure(el, transferFigure(widthSweep, {
     hps, parametrizations: sp.parametrizations, widths: sp.proxy?.widths, connect: single,
     optima: Object.fromEntries(hps.map(({ name }) => [name, transferOptima(state.plan, name)])),
   }));
 }
 
+/** The μTransfer plot's aggregates and the table's current page: two bounded requests, whatever the size. */
 async function refreshTrials() {
-  const trials = await getAll(`${base}/trials`, { key: "trials", pageSize: 1000 });
-  state.trials = trials;
-  table.setTrials(trials);
+  const counts = state.sweep.progress?.counts || {};
+  table.setChoices({
+    total: trialCount(),
+    statuses: Object.keys(counts).filter((k) => counts[k] > 0).sort(),
+    parametrizations: spec().parametrizations || [],
+    widths: spec().proxy?.widths || [],
+  });
+  const [summary] = await Promise.all([get(`${base}/trials/summary`), table.refresh()]);
+  state.summary = summary;
   renderTransfer();
 }
 
 // loss curve of one trial (modal) -------------------------------------------------------------------
+// `trial`: the row it was opened from; while that trial runs, each poll reads it again for its status.
 const curve = { trial: null, metrics: [], timer: null };
 
 /** Every metric row after step `since` (null: from the start), following the API's `has_more` pages. */
@@ -242,8 +257,16 @@ async function pollCurve() {
   } else {
     showFigure(el, lossCurveFigure(curve.metrics));
   }
-  const current = state.trials.find((t) => t.id === trial.id);
-  if (current && ["running", "pending"].includes(current.status)) curve.timer = setTimeout(pollCurve, POLL_MS);
+  if (!["running", "pending"].includes(trial.status)) return;
+  let current = trial;
+  try {
+    current = await get(`${base}/trials/${trial.id}`);
+  } catch {
+    // keep polling with what we knew: the next poll asks again
+  }
+  if (curve.trial !== trial) return;
+  curve.trial = current;
+  if (["running", "pending"].includes(current.status)) curve.timer = setTimeout(pollCurve, POLL_MS);
 }
 
 function closeCurve() {
@@ -490,7 +513,9 @@ async function init() {
   for (const id of ["#plot-transfer", "#plot-coord", "#plot-scaling", "#plot-optimum", "#plot-target"]) {
     showMessage($(id), "loading", "Loading…");
   }
-  table = new TrialTable($("#trial-table-root"), { hps: [], onCurve: openCurve });
+  table = new TrialTable($("#trial-table-root"), {
+    hps: [], onCurve: openCurve, fetchPage: (query) => get(`${base}/trials?${query}`),
+  });
   $("#cancel-button").addEventListener("click", cancelSweep);
   $("#launch-button").addEventListener("click", launchTarget);
   $("#curve-close").addEventListener("click", closeCurve);

@@ -1,12 +1,13 @@
-// The trial table: sortable by any column, filterable by status/parametrization/width/text, paginated so
-// that a sweep with thousands of trials renders one page of rows at a time.
+// The trial table: sortable by any column, filterable by status/parametrization/width/text, one page of rows
+// at a time. The server sorts, filters and pages (GET .../trials?sort=&order=&status=&...&limit=&offset=), so
+// the page holds 50 rows whether the sweep has 50 trials or 50,000.
 
 import { badge, esc, fmtDuration, fmtNum } from "./format.js";
 import { paramLabel } from "./plots.js";
 
 const PAGE = 50;
 
-/** The columns; `hp` columns are added per swept hyperparameter. */
+/** The columns (`key`: the API's sort key); `hp` columns are added per swept hyperparameter. */
 function columns(hps) {
   return [
     { key: "id", label: "ID", num: true, value: (t) => t.id },
@@ -28,27 +29,21 @@ function columns(hps) {
   ];
 }
 
-/** Missing values sort last in both directions, so the top of a sorted column is always informative. */
-export function compareBy(col, dir) {
-  return (a, b) => {
-    const va = col.value(a);
-    const vb = col.value(b);
-    const ma = va === null || va === undefined || (typeof va === "number" && !Number.isFinite(va));
-    const mb = vb === null || vb === undefined || (typeof vb === "number" && !Number.isFinite(vb));
-    if (ma || mb) return ma === mb ? a.id - b.id : ma ? 1 : -1;
-    const c = typeof va === "number" && typeof vb === "number" ? va - vb : String(va).localeCompare(String(vb));
-    return (c || a.id - b.id) * dir;
-  };
-}
-
 export class TrialTable {
-  /** root: the card body; onCurve(trial): open the trial's loss curve. */
-  constructor(root, { hps = ["lr"], onCurve }) {
+  /**
+   * root: the card body; fetchPage(query): the API's page for a URLSearchParams query ({items, total});
+   * onCurve(trial): open the trial's loss curve.
+   */
+  constructor(root, { hps = ["lr"], fetchPage, onCurve }) {
     this.root = root;
+    this.fetchPage = fetchPage;
     this.onCurve = onCurve;
-    this.trials = [];
+    this.rows = [];
+    this.total = 0; // trials matching the filters
+    this.sweepTotal = 0; // trials of the sweep (set by the page from its progress counts)
     this.sort = { key: "final_val_loss", dir: 1 };
     this.page = 0;
+    this.seq = 0;
     this.setHps(hps);
     root.innerHTML = `
       <div class="filters row-gap">
@@ -61,43 +56,45 @@ export class TrialTable {
       <div class="table-scroll"><table class="data" id="trial-table"><thead></thead><tbody></tbody></table></div>
       <div class="pager"><span id="tf-page"></span><button type="button" id="tf-prev">Previous</button>
         <button type="button" id="tf-next">Next</button></div>`;
+    const reload = (page) => { this.page = page; this.show(); };
     for (const id of ["tf-status", "tf-param", "tf-width"]) {
-      root.querySelector(`#${id}`).addEventListener("change", () => { this.page = 0; this.render(); });
+      root.querySelector(`#${id}`).addEventListener("change", () => reload(0));
     }
     let debounce;
     root.querySelector("#tf-text").addEventListener("input", () => {
       clearTimeout(debounce);
-      debounce = setTimeout(() => { this.page = 0; this.render(); }, 200);
+      debounce = setTimeout(() => reload(0), 200);
     });
-    root.querySelector("#tf-prev").addEventListener("click", () => { this.page -= 1; this.render(); });
-    root.querySelector("#tf-next").addEventListener("click", () => { this.page += 1; this.render(); });
+    root.querySelector("#tf-prev").addEventListener("click", () => reload(this.page - 1));
+    root.querySelector("#tf-next").addEventListener("click", () => reload(this.page + 1));
     root.querySelector("thead").addEventListener("click", (ev) => {
       const th = ev.target.closest("th[data-key]");
       if (!th) return;
       const key = th.dataset.key;
       this.sort = { key, dir: this.sort.key === key ? -this.sort.dir : 1 };
-      this.page = 0;
-      this.render();
+      reload(0);
     });
     root.querySelector("tbody").addEventListener("click", (ev) => {
       const link = ev.target.closest("a[data-curve]");
       if (!link) return;
       ev.preventDefault();
-      const trial = this.trials.find((t) => String(t.id) === link.dataset.curve);
+      const trial = this.rows.find((t) => String(t.id) === link.dataset.curve);
       if (trial) this.onCurve(trial);
     });
+    this.renderHead();
   }
 
   setHps(hps) {
     this.cols = columns(hps);
+    if (this.root.querySelector("thead")) this.renderHead();
   }
 
-  setTrials(trials) {
-    this.trials = trials;
-    this.fillOptions("#tf-status", [...new Set(trials.map((t) => t.status))].sort());
-    this.fillOptions("#tf-param", [...new Set(trials.map((t) => t.parametrization))].sort(), paramLabel);
-    this.fillOptions("#tf-width", [...new Set(trials.map((t) => t.width))].sort((a, b) => a - b));
-    this.render();
+  /** What the filters offer and the sweep's trial count: from the sweep (progress counts, spec), not the rows. */
+  setChoices({ total, statuses, parametrizations, widths }) {
+    this.sweepTotal = total;
+    this.fillOptions("#tf-status", statuses);
+    this.fillOptions("#tf-param", parametrizations, paramLabel);
+    this.fillOptions("#tf-width", widths);
   }
 
   fillOptions(selector, values, label = String) {
@@ -110,34 +107,71 @@ export class TrialTable {
     select.value = values.map(String).includes(current) ? current : "";
   }
 
-  filtered() {
-    const status = this.root.querySelector("#tf-status").value;
-    const param = this.root.querySelector("#tf-param").value;
-    const width = this.root.querySelector("#tf-width").value;
-    const text = this.root.querySelector("#tf-text").value.trim().toLowerCase();
-    return this.trials.filter((t) => (!status || t.status === status) && (!param || t.parametrization === param)
-      && (!width || String(t.width) === width)
-      && (!text || `${t.trial_key || ""} ${t.error || ""}`.toLowerCase().includes(text)));
+  /** The API query of the current page: filters, sort and window. */
+  query() {
+    const q = new URLSearchParams({ limit: String(PAGE), offset: String(this.page * PAGE), sort: this.sort.key,
+      order: this.sort.dir > 0 ? "asc" : "desc" });
+    const filters = { status: "#tf-status", parametrization: "#tf-param", width: "#tf-width" };
+    for (const [name, selector] of Object.entries(filters)) {
+      const value = this.root.querySelector(selector).value;
+      if (value) q.set(name, value);
+    }
+    const text = this.root.querySelector("#tf-text").value.trim();
+    if (text) q.set("q", text);
+    return q;
   }
 
-  render() {
-    const rows = this.filtered();
-    const col = this.cols.find((c) => c.key === this.sort.key) || this.cols[0];
-    rows.sort(compareBy(col, this.sort.dir));
-    const pages = Math.max(1, Math.ceil(rows.length / PAGE));
-    this.page = Math.min(Math.max(this.page, 0), pages - 1);
-    const shown = rows.slice(this.page * PAGE, (this.page + 1) * PAGE);
+  filtering() {
+    const q = this.query();
+    return ["status", "parametrization", "width", "q"].some((k) => q.has(k));
+  }
+
+  /** Fetch and draw the current page (the poll calls this; errors go to the caller). A response that a
+   * newer request overtook is dropped, so fast clicks never show an older page. */
+  async refresh() {
+    this.page = Math.max(this.page, 0);
+    const seq = ++this.seq;
+    let page = await this.fetchPage(this.query());
+    if (seq !== this.seq) return;
+    const pages = Math.max(1, Math.ceil((page.total || 0) / PAGE));
+    if (this.page > pages - 1) { // the rows shrank under the page (or a filter narrowed them): show the last
+      this.page = pages - 1;
+      page = await this.fetchPage(this.query());
+      if (seq !== this.seq) return;
+    }
+    this.rows = page.items || [];
+    this.total = page.total || 0;
+    this.render();
+  }
+
+  /** `refresh` for a click or a filter: a failure is shown in the table, not thrown into the void. */
+  async show() {
+    try {
+      await this.refresh();
+    } catch (err) {
+      this.root.querySelector("tbody").innerHTML = `<tr><td colspan="${this.cols.length + 1}"><div class="state error">`
+        + `Could not load the trials: ${esc(err.message || err)}</div></td></tr>`;
+    }
+  }
+
+  renderHead() {
     const head = this.cols.map((c) => {
-      const sort = c.key === col.key ? (this.sort.dir > 0 ? "ascending" : "descending") : "none";
+      const sort = c.key === this.sort.key ? (this.sort.dir > 0 ? "ascending" : "descending") : "none";
       return `<th class="sortable${c.num ? " num" : ""}" data-key="${esc(c.key)}" aria-sort="${sort}"${c.title ? ` title="${esc(c.title)}"` : ""}>${esc(c.label)}</th>`;
     }).join("");
     this.root.querySelector("thead").innerHTML = `<tr>${head}<th>Loss curve</th></tr>`;
-    const body = shown.map((t) => `<tr data-trial-id="${esc(t.id)}" title="${esc(t.trial_key || "")}${t.error ? `: ${esc(t.error)}` : ""}">${
+  }
+
+  render() {
+    this.renderHead();
+    const pages = Math.max(1, Math.ceil(this.total / PAGE));
+    const body = this.rows.map((t) => `<tr data-trial-id="${esc(t.id)}" title="${esc(t.trial_key || "")}${t.error ? `: ${esc(t.error)}` : ""}">${
       this.cols.map((c) => `<td class="${c.num ? "num" : ""}">${c.html ? c.html(t) : esc(c.value(t) ?? "—")}</td>`).join("")}
       <td>${t.steps_done > 0 ? `<a href="#" data-curve="${esc(t.id)}">loss curve</a>` : '<span class="muted">no steps yet</span>'}</td></tr>`).join("");
-    const empty = this.trials.length ? "No trial matches these filters." : "No trials yet: they appear as the sweep starts them.";
+    const all = this.filtering() ? Math.max(this.sweepTotal, this.total) : this.total;
+    const empty = all ? "No trial matches these filters." : "No trials yet: they appear as the sweep starts them.";
     this.root.querySelector("tbody").innerHTML = body || `<tr><td colspan="${this.cols.length + 1}"><div class="state">${empty}</div></td></tr>`;
-    this.root.querySelector("#tf-count").textContent = `${rows.length} of ${this.trials.length} trials`;
+    this.root.querySelector("#tf-count").textContent = `${this.total} of ${all} trials`;
     this.root.querySelector("#tf-page").textContent = `page ${this.page + 1} of ${pages}`;
     this.root.querySelector("#tf-prev").disabled = this.page === 0;
     this.root.querySelector("#tf-next").disabled = this.page >= pages - 1;
