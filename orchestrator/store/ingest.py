@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from orchestrator.executor.interface import KnownTrial, TrialOutcome, TrialRequest, diverged_loss
@@ -179,18 +179,16 @@ class Ingest:
         with self.store.session() as session:
             ids = self._ensure_rows(session, pending)
             metrics: list[dict[str, Any]] = []
-            changes: list[tuple[int, dict[str, Any]]] = []
             for key, change in pending.items():
                 trial_id = ids[key]
-                if change.attempts:  # an increment is an expression: its own statement (once per start)
-                    attempts = Trial.attempts + change.attempts
-                    session.execute(update(Trial).where(Trial.id == trial_id).values(attempts=attempts))
-                if change.values:
-                    changes.append((trial_id, change.values))
+                values = dict(change.values)
+                if change.attempts:
+                    values["attempts"] = Trial.attempts + change.attempts
+                if values:
+                    session.execute(update(Trial).where(Trial.id == trial_id).values(**values))
                 metrics.extend(
                     {"trial_id": trial_id, "step": step, **row} for step, row in change.metrics.items()
                 )
-            update_trials(session, changes)
             upsert_metrics(session, TrialMetric, "trial_id", metrics)
         self._ids = ids  # only now: ids of rows created by a rolled-back transaction must not be kept
         return len(metrics)
@@ -232,23 +230,6 @@ def _clean(name: str, value: Any) -> Any:
     if name == "tokens":
         return int(value)
     return finite_or_none(float(value))
-
-
-def update_trials(session: Session, changes: list[tuple[int, dict[str, Any]]]) -> None:
-    """Apply each trial's changed columns, one executemany per set of columns: a flush of 200 running
-    trials is then one statement (their `steps_done`), not 200 round trips."""
-    groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
-    for trial_id, values in changes:
-        columns = tuple(sorted(values))
-        groups.setdefault(columns, []).append({"_id": trial_id, **{f"v_{c}": values[c] for c in columns}})
-    table = Trial.__table__
-    for columns, rows in groups.items():
-        stmt = (
-            update(table)
-            .where(table.c.id == bindparam("_id"))
-            .values({c: bindparam(f"v_{c}") for c in columns})
-        )
-        session.connection().execute(stmt, rows)
 
 
 def upsert_metrics(
