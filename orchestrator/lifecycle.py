@@ -47,7 +47,7 @@ from orchestrator.executor.interface import (
 )
 from orchestrator.planning import launchable_choice, make_plan, no_target_reason
 from orchestrator.reuse import fingerprint, reuse
-from orchestrator.spec import SweepSpec
+from orchestrator.spec import SweepSpec, stored_spec
 from orchestrator.status import LAUNCHABLE, EventLevel, SweepStatus, TargetStatus, TrialStatus
 from orchestrator.store import Conflict, NotFound, Sweep, SweepStore, TargetRun
 from orchestrator.store.ingest import Ingest, TargetIngest, close_unfinished, known_trials
@@ -81,7 +81,7 @@ class Lifecycle:
 
     def _advance(self, sweep_id: int) -> None:
         sweep = self.store.get_sweep(sweep_id)
-        spec = SweepSpec.model_validate(sweep.spec)
+        spec = stored_spec(sweep.spec)
         if spec.model.code:  # the planner builds the model here too (its size, the target's table)
             user_code.ensure_installed(self.store, spec.model.code)
         stop = self.stop_check(sweep_id)

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from orchestrator.planner import TrialResult, build_plan
-from orchestrator.spec import SweepSpec
+from orchestrator.spec import stored_spec
 from orchestrator.store import Conflict, NotFound, SweepStore, TransferPlan
 
 # Parametrizations whose HPs are meant to transfer across width (docs/parametrizations.md); SP is the control.
@@ -43,7 +43,7 @@ def load_trial_results(store: SweepStore, sweep_id: int) -> list[TrialResult]:
 def make_plan(store: SweepStore, sweep_id: int, *, level: float = 0.9, seed: int = 0) -> TransferPlan:
     """Fit the sweep's trials and store the result as the next plan version; returns the stored row."""
     sweep = store.get_sweep(sweep_id)
-    spec = SweepSpec.model_validate(sweep.spec)
+    spec = stored_spec(sweep.spec)
     trials = load_trial_results(store, sweep_id)
     if not any(t.is_usable for t in trials):
         raise Conflict(

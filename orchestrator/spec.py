@@ -7,7 +7,7 @@ the validated model, so every field name here is the name used everywhere else.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
@@ -744,6 +744,17 @@ def _check_transfer_rule(spec: SweepSpec) -> None:
 def parse_spec(data: Any, limits: Limits | None = None) -> SweepSpec:
     """Validate a spec dict (from YAML or JSON) under the given limits."""
     return SweepSpec.model_validate(data, context={"limits": limits or Limits()})
+
+
+# A stored spec passed the service's limits when it was submitted: reading it back must not judge it again,
+# or a sweep above the default limits (a service that raised them) or one submitted before they were lowered
+# could no longer be run, planned or shown.
+UNLIMITED = Limits(**{f.name: 2**62 for f in fields(Limits)})
+
+
+def stored_spec(data: Any) -> SweepSpec:
+    """A spec read back from the store, validated under no limits (see `UNLIMITED`)."""
+    return SweepSpec.model_validate(data, context={"limits": UNLIMITED})
 
 
 def validation_messages(exc: ValidationError) -> list[str]:

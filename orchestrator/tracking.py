@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from orchestrator.spec import SweepSpec
+from orchestrator.spec import SweepSpec, stored_spec
 from orchestrator.status import SweepStatus, TrialStatus
 from orchestrator.store import NotFound, SweepStore
 
@@ -62,7 +62,7 @@ class SweepExporter:
     def export(self, sweep_id: int) -> dict[str, int]:
         """Bring the sweep's MLflow runs up to date; returns what was created or logged this time."""
         sweep = self.store.get_sweep(sweep_id)
-        spec = SweepSpec.model_validate(sweep.spec)
+        spec = stored_spec(sweep.spec)
         self._runs = {
             run.data.tags[KEY]: run
             for run in self.client.search_runs(
@@ -232,7 +232,7 @@ class LiveExporter:
     def step(self) -> None:
         active = {s.id: s for s in self.store.sweeps_with_status(sorted(self.WATCHED))}
         for sweep in active.values():
-            target = destination(SweepSpec.model_validate(sweep.spec), self.default)
+            target = destination(stored_spec(sweep.spec), self.default)
             if target is not None:
                 self._watching[sweep.id] = target
         for sweep_id, target in list(self._watching.items()):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from typing import Annotated, Any
 
@@ -16,16 +15,11 @@ from api.errors import ERROR_RESPONSES, ApiError
 from api.routes.common import MAX_ID, Limit, Offset, SweepId
 from api.schemas import EventOut, EventPage, ProgressOut, SweepCreated, SweepDetail, SweepPage, SweepSummary
 from orchestrator import budget
-from orchestrator.spec import Limits, parse_spec, validation_messages
+from orchestrator.spec import stored_spec, validation_messages
 from orchestrator.status import SweepStatus
 from orchestrator.store import Progress, Sweep, SweepFilter
 
 router = APIRouter(prefix="/sweeps", tags=["sweeps"], responses=ERROR_RESPONSES)
-
-# A stored spec passed the service's limits when it was submitted: it is read back under none, so that a
-# sweep larger than the default limits (a service configured with MUTRANSFER_LIMIT_MAX_TRIALS), or one
-# submitted before a limit was lowered, stays readable.
-STORED_SPEC_LIMITS = Limits(**{f.name: 2**62 for f in dataclasses.fields(Limits)})
 
 JSON_TYPES = ("application/json",)
 YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml")
@@ -123,7 +117,7 @@ def list_sweeps(
 def get_sweep(sweep_id: SweepId, store: StoreDep, principal: ReaderDep) -> SweepDetail:
     sweep = store.get_sweep(sweep_id, principal.project)
     fields = summary_fields(sweep, store.progress(sweep_id))
-    spent = budget.describe(store, sweep_id, parse_spec(sweep.spec, STORED_SPEC_LIMITS))
+    spent = budget.describe(store, sweep_id, stored_spec(sweep.spec))
     return SweepDetail(**fields, spec=sweep.spec, spec_version=sweep.spec_version, budget=spent)
 
 

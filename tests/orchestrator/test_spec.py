@@ -10,7 +10,7 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
-from orchestrator.spec import Limits, parse_spec, validation_messages
+from orchestrator.spec import Limits, parse_spec, stored_spec, validation_messages
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
@@ -165,3 +165,12 @@ def test_limits_are_configurable(tiny_spec: dict[str, Any]) -> None:
         parse_spec(tiny_spec, Limits(max_trials=10))
     assert "this sweep would run 90 trials; the limit is 10" in " ".join(validation_messages(info.value))
     assert parse_spec(tiny_spec, Limits(max_trials=90)).total_trials() == 90
+
+
+def test_a_stored_spec_is_read_back_under_no_limits(tiny_spec: dict[str, Any]) -> None:
+    """A sweep the service accepted under raised limits (or before they were lowered) stays readable."""
+    big = _set(copy.deepcopy(tiny_spec), "proxy.seeds", list(range(200)))  # 90 × 200 = 18,000 trials
+    assert parse_spec(big, Limits(max_trials=20_000, max_seeds=200)).total_trials() == 18_000
+    with pytest.raises(ValidationError):
+        parse_spec(big)
+    assert stored_spec(big).total_trials() == 18_000
