@@ -3,8 +3,11 @@
 `--reporters` threads (default 200) each play one running trial: they report one metrics record per step
 at `--rate` steps per second through `orchestrator.store.ingest.Ingest`, the sink the executor's Tune
 callback feeds, which a flusher thread writes every `--flush-every` seconds as the callback does.
-Meanwhile `--readers` threads poll sweep status (`GET /api/v1/sweeps/{id}`) over HTTP from a real
-server (uvicorn in a subprocess, auth on, a project token). At the end every reported (trial, step) is
+Meanwhile `--readers` threads make the sweep page's requests over HTTP from a real server (uvicorn in a
+subprocess, auth on, a project token), in turn: the sweep (`GET /api/v1/sweeps/{id}`), the μTransfer plot's
+summary, the first page of the trial table and the event log. `--stored-trials N` first stores a finished
+sweep of N trials (with `--stored-steps` metric rows each), which the readers read too: the page must stay
+fast on a large study while the reporters write. At the end every reported (trial, step) is
 looked up: each must be stored exactly once, with the values reported (none lost, none duplicated).
 
 With `--restart-postgres-at S` PostgreSQL is restarted S seconds in (pg_ctlcluster): ingestion must wait
@@ -67,6 +70,8 @@ class LoadConfig:
     sweeps: int = 4  # reporters are spread over this many sweeps (one Ingest + flusher each)
     flush_every_s: float = 0.5
     restart_postgres_at_s: float | None = None
+    stored_trials: int = 0  # a finished sweep of this many trials, read by the readers too
+    stored_steps: int = 0  # metric rows per stored trial
 
 
 @dataclass
@@ -101,6 +106,7 @@ class LoadReport:
     report_to_commit: Percentiles
     flush: Percentiles
     read: Percentiles
+    read_by_request: dict[str, Percentiles]
     read_status: dict[str, int]
     flush_errors: int
     postgres_restart_s: float | None = None
@@ -196,6 +202,7 @@ class _Shared:
     lock: threading.Lock = field(default_factory=threading.Lock)
     reported: dict[tuple[int, str, int], float] = field(default_factory=dict)  # -> loss
     read_latency: list[float] = field(default_factory=list)
+    read_by_request: dict[str, list[float]] = field(default_factory=dict)
     read_status: Counter[str] = field(default_factory=Counter)
 
 
@@ -226,26 +233,81 @@ def _reporter(shared: _Shared, driver: Driver, index: int, rate_hz: float) -> No
         shared.reported.update(reported)
 
 
+# The sweep page's requests on load and on each poll (api/ui/static/js/sweep_page.js).
+PAGE_REQUESTS = {
+    "sweep": "/sweeps/{id}",
+    "summary": "/sweeps/{id}/trials/summary",
+    "trials page": "/sweeps/{id}/trials?limit=50&sort=final_val_loss",
+    "events": "/sweeps/{id}/events?limit=200",
+}
+
+
 def _reader(shared: _Shared, url: str, token: str, sweep_ids: list[int]) -> None:
-    headers = {"Authorization": f"Bearer {token}"}
-    latencies: list[float] = []
+    headers = {"Authorization": f"Bearer {token}", "Accept-Encoding": "gzip"}
+    latencies: dict[str, list[float]] = {name: [] for name in PAGE_REQUESTS}
     statuses: Counter[str] = Counter()
+    requests = list(PAGE_REQUESTS.items())
     with httpx.Client(base_url=f"{url}/api/v1", headers=headers, timeout=30.0) as client:
         i = 0
         while not shared.stop.is_set():
-            sweep_id = sweep_ids[i % len(sweep_ids)]
+            sweep_id = sweep_ids[(i // len(requests)) % len(sweep_ids)]
+            name, path = requests[i % len(requests)]
             i += 1
             started = time.perf_counter()
             try:
-                status = str(client.get(f"/sweeps/{sweep_id}").status_code)
+                status = str(client.get(path.format(id=sweep_id)).status_code)
             except httpx.HTTPError as exc:
                 status = exc.__class__.__name__
-            latencies.append(time.perf_counter() - started)
+            latencies[name].append(time.perf_counter() - started)
             statuses[status] += 1
             shared.stop.wait(0.02)
     with shared.lock:
-        shared.read_latency.extend(latencies)
+        for name, seconds in latencies.items():
+            shared.read_latency.extend(seconds)
+            shared.read_by_request.setdefault(name, []).extend(seconds)
         shared.read_status.update(statuses)
+
+
+def store_finished_sweep(engine: Any, store: SweepStore, spec: Any, trials: int, steps: int) -> int:
+    """A finished sweep of `trials` completed trials (`steps` metric rows each), inserted in bulk."""
+    from sqlalchemy import insert
+
+    sweep_id = store.create_sweep(spec, BENCH_PROJECT).id
+    lrs, stds = spec.search.space["lr"].grid(), spec.search.space["init_std"].grid()  # the spec's grid
+    rows = [
+        {
+            "sweep_id": sweep_id,
+            "trial_key": f"stored-{i}",
+            "parametrization": ("sp", "mup")[i % 2],
+            "width": (32, 64, 128)[i % 3],
+            "depth": 2,
+            "seed": 0,
+            "search_index": i,
+            "hparams": {"lr": lrs[i % len(lrs)], "init_std": stds[(i // len(lrs)) % len(stds)]},
+            "status": "completed",
+            "final_loss": 2.0 + ((i * 104729) % 1000) / 1000,
+            "final_val_loss": 2.0 + ((i * 104729) % 1000) / 1000,
+            "steps_done": steps,
+            "attempts": 1,
+        }
+        for i in range(trials)
+    ]
+    with engine.begin() as conn:
+        for start in range(0, len(rows), 5000):
+            conn.execute(insert(Trial), rows[start : start + 5000])
+        if steps:
+            ids = [row[0] for row in conn.execute(select(Trial.id).where(Trial.sweep_id == sweep_id))]
+            batch: list[dict[str, Any]] = []
+            for trial_id in ids:
+                batch += [
+                    {"trial_id": trial_id, "step": s, "train_loss": 3.0 - s * 1e-3} for s in range(steps)
+                ]
+                if len(batch) >= 50_000:
+                    conn.execute(insert(TrialMetric), batch)
+                    batch = []
+            if batch:
+                conn.execute(insert(TrialMetric), batch)
+    return sweep_id
 
 
 def restart_postgres() -> float:
@@ -375,6 +437,9 @@ def run_load(config: LoadConfig) -> LoadReport:
     store = SweepStore.from_engine(engine)
     spec = parse_spec(yaml.safe_load((REPO_ROOT / "examples" / "tiny-cpu.yaml").read_text()))
     sweep_ids = [store.create_sweep(spec, BENCH_PROJECT).id for _ in range(config.sweeps)]
+    read_ids = list(sweep_ids)
+    if config.stored_trials:
+        read_ids.append(store_finished_sweep(engine, store, spec, config.stored_trials, config.stored_steps))
     _, token = create_token(store, BENCH_PROJECT, name="load-bench", read_only=True)
     drivers = [Driver(store, sweep_id, config.flush_every_s) for sweep_id in sweep_ids]
     shared = _Shared()
@@ -393,7 +458,7 @@ def run_load(config: LoadConfig) -> LoadReport:
             for i in range(config.reporters)
         ]
         readers = [
-            threading.Thread(target=_reader, args=(shared, url, token, sweep_ids))
+            threading.Thread(target=_reader, args=(shared, url, token, read_ids))
             for _ in range(config.readers)
         ]
         started = time.perf_counter()
@@ -428,6 +493,7 @@ def run_load(config: LoadConfig) -> LoadReport:
         report_to_commit=Percentiles.of(commit_latencies),
         flush=Percentiles.of(flush_durations),
         read=Percentiles.of(shared.read_latency),
+        read_by_request={k: Percentiles.of(v) for k, v in sorted(shared.read_by_request.items())},
         read_status=dict(shared.read_status),
         flush_errors=sum(d.flush_errors for d in drivers),
         postgres_restart_s=round(restart_s[0], 2) if restart_s else None,
@@ -447,6 +513,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--flush-every", type=float, default=0.5)
     parser.add_argument("--restart-postgres-at", type=float, default=None, help="seconds into the run")
     parser.add_argument("--json", type=Path, default=None, help="also write the report here")
+    parser.add_argument("--stored-trials", type=int, default=0, help="a finished sweep of N trials to read")
+    parser.add_argument("--stored-steps", type=int, default=0, help="metric rows per stored trial")
     args = parser.parse_args(argv)
     with bench_database(args.database) as url:
         config = LoadConfig(
@@ -458,6 +526,8 @@ def main(argv: list[str] | None = None) -> int:
             sweeps=args.sweeps,
             flush_every_s=args.flush_every,
             restart_postgres_at_s=args.restart_postgres_at,
+            stored_trials=args.stored_trials,
+            stored_steps=args.stored_steps,
         )
         report = run_load(config)
     document = json.dumps(report.to_dict(), indent=2)
