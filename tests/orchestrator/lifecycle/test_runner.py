@@ -237,6 +237,7 @@ def gpu_example_on_cpu() -> SweepSpec:
         "proxy.tokens": None,
         "proxy.steps": 4,
         "proxy.batch_size": 4,
+        "proxy.token_budgets": [2 * 4 * 4 * 16],  # the example's 2× horizon scan, at these sizes: 8 steps
         "proxy.seeds": [0],
         "proxy.eval_every": 2,
         "search.trials_per_width": 1,
