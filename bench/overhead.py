@@ -17,9 +17,10 @@ on the mutransfer side: the ratio is then what a team pays for its tracker and i
 Every bench sweep sets `reuse: false`: the repeats run the same trials, which a sweep would otherwise take
 from the previous repeat instead of training (docs/operations.md, "Reusing finished proxies").
 
-Part 2, scale: 1,000 trials of a trivial trial function (a few records, no compute) through the
-service, for trials/minute and the driver's memory: RSS sampled every 0.2 s; the growth per trial
-after the first quarter (Python and Ray caches warm) is reported next to the rows stored.
+Part 2, scale: 10,000 trials (`--scale-trials`; 200 with `--quick`) of a trivial trial function (a few
+records, no compute) through the service, for trials/minute and the driver's memory: RSS sampled every
+0.2 s; the growth per trial after the first quarter (Python and Ray caches warm; the least-squares slope
+of RSS against trials done) is reported next to the rows stored.
 
     .venv/bin/python bench/overhead.py [--quick] [--json]
 """
@@ -325,7 +326,7 @@ def part1(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
 
 
 def part2(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
-    n = 200 if args.quick else 1000
+    n = args.scale_trials or (200 if args.quick else 10_000)
     spec = sweep_spec(n // 2, 5, [16, 32], grid=False, cpus=1, conc=2)
     proc = psutil.Process()
     samples: list[tuple[int, int]] = []  # (trials done, rss bytes)
@@ -357,10 +358,7 @@ def part2(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
         stop.set()
         thread.join()
         svc.stop()
-    warm = [(d, r) for d, r in samples if d >= n // 4]
-    growth = None
-    if len(warm) >= 2 and warm[-1][0] > warm[0][0]:
-        growth = (warm[-1][1] - warm[0][1]) / (warm[-1][0] - warm[0][0])
+    growth = rss_slope([(d, r) for d, r in samples if d >= n // 4])
     return {
         "trials": trials,
         "metric_rows": rows,
@@ -371,6 +369,16 @@ def part2(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
     }
 
 
+def rss_slope(samples: list[tuple[int, int]]) -> float | None:
+    """Bytes of RSS per finished trial: the least-squares slope over the samples (trials done, RSS). A slope,
+    not the last sample minus the first: the driver's RSS is a sawtooth (a sweep runs as several Tune runs,
+    orchestrator/executor/ray_executor.py), and two end points would measure where the teeth fell."""
+    if len(samples) < 3 or samples[-1][0] == samples[0][0]:
+        return None
+    xs, ys = [float(d) for d, _ in samples], [float(r) for _, r in samples]
+    return statistics.linear_regression(xs, ys).slope
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer trials/steps/repeats (about 2 minutes)")
@@ -379,12 +387,16 @@ def main() -> None:
         "--integrations", action="store_true", help="part 1 with MLflow export and a webhook on (docstring)"
     )
     parser.add_argument("--only-overhead", action="store_true", help="part 1 only")
+    parser.add_argument("--only-scale", action="store_true", help="part 2 only")
+    parser.add_argument(
+        "--scale-trials", type=int, default=0, help="trivial trials in part 2 (10,000; --quick 200)"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="mt-b-") as tmp:
         data_dir = Path(tmp)
         ensure_ray(None, data_dir, num_cpus=os.cpu_count())
         try:
-            one = part1(args, data_dir)
+            one = None if args.only_scale else part1(args, data_dir)
             two = None if args.only_overhead else part2(args, data_dir)
         finally:
             shutdown_ray()  # before the temp dir goes: Ray's session files live in it
@@ -392,6 +404,13 @@ def main() -> None:
     if args.json:
         print(json.dumps(result, indent=2))
         return
+    if one is not None:
+        _print_overhead(one)
+    if two is not None:
+        _print_scale(two)
+
+
+def _print_overhead(one: dict[str, Any]) -> None:
     print(f"same sweep ({one['trials']} trials x {one['steps']} steps), median of runs:")
     print(f"  bare Ray Tune   {statistics.median(one['bare_s']):8.2f} s   runs {one['bare_s']}")
     print(f"  mutransfer      {statistics.median(one['mutransfer_s']):8.2f} s   runs {one['mutransfer_s']}")
@@ -399,8 +418,9 @@ def main() -> None:
     print(f"  overhead/trial  {one['overhead_ms_per_trial']:8.1f} ms")
     if one["integrations"]:
         print(f"  with MLflow export and a webhook on: {one['integrations']}")
-    if two is None:
-        return
+
+
+def _print_scale(two: dict[str, Any]) -> None:
     print(f"scale: {two['trials']} trivial trials, {two['metric_rows']} metric rows in {two['wall_s']} s")
     print(f"  trials/minute   {two['trials_per_minute']:8.1f}")
     print(f"  peak RSS        {two['peak_rss_mb']:8.1f} MB (driver: API + runner + Tune)")

@@ -119,6 +119,7 @@ class StoreCallback(DriverOnly, Callback):
 
     def _finish(self, key: str, outcome: TrialOutcome) -> None:
         self.open.discard(key)
+        self._nodes.pop(key, None)
         self._events.trial_finished(key, outcome)
 
     @staticmethod

@@ -55,6 +55,14 @@ log = logging.getLogger(__name__)
 
 DEFAULT_MAX_FAILURES = 2
 
+# Tune keeps every trial of a run in the driver until the run ends (the `Trial` with its storage, checkpoint
+# and resource objects, Ray's reference to its result: about 25 KB each, measured with bench/overhead.py),
+# and saves them all with each experiment checkpoint. A large sweep therefore runs as consecutive Tune runs
+# of at most this many trials sharing one searcher, scheduler and callback: the driver's memory stays flat
+# however many trials a sweep has. The cost is one drain of the trial slots per part (the next part starts
+# when the last trial of this one ends), so parts are large; most sweeps are one part.
+TRIALS_PER_TUNE_RUN = 500
+
 
 class _FollowFlag(DriverOnly, Stopper):
     """Stops the whole experiment once `should_stop()` is true (the sweep was cancelled)."""
@@ -83,7 +91,9 @@ class RayExecutor:
         max_failures: int = DEFAULT_MAX_FAILURES,
         trial_fn: str = DEFAULT_TRIAL_FN,
         code_source: Callable[[str], bytes | None] | None = None,
+        trials_per_run: int = TRIALS_PER_TUNE_RUN,
     ) -> None:
+        self.trials_per_run = trials_per_run
         self.data_dir = Path(data_dir)
         self.code_source = code_source  # digest -> the uploaded archive (the store's), for external models
         self.address = address
@@ -174,54 +184,66 @@ class RayExecutor:
             spec, sweep.sweep_id, sweep.known, config_for, events.trial_created, reuse=sweep.reuse
         )
         callback = StoreCallback(events, should_stop)
-        tuner = tune.Tuner(
-            tune.with_resources(
-                tune.with_parameters(
-                    run_trial, base=base, trial_fn=self.trial_fn, code=self._code(spec.model.code)
-                ),
-                resources,
+        # One scheduler for every part, so ASHA's rungs keep the results of earlier parts.
+        scheduler = make_scheduler(spec.search.early_stopping, steps)
+        trainable = tune.with_resources(
+            tune.with_parameters(
+                run_trial, base=base, trial_fn=self.trial_fn, code=self._code(spec.model.code)
             ),
-            tune_config=tune.TuneConfig(
-                metric=STEP_LOSS,
-                mode="min",
-                search_alg=searcher,
-                scheduler=make_scheduler(spec.search.early_stopping, steps),
-                num_samples=remaining,
-                max_concurrent_trials=spec.resources.max_concurrent_trials,
-                trial_name_creator=lambda trial: str(trial.config.get("trial_key", trial.trial_id)),
-                trial_dirname_creator=lambda trial: trial.trial_id,
-                # A fresh worker process per trial pays `import torch` and the corpus load (seconds on a
-                # small machine); a reused one has both cached. Trials share nothing else.
-                reuse_actors=True,
-            ),
-            run_config=tune.RunConfig(
-                name=f"sweep-{sweep.sweep_id}-{int(time.time())}",
-                storage_path=str((self.data_dir / "tune").resolve()),
-                failure_config=tune.FailureConfig(max_failures=self.max_failures),
-                stop=_FollowFlag(should_stop),
-                callbacks=[callback],
-                verbose=0,
-                log_to_file=False,
-            ),
+            resources,
         )
-        tuner.fit()
-        # Trials Tune stopped without a completion event. On shutdown they stay unfinished (resume reruns
-        # them); on cancel they are cancelled; otherwise Tune ended them without saying why: failed.
-        reason = should_stop()
-        if reason != SHUTDOWN:
-            for key in sorted(callback.open):
-                if reason == CANCEL:
-                    outcome = TrialOutcome(status=TrialStatus.CANCELLED.value)
-                elif reason == BUDGET:
-                    outcome = TrialOutcome(
-                        status=TrialStatus.CANCELLED.value, error="stopped: the sweep's budget was reached"
-                    )
-                else:
-                    outcome = TrialOutcome(
-                        status=TrialStatus.FAILED.value, error="Tune ended the trial early"
-                    )
-                events.trial_finished(key, outcome)
+        part = 0
+        while remaining > 0 and not searcher.finished and should_stop() is None:
+            size = min(remaining, self.trials_per_run)
+            tuner = tune.Tuner(
+                trainable,
+                tune_config=tune.TuneConfig(
+                    metric=STEP_LOSS,
+                    mode="min",
+                    search_alg=searcher,
+                    scheduler=scheduler,
+                    num_samples=size,
+                    max_concurrent_trials=spec.resources.max_concurrent_trials,
+                    trial_name_creator=lambda trial: str(trial.config.get("trial_key", trial.trial_id)),
+                    trial_dirname_creator=lambda trial: trial.trial_id,
+                    # A fresh worker process per trial pays `import torch` and the corpus load (seconds on
+                    # a small machine); a reused one has both cached. Trials share nothing else.
+                    reuse_actors=True,
+                ),
+                run_config=tune.RunConfig(
+                    name=f"sweep-{sweep.sweep_id}-{int(time.time())}-{part}",
+                    storage_path=str((self.data_dir / "tune").resolve()),
+                    failure_config=tune.FailureConfig(max_failures=self.max_failures),
+                    stop=_FollowFlag(should_stop),
+                    callbacks=[callback],
+                    verbose=0,
+                    log_to_file=False,
+                ),
+            )
+            tuner.fit()
+            del tuner  # its trials (and Tune's state for each) go with it: see TRIALS_PER_TUNE_RUN
+            remaining -= size
+            part += 1
+            self._close_unfinished(callback, events, should_stop())
         events.flush()
+
+    @staticmethod
+    def _close_unfinished(callback: StoreCallback, events: TrialEvents, reason: str | None) -> None:
+        """Trials Tune stopped without a completion event. On shutdown they stay unfinished (resume reruns
+        them); on cancel they are cancelled; otherwise Tune ended them without saying why: failed."""
+        if reason == SHUTDOWN:
+            return
+        for key in sorted(callback.open):
+            if reason == CANCEL:
+                outcome = TrialOutcome(status=TrialStatus.CANCELLED.value)
+            elif reason == BUDGET:
+                outcome = TrialOutcome(
+                    status=TrialStatus.CANCELLED.value, error="stopped: the sweep's budget was reached"
+                )
+            else:
+                outcome = TrialOutcome(status=TrialStatus.FAILED.value, error="Tune ended the trial early")
+            events.trial_finished(key, outcome)
+        callback.open.clear()
 
     def run_target(
         self, request: TargetRequest, events: TargetEvents, should_stop: StopCheck

@@ -76,8 +76,16 @@ class PerSearchASHA(FIFOScheduler):
         return f"PerSearchASHA: {len(self._by_search)} searches, {stopped} trials stopped"
 
 
+class FirstInFirstOut(FIFOScheduler):
+    """Tune's FIFO scheduler, reusable across the Tune runs of one sweep (Tune refuses a scheduler whose
+    metric was already set by an earlier run; FIFO never reads it)."""
+
+    def set_search_properties(self, metric: str | None, mode: str | None, **spec: object) -> bool:
+        return True
+
+
 def make_scheduler(early_stopping: EarlyStoppingSpec | None, max_steps: int) -> TrialScheduler:
     """FIFO without early stopping; per-search ASHA when the spec asks for `asha`."""
     if early_stopping is None:
-        return FIFOScheduler()
+        return FirstInFirstOut()
     return PerSearchASHA(early_stopping, max_steps)

@@ -134,8 +134,10 @@ class _Search:
 
     def next_request(self) -> TrialRequest | None:
         """The next trial of this search, or None when every point has been emitted."""
-        while self.queue and not self.points[self.queue[0]].seeds_to_emit:
-            self.queue.popleft()
+        while self.queue and (
+            self.queue[0] not in self.points or not self.points[self.queue[0]].seeds_to_emit
+        ):
+            self.queue.popleft()  # emitted (and perhaps already told and dropped)
         if not self.queue:
             if self.next_index >= self.target:
                 return None
@@ -179,8 +181,11 @@ class _Search:
         if point.ot_trial_id is not None:
             result = None if value is None else {OBJECTIVE: value}
             self.optuna.on_trial_complete(point.ot_trial_id, result=result, error=error)
+            # OptunaSearch keeps every asked trial's handle for good; the study's storage has the result.
+            self.optuna._ot_trials.pop(point.ot_trial_id, None)  # noqa: SLF001 - no public way to drop it
         else:
             self._add_evaluated(point.hparams, value, error=error, pruned=pruned)
+        del self.points[point.index]  # told: nothing of the point is needed again
 
     def _add_evaluated(
         self, hparams: dict[str, float], value: float | None, *, error: bool, pruned: bool
@@ -252,6 +257,7 @@ class SweepSearcher(DriverOnly, Searcher):
         self._tune_ids: dict[str, TrialRequest] = {}
         self._config_for = config_for
         self._on_request = on_request
+        self.finished = False  # every trial has been handed out (a sweep may need several Tune runs)
 
     def save_to_dir(self, checkpoint_dir: str, session_str: str = "default") -> None:
         """Nothing to save: a resumed sweep rebuilds the searcher from the store (`KnownTrial`s)."""
@@ -275,6 +281,7 @@ class SweepSearcher(DriverOnly, Searcher):
             self._tune_ids[trial_id] = request
             self._on_request(request)
             return self._config_for(request)
+        self.finished = True
         return Searcher.FINISHED
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:

@@ -60,6 +60,37 @@ def test_tiny_sweep_stores_every_step_of_every_trial(
     assert progress.done == progress.total == 12
 
 
+def test_a_sweep_larger_than_one_tune_run_runs_in_parts_each_trial_once(
+    exec_store: SweepStore, ray_data_dir: Path, tmp_path: Path
+) -> None:
+    """12 trials in Tune runs of at most 5: the searcher carries over, so keys, points and rows are as in one
+    run (the grid's cells each once per search, every step of every trial stored once)."""
+    spec = tiny_spec(
+        **{
+            "parametrizations": ["sp", "mup"],
+            "search.algorithm": "grid",
+            "search.trials_per_width": None,
+            "search.space": {"lr": {"scale": "log", "low": 1e-3, "high": 1e-2, "grid_points": 3}},
+        }
+    )
+    sweep = exec_store.create_sweep(spec)
+    executor = RayExecutor(tmp_path / "executor", num_cpus=2, trials_per_run=5)  # joins the module's Ray
+
+    SweepRunner(exec_store, executor, tmp_path).run_sweep(sweep.id)
+
+    assert exec_store.get_sweep(sweep.id).status == "completed"
+    trials = _trials(exec_store, sweep.id)
+    assert len(trials) == len({t.trial_key for t in trials}) == spec.total_trials() == 12
+    cells: dict[tuple[str, int], list[float]] = {}
+    for trial in trials:
+        assert trial.status in ("completed", "diverged"), (trial.trial_key, trial.status, trial.error)
+        assert _metric_rows(exec_store, trial.id) == list(range(1, trial.steps_done + 1))
+        cells.setdefault((trial.parametrization, trial.width), []).append(round(trial.hparams["lr"], 12))
+    grid = sorted(round(lr, 12) for lr in spec.search.space["lr"].grid())
+    assert all(sorted(lrs) == grid for lrs in cells.values()), cells
+    assert len(list((tmp_path / "executor" / "tune").iterdir())) == 3  # Tune runs of 5 + 5 + 2 trials
+
+
 def test_asha_prunes_bad_trials_within_each_search(
     exec_store: SweepStore, executor: RayExecutor, tmp_path: Path
 ) -> None:
