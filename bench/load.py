@@ -1,8 +1,13 @@
 """Load test of the store: many trials reporting metrics while readers poll the API.
 
-`--reporters` threads (default 200) each play one running trial: they report one metrics record per step
-at `--rate` steps per second through `orchestrator.store.ingest.Ingest`, the sink the executor's Tune
-callback feeds, which a flusher thread writes every `--flush-every` seconds as the callback does.
+`--reporters` running trials (default 200, spread over `--sweeps` sweeps) each report one metrics record per
+step at `--rate` steps per second. As in the executor, where Ray workers report to the Tune driver and its
+callback feeds `orchestrator.store.ingest.Ingest`, one driver thread per sweep receives its trials' records
+(each at the moment its worker would have sent it, the trials' clocks staggered) and flushes every
+`--flush-every` seconds in the same thread, as the callback's `on_step_end` does: a record that arrives
+while the driver is writing waits, and that wait counts in its report → commit latency. The offered load is
+exactly reporters × rate: a driver that falls behind hands over the late records at once, with the time
+they were due.
 Meanwhile `--readers` threads make the sweep page's requests over HTTP from a real server (uvicorn in a
 subprocess, auth on, a project token), in turn: the sweep (`GET /api/v1/sweeps/{id}`), the μTransfer plot's
 summary, the first page of the trial table and the event log. `--stored-trials N` first stores a finished
@@ -13,9 +18,11 @@ looked up: each must be stored exactly once, with the values reported (none lost
 With `--restart-postgres-at S` PostgreSQL is restarted S seconds in (pg_ctlcluster): ingestion must wait
 it out and lose nothing, and the API must answer 503, not crash, meanwhile.
 
-Reported: rows/s committed; p50/p99 of the report call (what a trial's driver waits for), of report →
-commit (when the row is durable; a row reported while a flush swaps its buffer may be counted one flush
-late) and of status reads; the status codes readers saw.
+Reported: rows/s offered (reported), sustained (committed from the 2nd second until the load stopped: what
+the store keeps up with) and overall (all rows over the whole run, trial creation and the final drain
+included); p50/p99 of report → commit (when the row is durable; a row reported while a flush swaps its
+buffer may be counted one flush late), of each flush and of the sweep page's requests; the status codes
+readers saw.
 
     .venv/bin/python bench/load.py --database sqlite --duration 20
     .venv/bin/python bench/load.py --database postgres --duration 20 [--restart-postgres-at 8]
@@ -24,9 +31,9 @@ late) and of status reads; the status codes readers saw.
 from __future__ import annotations
 
 import argparse
+import heapq
 import json
 import os
-import queue
 import statistics
 import subprocess
 import sys
@@ -58,6 +65,7 @@ from orchestrator.tokens import create_token
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 BENCH_PROJECT = "load-bench"
+WARM_UP_S = 2.0  # the sustained rate leaves out the start (trial rows created, first flushes)
 
 
 @dataclass
@@ -94,10 +102,12 @@ class LoadReport:
     database: str
     config: dict[str, Any]
     duration_s: float
-    load_s: float  # reporters ran this long; then the drivers wrote what was still buffered
+    load_s: float  # the trials reported this long; then the drivers wrote what was still buffered
     drain_s: float
     rows_reported: int
     rows_stored: int
+    offered_rows_per_s: float  # rows reported per second of load: reporters x rate
+    sustained_rows_per_s: float | None  # rows committed per second from WARM_UP_S until the load stopped
     rows_per_s: float  # rows committed per second, from the start until the last row was committed
     missing: int
     duplicated: int
@@ -127,45 +137,73 @@ def loss_of(key: str, step: int) -> float:
 
 
 class Driver:
-    """The driver side of one sweep, as the executor runs it: trial events arrive on a queue (Tune delivers
-    every worker report to the driver) and one thread hands them to `Ingest` and flushes it every
-    `flush_every_s`, like `StoreCallback.on_step_end`. Each flush is timed, and each record remembers
-    which flush was next when it was handed over, so its report → commit latency is exact."""
+    """The driver side of one sweep, as the executor runs it: its trials' records arrive at their due times
+    and one thread hands them to `Ingest` and flushes it every `flush_every_s`, like
+    `StoreCallback.on_step_end`. Each flush is timed, and each record remembers which flush was next when it
+    was handed over, so its report → commit latency is exact."""
 
-    def __init__(self, store: SweepStore, sweep_id: int, flush_every_s: float) -> None:
+    def __init__(
+        self, store: SweepStore, sweep_id: int, flush_every_s: float, trials: list[int], rate_hz: float
+    ) -> None:
         self.sweep_id = sweep_id
         self.ingest = Ingest(store, sweep_id)
         self.flush_every_s = flush_every_s
-        self.inbox: queue.Queue[tuple[Any, ...]] = queue.Queue()
-        self.flushes: list[tuple[float, float, bool]] = []  # (start, end, succeeded), in order
+        self.trials = trials
+        self.rate_hz = rate_hz
+        self.flushes: list[tuple[float, float, bool, int]] = []  # (start, end, succeeded, rows), in order
         self.handed: list[tuple[str, int, float, int]] = []  # (key, step, reported at, next flush)
+        self.reported: dict[tuple[int, str, int], float] = {}  # -> loss
         self.flush_errors = 0
         self._flush = self.ingest.flush
         self.ingest.flush = self.flush  # type: ignore[method-assign]  # a full buffer flushes through here
 
     def flush(self) -> None:
         start = time.perf_counter()
+        before = self.ingest.rows_written
         ok = False
         try:
             self._flush()
             ok = True
         finally:
-            self.flushes.append((start, time.perf_counter(), ok))
+            self.flushes.append((start, time.perf_counter(), ok, self.ingest.rows_written - before))
 
-    def run(self, reporters_done: threading.Event) -> None:
-        last_flush = time.perf_counter()
-        while not (reporters_done.is_set() and self.inbox.empty()):
-            try:
-                message = self.inbox.get(timeout=0.05)
-                self._handle(*message)
-            except queue.Empty:
-                pass
-            if time.perf_counter() - last_flush >= self.flush_every_s:
-                last_flush = time.perf_counter()
+    def run(self, stop: threading.Event) -> None:
+        keys = [f"mup-w64-d2-i{index}-s0" for index in self.trials]
+        for index, key in zip(self.trials, keys, strict=True):
+            self.ingest.trial_created(TrialRequest(key, "mup", 64, 2, index, 0, {"lr": 0.01}))
+            self.ingest.trial_started(key, "bench-node")
+        period = 1.0 / self.rate_hz
+        start = time.perf_counter()
+        due = [(start + period * i / len(keys), i) for i in range(len(keys))]  # staggered clocks
+        heapq.heapify(due)
+        steps = [0] * len(keys)
+        last_flush = start
+        while not stop.is_set():
+            now = time.perf_counter()
+            while due[0][0] <= now:
+                at, i = heapq.heappop(due)
+                steps[i] += 1
+                self._report(keys[i], steps[i], at)
+                heapq.heappush(due, (at + period, i))
+            if now - last_flush >= self.flush_every_s:
+                last_flush = now
                 self._try_flush()
+            wait = min(due[0][0], last_flush + self.flush_every_s) - time.perf_counter()
+            if wait > 0:
+                stop.wait(wait)
+        for key, step in zip(keys, steps, strict=True):
+            outcome = TrialOutcome(status="completed", final_loss=loss_of(key, step), steps_done=step)
+            self.ingest.trial_finished(key, outcome)
         for _ in range(3):  # the executor's final flush (each try already retries for a minute)
             if self._try_flush():
                 return
+
+    def _report(self, key: str, step: int, at: float) -> None:
+        loss = loss_of(key, step)
+        record = {"step": step, "train_loss": loss, "lr": 0.01, "grad_norm": 1.0, "tokens": step * 1024}
+        self.reported[(self.sweep_id, key, step)] = loss
+        self.handed.append((key, step, at, len(self.flushes)))
+        self.ingest.trial_metrics(key, record)
 
     def _try_flush(self) -> bool:
         try:
@@ -175,62 +213,29 @@ class Driver:
             return False
         return True
 
-    def _handle(self, kind: str, *args: Any) -> None:
-        if kind == "metrics":
-            key, record, reported_at = args
-            self.handed.append((key, record["step"], reported_at, len(self.flushes)))
-            self.ingest.trial_metrics(key, record)
-        elif kind == "created":
-            self.ingest.trial_created(*args)
-        elif kind == "started":
-            self.ingest.trial_started(*args)
-        elif kind == "finished":
-            self.ingest.trial_finished(*args)
-
     def commit_latencies(self) -> list[float]:
         """For each record: end of the first successful flush at or after the one that was next for it."""
         next_ok: list[float | None] = [None] * (len(self.flushes) + 1)
         for i in range(len(self.flushes) - 1, -1, -1):
-            _, end, ok = self.flushes[i]
+            _, end, ok, _ = self.flushes[i]
             next_ok[i] = end if ok else next_ok[i + 1]
         return [next_ok[seq] - at for _, _, at, seq in self.handed if next_ok[seq] is not None]
+
+
+def sustained_rate(drivers: list[Driver], since: float, until: float) -> float | None:
+    """Rows committed per second between two moments of the load (flushes that ended in the window): the
+    rate the store keeps up with, free of the start (trial rows created) and of the drain after the load."""
+    rows = sum(n for d in drivers for _, end, ok, n in d.flushes if ok and since < end <= until)
+    return round(rows / (until - since), 1) if until > since else None
 
 
 @dataclass
 class _Shared:
     stop: threading.Event = field(default_factory=threading.Event)
     lock: threading.Lock = field(default_factory=threading.Lock)
-    reported: dict[tuple[int, str, int], float] = field(default_factory=dict)  # -> loss
     read_latency: list[float] = field(default_factory=list)
     read_by_request: dict[str, list[float]] = field(default_factory=dict)
     read_status: Counter[str] = field(default_factory=Counter)
-
-
-def _reporter(shared: _Shared, driver: Driver, index: int, rate_hz: float) -> None:
-    """One running trial: reports a record per step at `rate_hz`, as its Ray worker would."""
-    key = f"mup-w64-d2-i{index}-s0"
-    driver.inbox.put(("created", TrialRequest(key, "mup", 64, 2, index, 0, {"lr": 0.01})))
-    driver.inbox.put(("started", key, "bench-node"))
-    period = 1.0 / rate_hz
-    next_at = time.perf_counter()
-    step = 0
-    reported: dict[tuple[int, str, int], float] = {}
-    while not shared.stop.is_set():
-        step += 1
-        loss = loss_of(key, step)
-        record = {"step": step, "train_loss": loss, "lr": 0.01, "grad_norm": 1.0, "tokens": step * 1024}
-        reported[(driver.sweep_id, key, step)] = loss
-        driver.inbox.put(("metrics", key, record, time.perf_counter()))
-        next_at += period
-        delay = next_at - time.perf_counter()
-        if delay > 0:
-            shared.stop.wait(delay)
-        else:
-            next_at = time.perf_counter()  # behind schedule: do not burst to catch up
-    outcome = TrialOutcome(status="completed", final_loss=loss_of(key, step), steps_done=step)
-    driver.inbox.put(("finished", key, outcome))
-    with shared.lock:
-        shared.reported.update(reported)
 
 
 # The sweep page's requests on load and on each poll (api/ui/static/js/sweep_page.js).
@@ -441,46 +446,51 @@ def run_load(config: LoadConfig) -> LoadReport:
     if config.stored_trials:
         read_ids.append(store_finished_sweep(engine, store, spec, config.stored_trials, config.stored_steps))
     _, token = create_token(store, BENCH_PROJECT, name="load-bench", read_only=True)
-    drivers = [Driver(store, sweep_id, config.flush_every_s) for sweep_id in sweep_ids]
+    drivers = [
+        Driver(
+            store,
+            sweep_id,
+            config.flush_every_s,
+            list(range(config.reporters))[i :: len(sweep_ids)],
+            config.rate_hz,
+        )
+        for i, sweep_id in enumerate(sweep_ids)
+    ]
     shared = _Shared()
-    reporters_done = threading.Event()
+    loading = threading.Event()  # set when the load stops
     restart_s: list[float] = []
     notes: list[str] = []
     with (
         tempfile.TemporaryDirectory(prefix="mt-load-srv-") as tmp,
         api_server(config.database_url, Path(tmp)) as url,
     ):
-        driver_threads = [
-            threading.Thread(target=d.run, args=(reporters_done,), daemon=True) for d in drivers
-        ]
-        reporters = [
-            threading.Thread(target=_reporter, args=(shared, drivers[i % len(drivers)], i, config.rate_hz))
-            for i in range(config.reporters)
-        ]
+        driver_threads = [threading.Thread(target=d.run, args=(loading,), daemon=True) for d in drivers]
         readers = [
             threading.Thread(target=_reader, args=(shared, url, token, read_ids))
             for _ in range(config.readers)
         ]
         started = time.perf_counter()
-        for thread in driver_threads + reporters + readers:
+        for thread in driver_threads + readers:
             thread.start()
         if config.restart_postgres_at_s is not None:
-            shared.stop.wait(config.restart_postgres_at_s)
+            loading.wait(config.restart_postgres_at_s)
             restart_s.append(restart_postgres())
-        shared.stop.wait(max(0.0, config.duration_s - (time.perf_counter() - started)))
+        loading.wait(max(0.0, config.duration_s - (time.perf_counter() - started)))
+        loading.set()
         shared.stop.set()
-        load_s = time.perf_counter() - started
-        for thread in reporters + readers:
+        load_end = time.perf_counter()
+        load_s = load_end - started
+        for thread in readers:
             thread.join()
-        reporters_done.set()
         for thread in driver_threads:
             thread.join(timeout=300)
         if any(thread.is_alive() for thread in driver_threads):
             notes.append("a driver did not finish writing within 300 s after the load stopped")
         elapsed = time.perf_counter() - started
-    checks = _verify(store, sweep_ids, shared.reported)
+    reported = {k: v for d in drivers for k, v in d.reported.items()}
+    checks = _verify(store, sweep_ids, reported)
     engine.dispose()
-    flush_durations = [end - start for d in drivers for start, end, ok in d.flushes if ok]
+    flush_durations = [end - start for d in drivers for start, end, ok, _ in d.flushes if ok]
     commit_latencies = [latency for d in drivers for latency in d.commit_latencies()]
     return LoadReport(
         database=engine.dialect.name,
@@ -488,7 +498,9 @@ def run_load(config: LoadConfig) -> LoadReport:
         duration_s=round(elapsed, 2),
         load_s=round(load_s, 2),
         drain_s=round(elapsed - load_s, 2),
-        rows_reported=len(shared.reported),
+        rows_reported=len(reported),
+        offered_rows_per_s=round(len(reported) / load_s, 1),
+        sustained_rows_per_s=sustained_rate(drivers, started + WARM_UP_S, load_end),
         rows_per_s=round(checks["rows_stored"] / elapsed, 1),
         report_to_commit=Percentiles.of(commit_latencies),
         flush=Percentiles.of(flush_durations),

@@ -35,7 +35,7 @@ from orchestrator.store.models import (
     utcnow,
 )
 from orchestrator.store.plans import CoordChecks, Plans
-from orchestrator.store.summary import HpAxis, SummaryGroup, trial_summary
+from orchestrator.store.summary import HpAxis, SummaryCache, SummaryGroup
 from orchestrator.store.targets import TargetRuns
 from orchestrator.store.tokens import Tokens
 from orchestrator.store.trial_query import TrialFilter, filtered_trials, ordered
@@ -92,6 +92,7 @@ class SweepStore(Database):
         self.tokens = Tokens(self)
         self.code = CodeArchives(self)
         self.webhooks = Webhooks(self)
+        self._summaries = SummaryCache()
 
     @classmethod
     def from_engine(cls, engine: Engine) -> SweepStore:
@@ -342,9 +343,10 @@ class SweepStore(Database):
             return list(rows), int(total)
 
     def trial_summary(self, sweep_id: int, axes: Sequence[HpAxis]) -> list[SummaryGroup]:
-        """The μTransfer plot's points, aggregated in the database (`summary.trial_summary`)."""
+        """The μTransfer plot's points, aggregated in the database (`summary.trial_summary`); an unchanged
+        sweep's are answered from memory (`summary.SummaryCache`)."""
         with self.session() as session:
-            return trial_summary(session, sweep_id, axes)
+            return self._summaries.summary(session, sweep_id, axes)
 
     def all_trials(self, sweep_id: int) -> list[Trial]:
         """Every trial of the sweep in creation order (the planner's input)."""

@@ -5,13 +5,16 @@ default), must answer the same on each."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 from support.summary import assert_same, expected_summary, grid_trials, store_trials, summary_of
 
 from orchestrator.spec import parse_spec
 from orchestrator.store import HpAxis, SweepStore, TrialFilter
+from orchestrator.store.models import Trial
 
 LRS = [2**-10, 2**-8, 2**-6, 2**-4]
 STDS = [2**-5, 2**-3, 2**-1]
@@ -50,6 +53,27 @@ def test_the_summary_matches_python_exact_and_binned(store: SweepStore, sweep_id
     got = summary_of(as_dicts(store.trial_summary(sweep_id, binned)))
     assert_same(got, expected_summary(rows, binned))
     assert all(len(points) <= 4 for per_hp in got.values() for points in per_hp.values())
+
+
+def test_the_summary_of_an_unchanged_sweep_is_kept_and_a_finished_trial_renews_it(
+    store: SweepStore, sweep_id: int
+) -> None:
+    axes = [HpAxis("lr", log=True), HpAxis("init_std", log=True)]
+    first = store.trial_summary(sweep_id, axes)
+    assert store.trial_summary(sweep_id, axes) is first  # nothing changed: the kept answer
+    rows = grid_trials(LRS, STDS)
+    running = next(i for i, row in enumerate(rows) if row["status"] == "running")
+    with store.session() as session:  # the running trial finishes, as the ingest writes it
+        trial = session.scalars(
+            select(Trial).where(Trial.sweep_id == sweep_id, Trial.trial_key == f"t{running}")
+        ).one()
+        trial.status, trial.final_loss, trial.final_val_loss = "completed", 1.0, 1.0
+        trial.finished_at = datetime.now(UTC)
+    rows[running] |= {"status": "completed", "final_loss": 1.0, "final_val_loss": 1.0}
+    renewed = store.trial_summary(sweep_id, axes)
+    assert renewed is not first
+    assert_same(summary_of(as_dicts(renewed)), expected_summary(rows, axes))
+    assert summary_of(as_dicts(renewed)) != summary_of(as_dicts(first))
 
 
 def test_a_page_filters_and_sorts_with_missing_values_last(store: SweepStore, sweep_id: int) -> None:
