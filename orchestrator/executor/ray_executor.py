@@ -208,7 +208,7 @@ class RayExecutor:
             resources,
         )
         part = 0
-        while remaining > 0 and not searcher.finished and should_stop() is None:
+        while remaining > 0 and should_stop() is None and searcher.has_next():
             size = min(remaining, self.trials_per_run)
             tuner = tune.Tuner(
                 trainable,
@@ -239,7 +239,7 @@ class RayExecutor:
             del tuner  # its trials (and Tune's state for each) go with it: see TRIALS_PER_TUNE_RUN
             remaining -= size
             part += 1
-            if remaining > 0 and not searcher.finished:
+            if remaining > 0:
                 release_freed_memory()  # before the next part (a collection costs ~0.1 s: not after the last)
             self._close_unfinished(callback, events, should_stop())
         events.flush()

@@ -258,6 +258,7 @@ class SweepSearcher(DriverOnly, Searcher):
         self._config_for = config_for
         self._on_request = on_request
         self.finished = False  # every trial has been handed out (a sweep may need several Tune runs)
+        self._drawn: TrialRequest | None = None  # drawn by `has_next`, not yet handed out
 
     def save_to_dir(self, checkpoint_dir: str, session_str: str = "default") -> None:
         """Nothing to save: a resumed sweep rebuilds the searcher from the store (`KnownTrial`s)."""
@@ -266,6 +267,22 @@ class SweepSearcher(DriverOnly, Searcher):
         return True  # the objective is fixed; Tune's metric (the per-step loss) is for the scheduler
 
     def suggest(self, trial_id: str) -> dict | str | None:
+        request, self._drawn = self._drawn or self._draw(), None
+        if request is None:
+            return Searcher.FINISHED
+        self._tune_ids[trial_id] = request
+        self._on_request(request)
+        return self._config_for(request)
+
+    def has_next(self) -> bool:
+        """Whether another trial is left to hand out. It is drawn now and kept for the next `suggest`: asked
+        between two Tune runs (nothing finishes in between), the draw is the one `suggest` would make."""
+        if self._drawn is None and not self.finished:
+            self._drawn = self._draw()
+        return self._drawn is not None
+
+    def _draw(self) -> TrialRequest | None:
+        """The next trial to run, round-robin across searches; reused ones are told and skipped."""
         idle = 0  # searches in a row with nothing left to emit
         while idle < len(self._searches):
             search = self._searches[next(self._cycle)]
@@ -278,11 +295,9 @@ class SweepSearcher(DriverOnly, Searcher):
             if reused is not None:  # a stored result: told to the sampler, never trained
                 search.finish(request.index, request.seed, *reused)
                 continue
-            self._tune_ids[trial_id] = request
-            self._on_request(request)
-            return self._config_for(request)
+            return request
         self.finished = True
-        return Searcher.FINISHED
+        return None
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
         request = self._tune_ids.pop(trial_id, None)
