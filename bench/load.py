@@ -457,14 +457,13 @@ def run_load(config: LoadConfig) -> LoadReport:
         for i, sweep_id in enumerate(sweep_ids)
     ]
     shared = _Shared()
-    loading = threading.Event()  # set when the load stops
     restart_s: list[float] = []
     notes: list[str] = []
     with (
         tempfile.TemporaryDirectory(prefix="mt-load-srv-") as tmp,
         api_server(config.database_url, Path(tmp)) as url,
     ):
-        driver_threads = [threading.Thread(target=d.run, args=(loading,), daemon=True) for d in drivers]
+        driver_threads = [threading.Thread(target=d.run, args=(shared.stop,), daemon=True) for d in drivers]
         readers = [
             threading.Thread(target=_reader, args=(shared, url, token, read_ids))
             for _ in range(config.readers)
@@ -473,11 +472,10 @@ def run_load(config: LoadConfig) -> LoadReport:
         for thread in driver_threads + readers:
             thread.start()
         if config.restart_postgres_at_s is not None:
-            loading.wait(config.restart_postgres_at_s)
+            shared.stop.wait(config.restart_postgres_at_s)
             restart_s.append(restart_postgres())
-        loading.wait(max(0.0, config.duration_s - (time.perf_counter() - started)))
-        loading.set()
-        shared.stop.set()
+        shared.stop.wait(max(0.0, config.duration_s - (time.perf_counter() - started)))
+        shared.stop.set()  # the trials stop reporting and the readers stop reading
         load_end = time.perf_counter()
         load_s = load_end - started
         for thread in readers:
