@@ -26,6 +26,7 @@ from typing import Any
 
 from ray import tune
 from ray.tune import Stopper
+from ray.util.debug import reset_log_once
 
 from orchestrator.executor.callback import StoreCallback
 from orchestrator.executor.cluster import cluster_cpus, cluster_gpus, ensure_ray, shutdown_ray
@@ -70,7 +71,12 @@ TRIALS_PER_TUNE_RUN = 500
 def release_freed_memory() -> None:
     """Collect the finished Tune run's objects and hand the freed heap back to the OS (glibc's `malloc_trim`),
     so the driver's RSS falls back between the parts of a large sweep instead of keeping each part's peak.
-    A no-op where the C library has no `malloc_trim` (musl, macOS)."""
+    `malloc_trim` is a no-op where the C library has none (musl, macOS).
+
+    Also forgets Ray's log-once keys: Tune's experiment checkpoint adds one per trial (the text of each
+    trial's storage and checkpoint objects, which it cannot JSON-encode), about 0.7 KB a trial for good.
+    A one-time Ray warning may then show once per part instead of once per process."""
+    reset_log_once()
     gc.collect()
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")

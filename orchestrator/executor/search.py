@@ -8,7 +8,9 @@ when the last one ends (a failed seed fails the point; a pruned one prunes it).
 
 On resume, finished points are fed to their `OptunaSearch` as evaluated points (its `evaluated_rewards`
 mechanism), points with unfinished seeds are emitted again with their stored parameters, and sampling
-continues at the next index, so keys stay deterministic.
+continues at the next index, so keys stay deterministic. A random search is the exception: its sampler
+reads no history, so each point is drawn by a sampler seeded for that point and nothing is told or kept
+(the driver's memory stays flat over a long random sweep, and a resumed one draws the same points).
 """
 
 from __future__ import annotations
@@ -87,7 +89,7 @@ class _Point:
 
     index: int
     hparams: dict[str, float]
-    ot_trial_id: str | None  # None: the point came from the store and is told to Optuna afterwards
+    ot_trial_id: str | None  # None: from the store (told to Optuna afterwards) or a random search's
     seeds_to_emit: deque[int]
     outcomes: dict[int, tuple[str, float | None]] = field(default_factory=dict)
 
@@ -102,6 +104,11 @@ class _Search:
         self.target = spec.trials_per_search()
         self.grid = spec.search.algorithm == "grid"
         self.space = distributions(spec)
+        self.sweep_id = sweep_id
+        # Random sampling reads no history, so a random search keeps none (Optuna's record of a told trial
+        # is about 1.2 KB, for good): each point is drawn by a sampler seeded for that point alone, which
+        # also makes a resumed search draw the very points it would have drawn.
+        self.memoryless = spec.search.algorithm == "random"
         self.optuna = OptunaSearch(
             space=self.space,
             metric=OBJECTIVE,
@@ -143,8 +150,7 @@ class _Search:
                 return None
             index = self.next_index
             self.next_index += 1
-            ot_id = f"{self.key}-i{index}"
-            params = self.optuna.suggest(ot_id)
+            params, ot_id = self._suggest(index)
             hparams = {name: float(value) for name, value in params.items()}
             self.points[index] = _Point(index, hparams, ot_id, deque(self.seeds))
             self.queue.append(index)
@@ -163,6 +169,14 @@ class _Search:
             batch_size=cell.batch_size,
         )
 
+    def _suggest(self, index: int) -> tuple[dict[str, Any], str | None]:
+        """The parameters of point `index`, and the id Optuna knows it by (None: nothing to tell)."""
+        if self.memoryless:
+            sampler = optuna.samplers.RandomSampler(seed=_stable_seed(self.sweep_id, self.key, index))
+            return optuna.create_study(sampler=sampler).ask(self.space).params, None
+        ot_id = f"{self.key}-i{index}"
+        return self.optuna.suggest(ot_id), ot_id
+
     def finish(self, index: int, seed: int, status: str, objective: float | None) -> None:
         point = self.points[index]
         point.outcomes[seed] = (status, objective)
@@ -171,6 +185,9 @@ class _Search:
 
     def _tell(self, point: _Point) -> None:
         """Report a finished point to Optuna: mean objective, or failed/pruned."""
+        if self.memoryless:  # nothing reads the outcome (see __init__)
+            del self.points[point.index]
+            return
         statuses = [status for status, _ in point.outcomes.values()]
         values = [v for _, v in point.outcomes.values() if v is not None and math.isfinite(v)]
         error = any(s not in FINISHED_OK | {"pruned"} for s in statuses)
@@ -181,8 +198,10 @@ class _Search:
         if point.ot_trial_id is not None:
             result = None if value is None else {OBJECTIVE: value}
             self.optuna.on_trial_complete(point.ot_trial_id, result=result, error=error)
-            # OptunaSearch keeps every asked trial's handle for good; the study's storage has the result.
+            # OptunaSearch keeps every asked trial's handle and id for good (a byte cost per trial over a
+            # 10,000-trial sweep); the study's storage has the result, and an id is never told twice here.
             self.optuna._ot_trials.pop(point.ot_trial_id, None)  # noqa: SLF001 - no public way to drop it
+            self.optuna._completed_trials.discard(point.ot_trial_id)  # noqa: SLF001 - nor this
         else:
             self._add_evaluated(point.hparams, value, error=error, pruned=pruned)
         del self.points[point.index]  # told: nothing of the point is needed again

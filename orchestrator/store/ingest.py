@@ -190,7 +190,14 @@ class Ingest:
                     {"trial_id": trial_id, "step": step, **row} for step, row in change.metrics.items()
                 )
             upsert_metrics(session, TrialMetric, "trial_id", metrics)
-        self._ids = ids  # only now: ids of rows created by a rolled-back transaction must not be kept
+        # Only now: ids of rows created by a rolled-back transaction must not be kept. A finished trial's id
+        # is dropped (the sweep's memory would otherwise grow by a key per trial); a late event for it finds
+        # the row again by its key.
+        finished = TrialStatus.finished()  # StrEnum members: a stored status string is found in it
+        for key, change in pending.items():
+            if change.values.get("status") in finished:
+                ids.pop(key, None)
+        self._ids = ids
         return len(metrics)
 
     # helpers -------------------------------------------------------------------------------------

@@ -63,3 +63,22 @@ def test_resumed_grid_search_runs_only_the_cells_and_seeds_not_finished() -> Non
     for width in (16, 32):  # each width visits each grid cell exactly once per seed
         cells = {(round(r.hparams["lr"], 12), r.seed) for r in [*emitted[:4], *rest] if r.width == width}
         assert len(cells) == 6
+
+
+def test_a_resumed_random_search_draws_the_points_the_uninterrupted_one_draws_and_keeps_no_history() -> None:
+    spec = tiny_spec(**{"search.algorithm": "random", "search.trials_per_width": 6})
+    whole = _drive(SweepSearcher(spec, 3, [], lambda r: {}, lambda r: None), spec.total_trials())
+
+    first = SweepSearcher(spec, 3, [], lambda r: {}, lambda r: None)
+    done = _drive(first, 5)  # the service dies after 5 finished trials
+    known = [KnownTrial(r, "completed", 1.0) for r in done]
+    resumed = SweepSearcher(spec, 3, known, lambda r: {}, lambda r: None)
+    rest = _drive(resumed, spec.total_trials() - 5)
+
+    assert {r.key: r.hparams for r in [*done, *rest]} == {r.key: r.hparams for r in whole}
+    assert len(rest) == len(whole) - 5
+    assert len({r.hparams["lr"] for r in whole}) == len(whole)  # distinct draws, not one seed reused
+    for searcher in (first, resumed):  # random sampling reads no history, so none is kept
+        for search in searcher._searches:  # noqa: SLF001
+            assert search.optuna._ot_study.trials == []  # noqa: SLF001
+            assert search.points == {}
