@@ -198,8 +198,8 @@ class _Search:
         if point.ot_trial_id is not None:
             result = None if value is None else {OBJECTIVE: value}
             self.optuna.on_trial_complete(point.ot_trial_id, result=result, error=error)
-            # OptunaSearch keeps every asked trial's handle and id for good (a byte cost per trial over a
-            # 10,000-trial sweep); the study's storage has the result, and an id is never told twice here.
+            # OptunaSearch keeps every asked trial's handle and id for good (memory that grows with every
+            # trial of a long sweep); the study's storage has the result, and an id is never told twice here.
             self.optuna._ot_trials.pop(point.ot_trial_id, None)  # noqa: SLF001 - no public way to drop it
             self.optuna._completed_trials.discard(point.ot_trial_id)  # noqa: SLF001 - nor this
         else:
