@@ -128,7 +128,7 @@ class _Search:
         for index in sorted(by_index):
             trials = by_index[index]
             point = _Point(index, dict(trials[0].request.hparams), None, deque())
-            finished = {t.request.seed: t for t in trials if t.status in _finished_statuses()}
+            finished = {t.request.seed: t for t in trials if t.status in TrialStatus.finished()}
             for seed, trial in finished.items():
                 point.outcomes[seed] = (trial.status, trial.objective)
             point.seeds_to_emit.extend(s for s in self.seeds if s not in finished)
@@ -239,10 +239,6 @@ class _Search:
                 system_attrs=system_attrs,
             )
         )
-
-
-def _finished_statuses() -> frozenset[str]:
-    return frozenset(s.value for s in TrialStatus.finished())
 
 
 class SweepSearcher(DriverOnly, Searcher):
