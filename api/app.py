@@ -58,7 +58,7 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
     )
     app.add_middleware(RequestTimeoutMiddleware, seconds=settings.request_timeout_s)
     # JSON pages of thousands of trials shrink ~10×; level 5 costs a few ms per MB. A response that is
-    # already encoded (plotly.js, api/ui/assets.py) passes through untouched.
+    # already encoded (Chart.js, api/ui/assets.py) passes through untouched.
     app.add_middleware(GZipMiddleware, minimum_size=1024, compresslevel=5)
     install_error_handlers(app)
     install_metrics(app)

@@ -198,12 +198,13 @@ def measure(url: str, sweep_id: int, runs: int) -> list[float]:
         page = context.new_page()
         errors: list[str] = []
         page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-        for _ in range(runs):  # the first load is cold (plotly.js not cached), the others warm
+        for _ in range(runs):  # the first load is cold (nothing cached), the others warm
             page.goto(f"{url}/sweeps/{sweep_id}")
             page.wait_for_function("() => window.firstRenderMs !== undefined", timeout=60_000)
             drawn = page.evaluate(
                 "() => ['plot-transfer','plot-coord','plot-scaling','plot-optimum']"
-                ".every(id => (document.getElementById(id).data || []).length > 0)"
+                ".every(id => (document.getElementById(id).figure?.data || []).length > 0"
+                " && document.getElementById(id).charts.length > 0)"
                 " && document.querySelectorAll('#trial-table tbody tr').length > 0"
             )
             if not drawn:

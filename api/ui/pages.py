@@ -1,9 +1,10 @@
-"""Serves the UI: the two pages, their static assets, and plotly.js from the installed `plotly` package.
+"""Serves the UI: the two pages, their static assets, and the vendored Chart.js that draws the plots.
 
 Nothing here reads the database: pages are static shells whose scripts call `/api/v1` with the user's
 token, so the UI has exactly the access its token grants and no second code path to secure. The pages
 and assets themselves hold no data and need no token. The machine is offline and the UI must work
-without a CDN: plotly.js comes from `plotly/package_data/plotly.min.js` (a pinned dependency).
+without a CDN: Chart.js is `api/ui/vendor/chart.min.js`, Chart.js 3.9.1 (MIT) as Debian's `libjs-chart.js`
+ships it, vendored so that a pip install serves it (docs/architecture.md says why Chart.js).
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
-import plotly
 from fastapi import APIRouter, FastAPI, HTTPException, Request
 from fastapi.responses import FileResponse, Response
 from fastapi.staticfiles import StaticFiles
@@ -20,7 +20,7 @@ from fastapi.staticfiles import StaticFiles
 from api.ui import assets
 
 STATIC_DIR = Path(str(files("api.ui"))) / "static"
-PLOTLY_JS = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
+CHART_JS = Path(str(files("api.ui"))) / "vendor" / "chart.min.js"
 
 # Pages must pick up a new release at once; versioned vendor code may be cached for a day.
 NO_CACHE = {"Cache-Control": "no-cache"}
@@ -44,15 +44,14 @@ def sweep_page(sweep_id: str) -> FileResponse:
     return _page("sweep.html")
 
 
-@router.get("/ui/vendor/plotly.min.js")
-def plotly_js(request: Request) -> Response:
-    """plotly.js, gzipped once and revalidated by ETag (api/ui/assets.py)."""
-    if not PLOTLY_JS.is_file():
+@router.get("/ui/vendor/chart.min.js")
+def chart_js(request: Request) -> Response:
+    """Chart.js, gzipped once and revalidated by ETag (api/ui/assets.py)."""
+    if not CHART_JS.is_file():
         raise HTTPException(
-            status_code=404,
-            detail=f"plotly.min.js not found at {PLOTLY_JS}: reinstall the pinned `plotly` package",
+            status_code=404, detail=f"chart.min.js not found at {CHART_JS}: reinstall mutransfer"
         )
-    return assets.respond(assets.load(PLOTLY_JS, "text/javascript"), request, VENDOR_CACHE)
+    return assets.respond(assets.load(CHART_JS, "text/javascript"), request, VENDOR_CACHE)
 
 
 class _RevalidatedStatic(StaticFiles):

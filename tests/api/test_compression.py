@@ -1,6 +1,6 @@
-"""Responses are compressed where the client accepts it: plotly.js (4.6 MB, gzipped once per process, with a
-content ETag that answers 304) and large JSON pages (the gzip middleware); a client without gzip gets the
-plain bytes, and the decompressed body is byte-identical."""
+"""Responses are compressed where the client accepts it: the vendored Chart.js (gzipped once per process,
+with a content ETag that answers 304) and large JSON pages (the gzip middleware); a client without gzip gets
+the plain bytes, and the decompressed body is byte-identical."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 from fastapi.testclient import TestClient
 
-from api.ui.pages import PLOTLY_JS
+from api.ui.pages import CHART_JS
 
 
 def raw_get(client: TestClient, path: str, **headers: str) -> tuple[httpx.Headers, bytes]:
@@ -19,15 +19,15 @@ def raw_get(client: TestClient, path: str, **headers: str) -> tuple[httpx.Header
         return response.headers, b"".join(response.iter_raw())
 
 
-def test_plotly_is_served_gzipped_with_an_etag_that_revalidates(api_client: TestClient) -> None:
-    plain = PLOTLY_JS.read_bytes()
-    headers, zipped = raw_get(api_client, "/ui/vendor/plotly.min.js", **{"Accept-Encoding": "gzip"})
+def test_chart_js_is_served_gzipped_with_an_etag_that_revalidates(api_client: TestClient) -> None:
+    plain = CHART_JS.read_bytes()
+    headers, zipped = raw_get(api_client, "/ui/vendor/chart.min.js", **{"Accept-Encoding": "gzip"})
     assert headers["content-encoding"] == "gzip" and len(zipped) < 0.4 * len(plain)
     assert gzip.decompress(zipped) == plain
     etag = headers["etag"]
-    again = api_client.get("/ui/vendor/plotly.min.js", headers={"If-None-Match": etag})
+    again = api_client.get("/ui/vendor/chart.min.js", headers={"If-None-Match": etag})
     assert again.status_code == 304 and again.content == b"" and again.headers["etag"] == etag
-    headers, body = raw_get(api_client, "/ui/vendor/plotly.min.js", **{"Accept-Encoding": "identity"})
+    headers, body = raw_get(api_client, "/ui/vendor/chart.min.js", **{"Accept-Encoding": "identity"})
     assert "content-encoding" not in headers and body == plain
 
 

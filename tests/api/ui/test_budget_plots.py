@@ -52,9 +52,9 @@ def plan_json(url: str, sweep_id: int) -> dict[str, Any]:
 
 
 def drawn(page: Page, plot_id: str) -> list[dict[str, Any]]:
-    """The plotly div's traces: role, parametrization, x values and (for a target) the error bar's extent."""
+    """The figure's traces: role, parametrization, x values and (for a target) the error bar's extent."""
     return page.evaluate(
-        "id => (document.getElementById(id).data || []).map(t => ({role: (t.meta || {}).role, "
+        "id => (document.getElementById(id).figure?.data || []).map(t => ({role: (t.meta || {}).role, "
         "parametrization: (t.meta || {}).parametrization, x: t.x, y: t.y, "
         "error: t.error_y ? [t.error_y.arrayminus[0], t.error_y.array[0]] : null}))",
         plot_id,
@@ -62,7 +62,7 @@ def drawn(page: Page, plot_id: str) -> list[dict[str, Any]]:
 
 
 def wait_for_plot(page: Page, plot_id: str) -> None:
-    page.wait_for_function("id => (document.getElementById(id).data || []).length > 0", arg=plot_id)
+    page.wait_for_function("id => (document.getElementById(id).figure?.data || []).length > 0", arg=plot_id)
 
 
 def test_the_scans_draw_their_laws_and_the_card_lists_every_move(sweeps, page: Page, screenshot) -> None:
@@ -93,12 +93,13 @@ def test_the_scans_draw_their_laws_and_the_card_lists_every_move(sweeps, page: P
             assert mine["prediction"]["x"] == [law["target_scale"]]
             assert mine["prediction"]["y"][0] == pytest.approx(law["target"]["value"])
             assert mine["prediction"]["error"] is not None  # its interval
-    axis = page.evaluate("() => document.getElementById('plot-horizon').layout.xaxis")
+    axis = page.evaluate("() => document.getElementById('plot-horizon').figure?.layout.xaxis")
     assert axis["type"] == "log" and axis["title"]["text"] == "tokens (proxies at width 32)"
 
     # the μTransfer plot: one curve per width of the width sweep, no scan trial mixed into width 32's
     transfer = page.evaluate(
-        "() => document.getElementById('plot-transfer').data.filter(t => t.meta.role === 'width').length"
+        "() => document.getElementById('plot-transfer').figure.data"
+        ".filter(t => t.meta.role === 'width').length"
     )
     assert transfer == len(PARAMS) * len(WIDTHS)
 

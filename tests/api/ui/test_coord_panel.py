@@ -21,7 +21,8 @@ def checked_sweep(stored_server) -> tuple[str, int]:
 
 def coord_traces(page: Page) -> list[dict[str, Any]]:
     return page.evaluate(
-        "() => document.getElementById('plot-coord').data.map(t => ({...(t.meta || {}), x: t.x, y: t.y}))"
+        "() => document.getElementById('plot-coord').figure.data"
+        ".map(t => ({...(t.meta || {}), x: t.x, y: t.y}))"
     )
 
 
@@ -29,8 +30,8 @@ def show(page: Page, parametrization: str, stat: str) -> list[dict[str, Any]]:
     page.select_option("#coord-select", parametrization)
     page.select_option("#coord-stat", stat)
     page.wait_for_function(
-        "([p, s]) => { const d = document.getElementById('plot-coord'); return d.data && d.layout"
-        " && d.layout.yaxis.title.text.includes(s) && document.getElementById('coord-select').value === p; }",
+        "([p, s]) => { const f = document.getElementById('plot-coord').figure; return f && f.layout"
+        " && f.layout.yaxis.title.text.includes(s) && document.getElementById('coord-select').value === p; }",
         arg=[parametrization, stat],
     )
     return coord_traces(page)
@@ -41,7 +42,7 @@ def test_the_panel_draws_measured_points_and_predicted_slopes_per_module(
 ) -> None:
     url, sweep_id = checked_sweep
     page.goto(f"{url}/sweeps/{sweep_id}")
-    page.wait_for_function("() => (document.getElementById('plot-coord').data || []).length > 0")
+    page.wait_for_function("() => (document.getElementById('plot-coord').figure?.data || []).length > 0")
     expect(page.locator("#coord-select option")).to_have_count(2)  # SP is checked like μP
     expect(page.locator("#coord-verdict")).to_contain_text("every judged slope on its prediction")
 
@@ -60,5 +61,5 @@ def test_the_panel_draws_measured_points_and_predicted_slopes_per_module(
     assert ("blocks.0.attn", 0) not in lines  # recorded, not judged (its softmax sharpens with width)
     assert lines[("logits", 1)] == 1.0
     assert len([t for t in sp if t["role"] == "measured"]) == len(COORD_MODULES) * 3
-    expect(page.locator("#plot-coord .legendtext", has_text="predicted slope (dashed)")).to_have_count(1)
+    expect(page.locator("#plot-coord .legend-text", has_text="predicted slope (dashed)")).to_have_count(1)
     screenshot(page, "sweep-coord-panel-sp")

@@ -87,7 +87,7 @@ def test_progress_advances_live_then_the_target_run_is_launched(running_server, 
         if shown in WAITING_OR_DONE:
             break
         if 0 < done < 6 and not mid_shot:
-            page.locator("#plot-transfer .main-svg").first.wait_for()  # finished trials are plotted already
+            page.locator("#plot-transfer canvas").first.wait_for()  # finished trials are plotted already
             screenshot(page, "sweep-detail-live-mid-sweep")
             mid_shot = True
         page.wait_for_timeout(200)
@@ -101,8 +101,9 @@ def test_progress_advances_live_then_the_target_run_is_launched(running_server, 
     expect(status).to_have_text("awaiting approval", timeout=60_000)  # planned; auto_launch is off
     expect(page.locator("#tf-count")).to_have_text("6 of 6 trials")
     expect(page.locator("#cancel-button")).to_be_visible()  # a sweep awaiting approval can be cancelled
-    page.wait_for_function("() => document.getElementById('plot-transfer').data?.length >= 2")  # 2 widths
-    page.wait_for_function("() => (document.getElementById('plot-optimum').data || []).length > 0")
+    # 2 widths
+    page.wait_for_function("() => document.getElementById('plot-transfer').figure?.data.length >= 2")
+    page.wait_for_function("() => (document.getElementById('plot-optimum').figure?.data || []).length > 0")
 
     launch = page.locator("#launch-button")
     expect(launch).to_have_text("Launch target run")
@@ -112,7 +113,8 @@ def test_progress_advances_live_then_the_target_run_is_launched(running_server, 
     expect(status).to_have_text("completed", timeout=180_000)
     expect(page.locator("#target-status")).to_have_text("completed")
     page.wait_for_function(
-        "() => (document.getElementById('plot-target').data || []).some(t => t.meta.role === 'prediction')"
+        "() => (document.getElementById('plot-target').figure?.data || [])"
+        ".some(t => t.meta.role === 'prediction')"
     )
     target = httpx.get(f"{running_server.url}/api/v1/sweeps/{sweep_id}/target-run").json()
     expect(page.locator("#target-note")).to_contain_text("width 64")

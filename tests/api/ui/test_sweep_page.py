@@ -25,9 +25,9 @@ def finished_sweep(stored_server) -> tuple[str, int]:
 
 
 def traces(page: Page, plot_id: str) -> list[dict[str, Any]]:
-    """The plotly div's traces as the page drew them: role (`meta.role`), legend name, point count."""
+    """The figure's traces as the page drew them: role (`meta.role`), legend name, point count."""
     return page.evaluate(
-        "id => (document.getElementById(id).data || [])"
+        "id => (document.getElementById(id).figure?.data || [])"
         ".map(t => ({role: (t.meta || {}).role, name: t.name, points: (t.x || []).length}))",
         plot_id,
     )
@@ -38,7 +38,7 @@ def roles(page: Page, plot_id: str) -> Counter[str]:
 
 
 def wait_for_plot(page: Page, plot_id: str) -> None:
-    page.wait_for_function("id => (document.getElementById(id).data || []).length > 0", arg=plot_id)
+    page.wait_for_function("id => (document.getElementById(id).figure?.data || []).length > 0", arg=plot_id)
 
 
 def test_every_plot_draws_its_series(finished_sweep, page: Page, screenshot) -> None:
@@ -61,7 +61,7 @@ def test_every_plot_draws_its_series(finished_sweep, page: Page, screenshot) -> 
     optima = [f for p in params for f in per_param[p]["optima"]["lr"] if f["u"] is not None]
     optimum_points = sum(t["points"] for t in traces(page, "plot-transfer") if t["role"] == "optimum")
     assert optimum_points == len(optima) > 0
-    titles = "() => document.getElementById('plot-transfer').layout.annotations.map(a => a.text)"
+    titles = "() => document.getElementById('plot-transfer').figure?.layout.annotations.map(a => a.text)"
     panels = page.evaluate(titles)
     assert panels == ["<b>SP</b>", "<b>μP</b>"]  # side by side, in the spec's order
 
@@ -95,6 +95,62 @@ def test_every_plot_draws_its_series(finished_sweep, page: Page, screenshot) -> 
             "recommended"
         )
     screenshot(page, "sweep-detail-stored-finished")
+
+
+DRAWN = """id => {
+  const el = document.getElementById(id);
+  const datasets = el.charts.flatMap((c, panel) => c.data.datasets.map((d, k) => ({panel, k, d, c})));
+  return {
+    canvases: el.querySelectorAll('canvas').length,
+    titles: el.charts.map(c => c.options.plugins.title.text),
+    traces: el.figure.data.map((t, i) => {
+      const drawn = datasets.find(({d}) => d.traceIndex === i);
+      const finite = (t.x || []).filter((x, j) => Number.isFinite(x) && Number.isFinite(t.y[j])).length;
+      return {name: t.name, role: t.meta.role, finite, drawn: drawn.d.data.length,
+              visible: drawn.c.isDatasetVisible(drawn.k)};
+    }),
+  };
+}"""
+
+
+def test_figures_are_drawn_panel_by_panel_the_legend_hides_a_series_in_every_panel_and_a_drag_zooms(
+    finished_sweep, page: Page
+) -> None:
+    url, sweep_id = finished_sweep
+    page.goto(f"{url}/sweeps/{sweep_id}")
+    wait_for_plot(page, "plot-transfer")
+    drawn = page.evaluate(DRAWN, "plot-transfer")
+    assert drawn["canvases"] == 2 and drawn["titles"] == ["SP", "μP"]  # one chart per parametrization
+    widths = [t for t in drawn["traces"] if t["role"] == "width"]
+    assert len(widths) == 2 * len(WIDTHS)
+    assert all(t["drawn"] == t["finite"] > 0 and t["visible"] for t in widths)  # every finite point, no more
+
+    page.locator("#plot-transfer .legend-item", has_text="width 32").click()
+    expect(page.locator("#plot-transfer .legend-item.off .legend-text")).to_have_text(["width 32"])
+    after = page.evaluate(DRAWN, "plot-transfer")["traces"]
+    assert [t["visible"] for t in after if t["role"] == "width"] == [
+        t["name"] != "width 32" for t in widths
+    ]  # hidden in both panels, the other widths kept
+    page.locator("#plot-transfer .legend-item", has_text="width 32").click()
+    after = page.evaluate(DRAWN, "plot-transfer")["traces"]
+    assert all(t["visible"] for t in after if t["role"] == "width")
+
+    # drag a box on SP's panel: its axes zoom to the box and survive a redraw; a double-click goes back
+    bounds = (
+        "() => document.getElementById('plot-transfer').charts.map(c => [c.scales.x.min, c.scales.x.max])"
+    )
+    full = page.evaluate(bounds)
+    box = page.locator("#plot-transfer canvas").first.bounding_box()
+    page.mouse.move(box["x"] + 0.3 * box["width"], box["y"] + 0.3 * box["height"])
+    page.mouse.down()
+    page.mouse.move(box["x"] + 0.6 * box["width"], box["y"] + 0.6 * box["height"], steps=4)
+    page.mouse.up()
+    zoomed = page.evaluate(bounds)
+    assert full[0][0] < zoomed[0][0] < zoomed[0][1] < full[0][1] and zoomed[1] == full[1]
+    page.locator("#plot-transfer .legend-item", has_text="width 64").click()  # redraws, as a poll does
+    assert page.evaluate(bounds) == zoomed
+    page.locator("#plot-transfer canvas").first.dblclick()
+    assert page.evaluate(bounds) == full
 
 
 def column_values(page: Page, column: int) -> list[str]:
@@ -151,8 +207,8 @@ def test_loss_curve_of_a_trial_opens_with_log_axes(finished_sweep, page: Page) -
     expect(page.locator("#curve-title")).to_contain_text("width 128")
     wait_for_plot(page, "plot-curve")
     curve = page.evaluate(
-        "() => { const d = document.getElementById('plot-curve'); return {x: d.data[0].x, "
-        "xtype: d.layout.xaxis.type, ytype: d.layout.yaxis.type, role: d.data[0].meta.role}; }"
+        "() => { const f = document.getElementById('plot-curve').figure; return {x: f.data[0].x, "
+        "xtype: f.layout.xaxis.type, ytype: f.layout.yaxis.type, role: f.data[0].meta.role}; }"
     )
     assert curve == {"x": [1, 2, 3, 4, 5], "xtype": "log", "ytype": "log", "role": "loss"}
     page.keyboard.press("Escape")
@@ -176,7 +232,7 @@ def test_two_swept_hps_get_one_panel_row_and_one_law_each(two_hp_sweep, page: Pa
     for plot in ("plot-transfer", "plot-optimum"):
         wait_for_plot(page, plot)
     drawn = page.evaluate(
-        "() => document.getElementById('plot-transfer').data.filter(t => t.meta.role === 'width')"
+        "() => document.getElementById('plot-transfer').figure?.data.filter(t => t.meta.role === 'width')"
         ".map(t => ({hp: t.meta.hp, p: t.meta.parametrization, w: t.meta.width, x: t.customdata, y: t.y}))"
     )
     assert {(d["hp"], d["p"]) for d in drawn} == {(h, p) for h in ("lr", "init_std") for p in ("sp", "mup")}
@@ -190,7 +246,7 @@ def test_two_swept_hps_get_one_panel_row_and_one_law_each(two_hp_sweep, page: Pa
         assert loss == pytest.approx(min(v for v in finite if math.isfinite(v)))
     assert sorted(curve["x"]) == pytest.approx(stds)
     axes = page.evaluate(
-        "() => { const l = document.getElementById('plot-transfer').layout;"
+        "() => { const l = document.getElementById('plot-transfer').figure?.layout;"
         " return Object.keys(l).filter(k => k.startsWith('xaxis')).map(k => l[k].title.text); }"
     )
     assert sorted(set(axes)) == ["log<sub>2</sub> init_std", "log<sub>2</sub> lr"]
@@ -198,14 +254,14 @@ def test_two_swept_hps_get_one_panel_row_and_one_law_each(two_hp_sweep, page: Pa
     expect(page.locator("#plan-objective")).to_contain_text("final validation loss")  # what the plan predicts
 
     laws = page.evaluate(
-        "() => document.getElementById('plot-optimum').data.filter(t => t.meta.role === 'fit')"
+        "() => document.getElementById('plot-optimum').figure?.data.filter(t => t.meta.role === 'fit')"
         ".map(t => ({hp: t.meta.hp, p: t.meta.parametrization, gamma: t.meta.gamma}))"
     )
     assert {(d["hp"], d["p"]) for d in laws} == {(h, p) for h in ("lr", "init_std") for p in ("sp", "mup")}
     for d in laws:
         assert d["gamma"] == pytest.approx(per_param[d["p"]]["width_transfer"][d["hp"]]["gamma"]["value"])
     predictions = page.evaluate(
-        "() => document.getElementById('plot-optimum').data.filter(t => t.meta.role === 'prediction')"
+        "() => document.getElementById('plot-optimum').figure?.data.filter(t => t.meta.role === 'prediction')"
         ".map(t => t.meta.hp)"
     )
     assert Counter(predictions) == {"lr": 2, "init_std": 2}
@@ -303,7 +359,7 @@ def test_the_page_draws_from_the_summary_and_pages_trials_through_the_server(
         for hp, points in g["points"].items()
     }
     drawn = page.evaluate(
-        "() => document.getElementById('plot-transfer').data.filter(t => t.meta.role === 'width')"
+        "() => document.getElementById('plot-transfer').figure?.data.filter(t => t.meta.role === 'width')"
         ".map(t => ({p: t.meta.parametrization, w: t.meta.width, hp: t.meta.hp, x: t.customdata, y: t.y}))"
     )
     assert len(drawn) == 2 * 2 * len(widths)

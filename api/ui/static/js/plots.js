@@ -1,8 +1,9 @@
-// Every plot of the UI as a pure function: normalized data in, a plotly figure ({data, layout}) out.
+// Every plot of the UI as a pure function: normalized data in, a figure ({data, layout}, in plotly.js's figure
+// vocabulary, drawn by figure_view.js) out.
 // Each trace carries `meta.role` (width, diverged, optimum, module, observed, fit, band, prediction,
 // loss, ...) so that tests and readers can tell series apart without parsing labels.
 
-import { isNum, showState } from "./format.js";
+import { isNum } from "./format.js";
 
 /* Viridis anchors (matplotlib); a sequential scale: narrow widths dark, wide widths bright. */
 const VIRIDIS = [[68, 1, 84], [72, 40, 120], [62, 74, 137], [49, 104, 142], [38, 130, 142], [31, 158, 137],
@@ -401,76 +402,4 @@ export function lossCurveFigure(metrics, { title = "", predicted = null, logY = 
 function hexAlpha(hex, alpha) {
   const n = parseInt(hex.slice(1), 16);
   return `rgba(${(n >> 16) & 255},${(n >> 8) & 255},${n & 255},${alpha})`;
-}
-
-const CONFIG = { displaylogo: false, responsive: true, modeBarButtonsToRemove: ["lasso2d", "select2d"] };
-
-let plotlyPromise = null;
-
-/** plotly.js, loaded by the page's async `<script id="plotly-js">`, so the data can be fetched meanwhile. */
-function plotly() {
-  if (window.Plotly) return Promise.resolve(window.Plotly);
-  if (!plotlyPromise) {
-    const script = document.getElementById("plotly-js");
-    plotlyPromise = new Promise((resolve, reject) => {
-      if (!script) reject(new Error("the page has no plotly.js script"));
-      script.addEventListener("load", () => resolve(window.Plotly));
-      script.addEventListener("error", () => reject(new Error("plotly.js could not be loaded from /ui/vendor/plotly.min.js")));
-    });
-  }
-  return plotlyPromise;
-}
-
-const pending = new Set();
-
-/** Run `job` after the element's earlier jobs, so a message never lands under a figure drawn later. Only an
- * element's latest state matters, so a job superseded before it starts is skipped, and `job(latest)` can
- * check again after waiting: on a cold load several refreshes ask for the same plot while plotly.js is
- * still loading, and each draw costs 0.1-0.4 s of the page's one thread. */
-function enqueue(el, job) {
-  const seq = (el.plotSeq || 0) + 1;
-  el.plotSeq = seq;
-  const latest = () => el.plotSeq === seq;
-  const run = (el.plotQueue || Promise.resolve()).then(() => (latest() ? job(latest) : undefined));
-  el.plotQueue = run.catch(() => {});
-  pending.add(run);
-  run.catch(() => {}).finally(() => pending.delete(run));
-  return run;
-}
-
-/** Draw or update a figure in place (Plotly.react keeps zoom and avoids a full redraw on polls). */
-export function showFigure(el, fig) {
-  return enqueue(el, async (latest) => {
-    try {
-      const Plotly = await plotly();
-      if (!latest()) return;  // a newer state came while plotly.js loaded: its job draws instead
-      if (!el.dataset.drawn) {
-        el.innerHTML = "";
-        el.dataset.drawn = "1";
-        delete el.dataset.message;
-      }
-      await Plotly.react(el, fig.data, { ...fig.layout, uirevision: el.id || "keep" }, CONFIG);
-    } catch (err) {
-      delete el.dataset.drawn;
-      showState(el, "error", `This plot could not be drawn: ${err.message}`);
-    }
-  });
-}
-
-/** Replace a plot (if any) by a state message: loading, empty, error. */
-export function showMessage(el, kind, message) {
-  return enqueue(el, () => {
-    if (el.dataset.drawn) {
-      window.Plotly?.purge(el);
-      delete el.dataset.drawn;
-    }
-    if (el.dataset.message === `${kind}:${message}`) return;  // unchanged: keep the spinner running smoothly
-    el.dataset.message = `${kind}:${message}`;
-    showState(el, kind, message);
-  });
-}
-
-/** Resolves once every figure and message asked for so far is on the page. */
-export function drawsSettled() {
-  return Promise.allSettled([...pending]);
 }

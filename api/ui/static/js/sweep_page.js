@@ -10,10 +10,8 @@ import { $, badge, esc, fmtDuration, fmtNum, fmtTime, showState } from "./format
 import {
   budgetFits, coordView, optimumFits, planCardHtml, scalingFits, targetPrediction, transferOptima,
 } from "./plan_view.js";
-import {
-  coordFigure, drawsSettled, lossCurveFigure, optimumFigure, paramLabel, scalingFigure, showFigure, showMessage,
-  transferFigure,
-} from "./plots.js";
+import { drawsSettled, showFigure, showMessage } from "./figure_view.js";
+import { coordFigure, lossCurveFigure, optimumFigure, paramLabel, scalingFigure, transferFigure } from "./plots.js";
 import { renderShell } from "./shell.js";
 import { loadStatuses } from "./statuses.js";
 import { TrialTable } from "./trial_table.js";
