@@ -245,6 +245,8 @@ function padded([lo, hi], log) {
   return [lo - pad, hi + pad];
 }
 
+const axisTitle = (ax) => plainText(ax.title?.text ?? ax.title ?? "");
+
 const powersOf2 = (lo, hi) => {
   const out = [];
   for (let e = Math.ceil(Math.log2(lo) - 1e-9); 2 ** e <= hi * (1 + 1e-9); e++) out.push(2 ** e);
@@ -255,7 +257,7 @@ const powersOf2 = (lo, hi) => {
  * figure asked for (`dtick` 1 on a linear axis, powers of 2 for `dtick: log10(2)`, 1-2-5 otherwise). */
 function scaleOf(ax, bounds) {
   const log = ax.type === "log";
-  const title = plainText(ax.title?.text ?? ax.title ?? "");
+  const title = axisTitle(ax);
   const range = Array.isArray(ax.range) ? (log ? ax.range.map((r) => 10 ** r) : ax.range) : null;
   const [min, max] = range || (bounds ? padded(bounds, log) : [undefined, undefined]);
   const twos = log && isNum(ax.dtick) && Math.abs(ax.dtick - Math.log10(2)) < 1e-9;
@@ -513,6 +515,9 @@ function draw(el, fig) {
       cell.style.gridRow = String(p.row + 1);
       cell.style.gridColumn = String(p.col + 1);
       const canvas = document.createElement("canvas");
+      canvas.setAttribute("role", "img");
+      canvas.setAttribute("aria-label", [p.title, `${axisTitle(p.y) || "y"} against ${axisTitle(p.x) || "x"}`]
+        .filter(Boolean).join(": "));
       cell.append(canvas);
       grid.append(cell);
       return { canvas, config: configs[k] };
