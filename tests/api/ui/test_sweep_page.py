@@ -365,3 +365,18 @@ def test_the_page_draws_from_the_summary_and_pages_trials_through_the_server(
     assert len(drawn) == 2 * 2 * len(widths)
     for d in drawn:
         assert list(zip(d["x"], d["y"], strict=True)) == expected[(d["p"], d["w"], d["hp"])]
+
+
+def test_without_chart_js_each_plot_says_so_and_the_rest_of_the_page_renders(
+    finished_sweep, page: Page, expected_errors
+) -> None:
+    url, sweep_id = finished_sweep
+    expected_errors.append(("ERR_FAILED", "/ui/vendor/chart.min.js"))  # the load this test blocks
+    page.route("**/ui/vendor/chart.min.js", lambda route: route.abort())
+    page.goto(f"{url}/sweeps/{sweep_id}")
+    page.wait_for_function("() => document.body.dataset.rendered === '1'")
+    expect(page.locator("#plot-transfer")).to_contain_text(
+        "This plot could not be drawn: Chart.js could not be loaded from /ui/vendor/chart.min.js"
+    )
+    expect(page.locator("#trial-table tbody tr").first).to_be_visible()
+    expect(page.locator("#plan-table")).to_be_visible()
