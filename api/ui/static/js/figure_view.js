@@ -33,7 +33,7 @@ function chartJs() {
 const SUB = { 0: "₀", 1: "₁", 2: "₂", 3: "₃", 4: "₄", 5: "₅", 6: "₆", 7: "₇", 8: "₈", 9: "₉" };
 
 /** Plain text of a plotly label: `<sub>2</sub>` as a subscript digit, `<br>` as a space, no other tags. */
-export function plainText(html) {
+function plainText(html) {
   return String(html ?? "")
     .replace(/<sub>(\d+)<\/sub>/g, (_, d) => [...d].map((c) => SUB[c]).join(""))
     .replace(/<sup>([^<]*)<\/sup>/g, "^$1")
@@ -44,7 +44,7 @@ export function plainText(html) {
 const SI = { "-12": "p", "-9": "n", "-6": "µ", "-3": "m", 0: "", 3: "k", 6: "M", 9: "G", 12: "T", 15: "P" };
 
 /** A number in a d3-format spec as plotly's templates write them: `.3g`, `.4f`, `.3s`, `~s`, or none. */
-export function formatNumber(v, spec = "") {
+function formatNumber(v, spec = "") {
   if (!isNum(v)) return String(v ?? "");
   const m = /^(~)?(?:\.(\d+))?([fgsd])?$/.exec(spec) || [];
   const digits = m[2] === undefined ? null : Number(m[2]);
@@ -351,8 +351,7 @@ const extras = {
 const groupOf = (trace) => trace.legendgroup || `trace:${trace.name}`;
 
 /** Chart.js configs for every panel: y axes that `matches` another share its bounds, as in plotly. */
-function panelConfigs(fig, panels, hiddenGroups) {
-  const { layout } = fig;
+function panelConfigs(panels, hiddenGroups) {
   const yBounds = new Map();
   const yGroup = (p) => p.y.matches || p.ya;
   for (const p of panels) {
@@ -495,7 +494,7 @@ function draw(el, fig) {
   const height = fig.layout.height || parseFloat(getComputedStyle(el).minHeight) || 320;
   const shape = JSON.stringify([list.map((p) => [p.row, p.col]), cols, rows, vertical, height]);
   const hiddenGroups = el.hiddenGroups || (el.hiddenGroups = new Set());
-  const configs = panelConfigs(fig, list, hiddenGroups);
+  const configs = panelConfigs(list, hiddenGroups);
   if (el.figureShape !== shape || !el.charts) {
     destroyCharts(el);
     el.zoom = {};
