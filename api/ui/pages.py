@@ -19,8 +19,9 @@ from fastapi.staticfiles import StaticFiles
 
 from api.ui import assets
 
-STATIC_DIR = Path(str(files("api.ui"))) / "static"
-CHART_JS = Path(str(files("api.ui"))) / "vendor" / "chart.min.js"
+UI_DIR = Path(str(files("api.ui")))
+STATIC_DIR = UI_DIR / "static"
+CHART_JS = UI_DIR / "vendor" / "chart.min.js"
 
 # Pages must pick up a new release at once; versioned vendor code may be cached for a day.
 NO_CACHE = {"Cache-Control": "no-cache"}

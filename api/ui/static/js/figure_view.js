@@ -486,6 +486,36 @@ function enableZoom(el, cell, k) {
   });
 }
 
+/** Replace `el`'s content by the figure's frame: a grid with one cell (and canvas) per panel, and the legend's
+ * box. Returns the cells in the panels' order; the canvases must be on the page before Chart.js sizes them. */
+function layOut(el, panels, { cols, rows, vertical, height }) {
+  const box = document.createElement("div");
+  box.className = `figure${vertical ? " legend-right" : ""}`;
+  box.style.height = `${height}px`;
+  const grid = document.createElement("div");
+  grid.className = "figure-grid";
+  grid.style.gridTemplateColumns = `repeat(${cols}, minmax(0, 1fr))`;
+  grid.style.gridTemplateRows = `repeat(${rows}, minmax(0, 1fr))`;
+  const cells = panels.map((p) => {
+    const cell = document.createElement("div");
+    cell.className = "figure-panel";
+    cell.style.gridRow = String(p.row + 1);
+    cell.style.gridColumn = String(p.col + 1);
+    const canvas = document.createElement("canvas");
+    canvas.setAttribute("role", "img");
+    canvas.setAttribute("aria-label", [p.title, `${axisTitle(p.y) || "y"} against ${axisTitle(p.x) || "x"}`]
+      .filter(Boolean).join(": "));
+    cell.append(canvas);
+    return cell;
+  });
+  grid.append(...cells);
+  const legend = document.createElement("div");
+  legend.className = "figure-legend";
+  box.append(grid, legend);
+  el.replaceChildren(box);
+  return cells;
+}
+
 /** Draw `fig` into `el`, reusing its charts when the panels are laid out as before (a poll's update). */
 function draw(el, fig) {
   const Chart = chartJs();
@@ -498,33 +528,9 @@ function draw(el, fig) {
   if (el.figureShape !== shape || !el.charts) {
     destroyCharts(el);
     el.zoom = {};
-    el.innerHTML = "";
-    const box = document.createElement("div");
-    box.className = `figure${vertical ? " legend-right" : ""}`;
-    box.style.height = `${height}px`;
-    const grid = document.createElement("div");
-    grid.className = "figure-grid";
-    grid.style.gridTemplateColumns = `repeat(${cols}, minmax(0, 1fr))`;
-    grid.style.gridTemplateRows = `repeat(${rows}, minmax(0, 1fr))`;
-    const legend = document.createElement("div");
-    legend.className = "figure-legend";
-    el.charts = list.map((p, k) => {
-      const cell = document.createElement("div");
-      cell.className = "figure-panel";
-      cell.style.gridRow = String(p.row + 1);
-      cell.style.gridColumn = String(p.col + 1);
-      const canvas = document.createElement("canvas");
-      canvas.setAttribute("role", "img");
-      canvas.setAttribute("aria-label", [p.title, `${axisTitle(p.y) || "y"} against ${axisTitle(p.x) || "x"}`]
-        .filter(Boolean).join(": "));
-      cell.append(canvas);
-      grid.append(cell);
-      return { canvas, config: configs[k] };
-    });
-    box.append(grid, legend);
-    el.append(box);
-    el.charts = el.charts.map(({ canvas, config }) => new Chart(canvas, config));
-    grid.querySelectorAll(".figure-panel").forEach((cell, k) => enableZoom(el, cell, k));
+    const cells = layOut(el, list, { cols, rows, vertical, height });
+    el.charts = cells.map((cell, k) => new Chart(cell.querySelector("canvas"), configs[k]));
+    cells.forEach((cell, k) => enableZoom(el, cell, k));
     el.figureShape = shape;
   } else {
     applyZoom(el, configs);
