@@ -14,6 +14,7 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from orchestrator.importing import is_imported, plan_imported
 from orchestrator.planner import TrialResult, build_plan
 from orchestrator.spec import stored_spec
 from orchestrator.store import Conflict, NotFound, SweepStore, TransferPlan
@@ -43,6 +44,8 @@ def load_trial_results(store: SweepStore, sweep_id: int) -> list[TrialResult]:
 def make_plan(store: SweepStore, sweep_id: int, *, level: float = 0.9, seed: int = 0) -> TransferPlan:
     """Fit the sweep's trials and store the result as the next plan version; returns the stored row."""
     sweep = store.get_sweep(sweep_id)
+    if is_imported(sweep.spec):  # runs trained elsewhere: planned from the stored runs (importing.py)
+        return plan_imported(store, sweep_id, level=level, seed=seed)
     spec = stored_spec(sweep.spec)
     trials = load_trial_results(store, sweep_id)
     if not any(t.is_usable for t in trials):

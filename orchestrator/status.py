@@ -7,6 +7,7 @@ A sweep's life (`orchestrator/lifecycle.py` walks it top to bottom):
                   |           |          `--> completed (the plan is the result: nothing to launch)
                   `--> preflight_failed
     any active state -> failed (an error) | cancelled (a cancel request)
+    imported (a study of runs a team already had: created so, never moves)
     completed | failed --(launch)--> target_running (a target relaunched through the API)
 
 `SWEEP_TRANSITIONS` is that picture as data. The store checks every status write against it
@@ -35,6 +36,7 @@ class SweepStatus(StrEnum):
     FAILED = "failed"
     CANCELLED = "cancelled"
     PREFLIGHT_FAILED = "preflight_failed"
+    IMPORTED = "imported"  # runs a team already had (orchestrator/imported.py): nothing to train or launch
 
     @classmethod
     def terminal(cls) -> frozenset[SweepStatus]:
@@ -60,6 +62,7 @@ SWEEP_TRANSITIONS: dict[SweepStatus, frozenset[SweepStatus]] = {
     S.FAILED: frozenset({S.TARGET_RUNNING}),
     S.CANCELLED: frozenset(),
     S.PREFLIGHT_FAILED: frozenset(),
+    S.IMPORTED: frozenset(),
 }
 # States from which the API may launch (or relaunch) the target run: the table's edges into target_running
 # that the runner does not take itself.

@@ -19,13 +19,16 @@ decay independent of the LR (`weight_decay_mode: independent`, p ← p − λ·p
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
+
+import numpy as np
 
 from orchestrator.planner.axis import HPAxis
 from orchestrator.planner.numeric import json_safe
 from orchestrator.planner.optimum import OptimumFit, fit_optimum
 from orchestrator.planner.profile import profile
+from orchestrator.planner.surface import SurfaceFit, fit_surface
 from orchestrator.planner.transfer import ScaleLaw, fit_scale_law
 from orchestrator.planner.types import PlanWarning, TrialResult
 
@@ -36,11 +39,54 @@ BATCH = "batch size"
 def fit_at(
     axis: HPAxis, axes: list[HPAxis], trials: list[TrialResult], scale: float, level: float, seed: int
 ) -> OptimumFit:
-    """The optimum of `axis` among `trials` (one proxy size and budget), along the profile through the best
-    configuration of the other HPs (profile.py)."""
+    """The optimum of `axis` among `trials` (one proxy size and budget).
+
+    With one swept HP: the parabola along its values (optimum.py). With ≥ 2: the joint optimum of the
+    quadratic loss surface over all of them (surface.py), because the slice through the best grid point of
+    the others misses a tilted valley (a larger batch wanting a larger LR) by up to half a grid step per
+    HP; the slice's parabola is kept for what reads the curve's shape (the HP-miss penalty, the robustness
+    exponent). Where the surface is refused (too few configurations, no minimum, an optimum off the range)
+    the slice's optimum stands and the refusal is a warning (`surface_refused`)."""
     others = [a for a in axes if a.name != axis.name]
     prof = profile(trials, axis, others)
-    return fit_optimum(axis, prof.values, prof.losses, prof.diverged, scale=scale, level=level, seed=seed)
+    fit = fit_optimum(axis, prof.values, prof.losses, prof.diverged, scale=scale, level=level, seed=seed)
+    if not others:
+        return fit
+    surface = fit_surface(axes, trials, level=level, seed=seed)
+    if surface.method == "refused":
+        fit.warnings.append(
+            PlanWarning(
+                "surface_refused",
+                f"{axis.name} at scale {scale:g}: no joint optimum over {[a.name for a in axes]} "
+                f"({surface.reason}); the optimum along the slice through the best configuration is used",
+                hparam=axis.name,
+                scale=scale,
+            )
+        )
+        return fit
+    return _joint(fit, surface, axis, axes, scale)
+
+
+def _joint(
+    fit: OptimumFit, surface: SurfaceFit, axis: HPAxis, axes: list[HPAxis], scale: float
+) -> OptimumFit:
+    """`fit` with its optimum, interval and draws replaced by the joint surface's for `axis`."""
+    index = [a.name for a in axes].index(axis.name)
+    value = surface.optimum[axis.name]
+    bounds = axis.to_u(np.array([np.nan if v is None else v for v in (value.low, value.high)], dtype=float))
+    located = {"edge_of_range", "off_centre", "clipped", "no_curvature", "too_few_points"}
+    mine = [w for w in surface.warnings if w.hparam in (None, axis.name)]
+    return replace(
+        fit,
+        optimum=value,
+        u=surface.u[axis.name],
+        u_low=float(bounds[0]) if math.isfinite(bounds[0]) else None,
+        u_high=float(bounds[1]) if math.isfinite(bounds[1]) else None,
+        method="quadratic_surface",
+        draws=surface.draws[:, index] if surface.draws.size else np.empty(0),
+        warnings=[w for w in fit.warnings if w.code not in located]
+        + [replace(w, hparam=w.hparam or axis.name, scale=scale) for w in mine],
+    )
 
 
 @dataclass

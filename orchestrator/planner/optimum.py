@@ -64,6 +64,9 @@ class OptimumFit:
     # the scatter of the window's losses around the parabola (√(SSE/(n−3))): one run's noise plus lack of
     # fit, which is what the loss law falls back on when a configuration has a single seed
     residual_std: float | None = None
+    # the range of u the parabola was fitted over: where `loss_at` describes measured losses (a backtest
+    # reads a held-out cell's loss there, docs/import.md)
+    window_u: tuple[float, float] | None = None
 
     def loss_at(self, u: float) -> float | None:
         """The fitted loss curve at u (None without a parabola): the extrapolation metric reads it."""
@@ -251,6 +254,7 @@ def fit_optimum(
         warnings=warn.items,
         draws=draws,
         residual_std=residual_std,
+        window_u=(float(window[0]), float(window[-1])) if coeffs is not None else None,
     )
 
 

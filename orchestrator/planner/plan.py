@@ -15,7 +15,6 @@ leaves out is listed in `interval_caveats` (caveats.py).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,6 +22,7 @@ import numpy as np
 
 from orchestrator.planner.axis import HPAxis
 from orchestrator.planner.caveats import BY_CODE, interval_caveats
+from orchestrator.planner.design import MultiplierResolver, StudyDesign
 from orchestrator.planner.horizon import (
     BATCH,
     HORIZON,
@@ -58,10 +58,6 @@ from orchestrator.planner.verdict import Verdict, judge_transfer, recommend
 from orchestrator.spec import SweepSpec
 from orchestrator.trial_config import target_steps, trial_config
 from workers.moe_config import transfer_mapping
-
-# (parametrization, target width, target depth, base HP values) -> resolved rows (name, shape, role, init_std,
-# forward_multiplier, lr, weight_decay) of every parameter of the target model.
-MultiplierResolver = Callable[[str, int, int, dict[str, float]], list[dict[str, Any]]]
 
 # What every fit reads from a trial (TrialResult.from_row): the loss the plan predicts for the target too.
 OBJECTIVE = (
@@ -235,21 +231,69 @@ def build_plan(
     resolver = resolve_multipliers or default_multiplier_resolver(
         spec, vocab_size or spec.data.vocab_size or 256
     )
-    axes = [HPAxis.from_search_param(name, param) for name, param in spec.search.space.items()]
+    return plan_study(spec_design(spec, resolver), trials, level=level, seed=seed)
+
+
+def spec_design(spec: SweepSpec, resolver: MultiplierResolver | None) -> StudyDesign:
+    """The design of a sweep mutransfer trains: everything read from its spec."""
     depths = spec.depths()
     t_model = target_model(spec)
     t_depth = spec.target.depth or (depths[-1] if spec.proxy.depths else t_model.depth)
-    sizes = _Sizes(
+    proxy_tokens = spec.trial_tokens(None, None)
+    t_tokens = target_tokens(spec)
+    differs = t_model is not spec.model
+    return StudyDesign(
+        name=spec.name,
+        parametrizations=list(spec.parametrizations),
+        axes=[HPAxis.from_search_param(name, param) for name, param in spec.search.space.items()],
+        scale_name="width",
+        proxy_scales=list(spec.proxy.widths),
+        depths=depths,
         fit_depth=spec.fit_depth(),
+        target_scale=spec.target.width,
         target_depth=t_depth,
         target_params=params_for(t_model, spec.target.width, t_depth),
-        target_tokens=target_tokens(spec),
-        proxy_tokens=spec.trial_tokens(None, None),
-        proxy_batch=spec.proxy.batch_size,
+        target_tokens=t_tokens,
         target_batch=spec.target_batch(),
+        proxy_tokens=proxy_tokens,
+        proxy_batch=spec.proxy.batch_size,
+        params=lambda width, depth: params_for(spec.model, width, depth),
+        run_tokens=lambda trial: _tokens_run(spec, trial),
+        base_tokens_at=lambda width: proxy_tokens,
+        weight_decay_mode=spec.optimizer.weight_decay_mode,
+        weight_decay=spec.optimizer.weight_decay,
+        target_info={
+            "steps": target_steps(spec),
+            "schedule": schedule_lengths(spec, target_steps(spec)),
+        },
+        proxy_info={
+            "token_budgets": spec.proxy.horizons(spec.model.context_length),
+            "batch_sizes": spec.proxy.batches(),
+            "scan_widths": spec.proxy.scan_widths,
+            "schedule": schedule_lengths(spec, spec.trial_budget(None, None)[0]),
+        },
+        coverage_text=_coverage_text(proxy_tokens, t_tokens, spec),
+        resolver=resolver,
+        model_differs=differs,
+        family_mapping=family_mapping(spec) if differs else None,
+    )
+
+
+def plan_study(design: StudyDesign, trials: list[TrialResult], *, level: float = 0.9, seed: int = 0) -> Plan:
+    """The plan of any study, trained or imported (design.py): the fits read only the design and the
+    trials, so an imported study and a backtest's training part are planned by the same procedure."""
+    axes = design.axes
+    sizes = _Sizes(
+        fit_depth=design.fit_depth,
+        target_depth=design.target_depth,
+        target_params=design.target_params,
+        target_tokens=design.target_tokens,
+        proxy_tokens=design.proxy_tokens,
+        proxy_batch=design.proxy_batch,
+        target_batch=design.target_batch,
     )
     t_flops = training_flops(sizes.target_params, sizes.target_tokens)
-    warnings: list[PlanWarning] = []
+    warnings: list[PlanWarning] = [PlanWarning(code, text) for code, text in design.extra_warnings]
 
     malformed = [t for t in trials if t.width < 1 or t.depth < 1]
     if malformed:
@@ -259,7 +303,7 @@ def build_plan(
             )
         )
         trials = [t for t in trials if t.width >= 1 and t.depth >= 1]
-    known = set(spec.parametrizations)
+    known = set(design.parametrizations)
     strangers = sorted({t.parametrization for t in trials} - known)
     if strangers:
         warnings.append(
@@ -270,9 +314,9 @@ def build_plan(
             )
         )
     plans: dict[str, ParametrizationPlan] = {}
-    for i, p in enumerate(spec.parametrizations):
+    for i, p in enumerate(design.parametrizations):
         mine = [t for t in trials if t.parametrization == p]
-        plans[p] = _plan_one(spec, p, mine, axes, sizes, resolver, level, seed + 1000 * i)
+        plans[p] = _plan_one(design, p, mine, axes, sizes, level, seed + 1000 * i)
     fit_depth = sizes.fit_depth
     recommended, why, untested = recommend(
         {p: (pp.verdict, pp.predicted_loss.value) for p, pp in plans.items()}
@@ -280,8 +324,7 @@ def build_plan(
     if untested:
         warnings.append(PlanWarning("transfer_untested", why, parametrization=recommended))
     proxy_flops = sum(pp.proxy_flops for pp in plans.values())
-    covers = _coverage_text(sizes.proxy_tokens, sizes.target_tokens, spec)
-    if t_model is not spec.model:
+    if design.model_differs:
         warnings.append(
             PlanWarning(
                 "target_model_differs",
@@ -289,34 +332,29 @@ def build_plan(
                 "the proxies: its HPs and loss are extrapolated from the proxies' family",
             )
         )
-        mapping = family_mapping(spec)
-        if mapping is not None:
-            warnings.append(PlanWarning("family_mapping", mapping))
+        if design.family_mapping is not None:
+            warnings.append(PlanWarning("family_mapping", design.family_mapping))
         for pp in plans.values():
             pp.interval_caveats.append(BY_CODE["target_model_differs"])
     return Plan(
-        sweep_name=spec.name,
+        sweep_name=design.name,
         level=level,
         target={
-            "width": spec.target.width,
-            "depth": t_depth,
+            "width": design.target_scale,
+            "depth": design.target_depth,
             "params": sizes.target_params,
             "tokens": sizes.target_tokens,
             "batch_size": sizes.target_batch,
-            "steps": target_steps(spec),
             "flops": t_flops,
-            "schedule": schedule_lengths(spec, target_steps(spec)),
+            **design.target_info,
         },
         proxy={
-            "widths": spec.proxy.widths,
-            "depths": depths,
+            "widths": design.proxy_scales,
+            "depths": design.depths,
             "fit_depth": fit_depth,
             "tokens_per_trial": sizes.proxy_tokens,
-            "token_budgets": spec.proxy.horizons(spec.model.context_length),
             "batch_size": sizes.proxy_batch,
-            "batch_sizes": spec.proxy.batches(),
-            "scan_widths": spec.proxy.scan_widths,
-            "schedule": schedule_lengths(spec, spec.trial_budget(None, None)[0]),
+            **design.proxy_info,
             "flops": proxy_flops,
             "trials": len(trials),
             "usable_trials": sum(t.is_usable for t in trials),
@@ -325,7 +363,7 @@ def build_plan(
         parametrizations=plans,
         recommended=recommended,
         recommendation=why,
-        prediction_covers=covers,
+        prediction_covers=design.coverage_text,
         profile_method=PROFILE_METHOD,
         predicted_loss_gap=predicted_loss_gaps({p: pp.loss_vs_params for p, pp in plans.items()}),
         warnings=warnings + [w for pp in plans.values() for w in pp.warnings],
@@ -333,12 +371,11 @@ def build_plan(
 
 
 def _plan_one(
-    spec: SweepSpec,
+    design: StudyDesign,
     p: str,
     trials: list[TrialResult],
     axes: list[HPAxis],
     sizes: _Sizes,
-    resolver: MultiplierResolver,
     level: float,
     seed: int,
 ) -> ParametrizationPlan:
@@ -354,11 +391,17 @@ def _plan_one(
     invariant = promises_invariance(p, "width")
     width_laws = {
         a.name: fit_scale_law(
-            a, optima[a.name], spec.target.width, level=level, seed=seed, invariant=invariant
+            a,
+            optima[a.name],
+            design.target_scale,
+            scale_name=design.scale_name,
+            level=level,
+            seed=seed,
+            invariant=invariant,
         )
         for a in axes
     }
-    depth_laws, depth_optima = _depth_laws(spec, p, trials, axes, t_depth, level, seed)
+    depth_laws, depth_optima = _depth_laws(design, p, trials, axes, t_depth, level, seed)
     robustness = {
         a.name: extrapolation_robustness(a, optima[a.name], level=level, seed=seed, invariant=invariant)
         for a in axes
@@ -369,10 +412,10 @@ def _plan_one(
     best = [_best_loss(per_width[w]) for w in widths]
     losses = [b[0] for b in best]
     sems = [_loss_sem(noise, w, n) for w, (_, n) in zip(widths, best, strict=True)]
-    ns = [params_for(spec.model, w, fit_depth) for w in widths]
+    ns = [design.params(w, fit_depth) for w in widths]
     by_params = fit_loss_law(ns, losses, t_params, sems=sems, variable="params", level=level, seed=seed)
     by_compute = fit_loss_law(
-        [training_flops(n, proxy_tokens) for n in ns],
+        [training_flops(n, design.base_tokens_at(w)) for n, w in zip(ns, widths, strict=True)],
         losses,
         training_flops(t_params, t_tokens),
         sems=sems,
@@ -390,7 +433,7 @@ def _plan_one(
                 f"measured: {noise.method}",
             )
         )
-    missing = sorted(set(spec.proxy.widths) - set(widths))
+    missing = sorted(set(design.proxy_scales) - set(widths))
     if missing:
         warnings.append(
             PlanWarning("missing_widths", f"no usable trials at depth {fit_depth} for width(s) {missing}")
@@ -408,10 +451,14 @@ def _plan_one(
     warnings += [w for law in (horizon, batch) if law for v in law.laws.values() for w in v.warnings]
     budget_laws = {HORIZON: horizon, BATCH: batch}
     hparams, at_base, moves = _target_hparams(
-        axes, width_laws, depth_laws, budget_laws, spec.depths(), sizes, warnings
+        axes, width_laws, depth_laws, budget_laws, design.depths, sizes, warnings
     )
-    tau = _timescale(spec, hparams, at_base, sizes, warnings, moves)
-    multipliers = _resolve(resolver, p, spec.target.width, t_depth, hparams, warnings)
+    tau = _timescale(design, hparams, at_base, sizes, warnings, moves)
+    multipliers = (
+        _resolve(design.resolver, p, design.target_scale, t_depth, hparams, warnings)
+        if design.resolver is not None
+        else None
+    )
 
     moved = fit_depth != t_depth
     depth_robustness = {
@@ -431,7 +478,7 @@ def _plan_one(
     hp_miss = {a.name: _hp_miss(a, widest[a.name], hparams[a.name]) for a in axes}
     predicted = realized_interval(by_params.prediction, noise, math.fsum(hp_miss.values()))
     proxy_flops = sum(
-        training_flops(params_for(spec.model, t.width, t.depth), _tokens_run(spec, t))
+        training_flops(design.params(t.width, t.depth), design.run_tokens(t))
         for t in all_trials
         if t.status != "pending"
     )
@@ -666,7 +713,7 @@ def _budget_not_transferred(
 
 
 def _timescale(
-    spec: SweepSpec,
+    design: StudyDesign,
     hparams: dict[str, Interval],
     at_base: dict[str, float | None],
     sizes: _Sizes,
@@ -676,10 +723,10 @@ def _timescale(
     """AdamW's timescale τ = B/(η·λ·D) at the proxies' optimum and at the target (horizon.py). When weight
     decay is swept and the target's B, η or D differ, its value is set to keep τ (updating `hparams` and
     `moves`); with a fixed decay the plan only states the τ the target gets. None without an LR or decay."""
-    mode = spec.optimizer.weight_decay_mode
+    mode = design.weight_decay_mode
     lr = hparams["lr"].value if "lr" in hparams else None
     lr_base = at_base.get("lr")
-    wd = at_base["weight_decay"] if "weight_decay" in hparams else spec.optimizer.weight_decay
+    wd = at_base["weight_decay"] if "weight_decay" in hparams else design.weight_decay
     if lr is None or lr_base is None or wd is None or wd <= 0:
         moved = (sizes.proxy_tokens, sizes.proxy_batch) != (sizes.target_tokens, sizes.target_batch)
         if "weight_decay" in hparams and moved:
@@ -772,7 +819,7 @@ def _not_transferred(name: str, depths: list[int], sizes: _Sizes, no_law: bool) 
 
 
 def _depth_laws(
-    spec: SweepSpec,
+    design: StudyDesign,
     p: str,
     trials: list[TrialResult],
     axes: list[HPAxis],
@@ -782,7 +829,7 @@ def _depth_laws(
 ) -> tuple[dict[str, ScaleLaw], dict[str, list[OptimumFit]]]:
     """The depth transfer: the same fit over depth at the widest proxy width that has ≥ 2 depths; also
     returns the per-depth optima, which the depth extrapolation check (verdict.py) reads."""
-    if len(spec.depths()) < 2:
+    if len(design.depths) < 2:
         return {}, {}
     for width in sorted({t.width for t in trials}, reverse=True):
         at_width = [t for t in trials if t.width == width]

@@ -34,6 +34,7 @@ class TrialResult:
     steps: int | None = None
     tokens: int | None = None  # a token scan's budget per run; None: the width sweep's (base) budget
     batch_size: int | None = None  # a batch scan's batch size; None: the base batch size
+    tokens_trained: int | None = None  # tokens the run trained on, when known apart from the spec (imported)
 
     @classmethod
     def from_record(cls, row: Any) -> TrialResult:

@@ -166,6 +166,10 @@ class Trial(Base):
     # a token or batch scan's budget (SweepSpec.searches); None: the sweep's base budget
     tokens: Mapped[int | None] = mapped_column(BigInteger)
     batch_size: Mapped[int | None] = mapped_column(Integer)
+    # an imported run (orchestrator/imported.py): its non-embedding parameters, and the rest of its row
+    # (the file's line, tokens trained, context length, batch in tokens) as the file gave them
+    n_params: Mapped[int | None] = mapped_column(BigInteger)
+    imported: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
 class TrialMetric(Base):

@@ -146,6 +146,55 @@ class SweepStore(Database):
             )
         return self.get_sweep(sweep.id)
 
+    def create_imported(
+        self,
+        name: str,
+        view: dict[str, Any],
+        trials: Sequence[dict[str, Any]],
+        project: str = DEFAULT_PROJECT,
+        tags: Sequence[str] = (),
+    ) -> Sweep:
+        """Store an imported study (orchestrator/importing.py): the sweep, `imported` from the start, every
+        run as a finished trial and its `imported` event, in ONE transaction, so a failure stores nothing.
+
+        `view` is what readers of a sweep's spec see (its name, parametrizations, sizes, swept HPs and the
+        import's own record under `imported`); each trial dict holds the `Trial` columns."""
+        project_row = self.ensure_project(project)
+        now = utcnow()
+        with self.session() as session:
+            sweep = Sweep(
+                project_id=project_row.id,
+                name=name,
+                status=SweepStatus.IMPORTED.value,
+                spec=view,
+                spec_version=0,
+                tags=list(tags),
+                total_trials=len(trials),
+                cancel_requested=False,
+                started_at=now,
+                finished_at=now,
+            )
+            sweep.tag_rows = [SweepTag(tag=tag) for tag in dict.fromkeys(tags)]
+            session.add(sweep)
+            session.flush()
+            session.add_all(
+                Trial(sweep_id=sweep.id, created_at=now, started_at=now, finished_at=now, **row)
+                for row in trials
+            )
+            diverged = sum(bool(row.get("diverged")) for row in trials)
+            session.add(
+                SweepEvent(
+                    sweep_id=sweep.id,
+                    kind="imported",
+                    message=(
+                        f"imported {len(trials)} runs ({diverged} diverged) from "
+                        f"{view.get('imported', {}).get('source', 'a file')}"
+                    ),
+                    data={"runs": len(trials), "diverged": diverged, "project": project},
+                )
+            )
+        return self.get_sweep(sweep.id)
+
     def get_sweep(self, sweep_id: int, project: str | None = None) -> Sweep:
         """The sweep, or `NotFound` (also for another project's sweep: existence is not revealed)."""
         with self.session() as session:

@@ -96,7 +96,7 @@ def test_compute_counts_six_n_d_for_target_and_every_proxy(study) -> None:
     assert plan.compute_fraction == pytest.approx(proxy / plan.target["flops"])
 
 
-def test_each_hp_of_a_grid_is_fitted_along_its_slice_through_the_best_configuration() -> None:
+def test_two_swept_hps_get_the_joint_optimum_of_their_loss_surface() -> None:
     space = {"init_std": {"scale": "log", "low": 2**-9, "high": 2**-3, "grid_points": 7}}
     spec = make_spec([32, 64, 128], 512, low=2**-12, high=2**-4, points=7, seeds=1, extra_space=space)
     rng = np.random.default_rng(5)
@@ -110,8 +110,14 @@ def test_each_hp_of_a_grid_is_fitted_along_its_slice_through_the_best_configurat
     plan = build_plan(spec, trials, recording_resolver([]))
     mup = plan.parametrizations["mup"]
     for fit in mup.optima["lr"] + mup.optima["init_std"]:
-        # the exact slice, one row of the grid: 7 values, one trial each, the 5 nearest the best fitted
-        assert fit.method == "quadratic" and fit.n_distinct == 7 and fit.n_points == 5
+        # the joint optimum of the surface; the slice's parabola (one row of the grid: 7 values, the 5
+        # nearest the best) stays for what reads the curve's shape
+        assert fit.method == "quadratic_surface" and fit.n_distinct == 7 and fit.n_points == 5
+        assert fit.coefficients is not None
+    for fit in mup.optima["lr"]:
+        assert abs(fit.u - (-8.0)) < 0.1
+    for fit in mup.optima["init_std"]:
+        assert abs(fit.u - (-6.0)) < 0.1
     assert mup.hparams["lr"].low <= 2**-8 <= mup.hparams["lr"].high
     assert mup.hparams["init_std"].low <= 2**-6 <= mup.hparams["init_std"].high
     assert "loss_law_underdetermined" in [w.code for w in mup.warnings]
