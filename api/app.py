@@ -18,7 +18,19 @@ from api.auth import check_auth_mode
 from api.errors import install_error_handlers
 from api.limits import BodySizeLimitMiddleware, RequestTimeoutMiddleware
 from api.metrics import install_metrics
-from api.routes import auth, code, health, outputs, plans, statuses, sweeps, trials, validation, webhooks
+from api.routes import (
+    auth,
+    code,
+    health,
+    imports,
+    outputs,
+    plans,
+    statuses,
+    sweeps,
+    trials,
+    validation,
+    webhooks,
+)
 from api.ui import mount_ui
 from orchestrator.service import Service
 from orchestrator.settings import Settings
@@ -62,7 +74,19 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
     app.add_middleware(GZipMiddleware, minimum_size=1024, compresslevel=5)
     install_error_handlers(app)
     install_metrics(app)
-    for module in (health, statuses, auth, sweeps, code, webhooks, validation, trials, outputs, plans):
+    for module in (
+        health,
+        statuses,
+        auth,
+        sweeps,
+        code,
+        webhooks,
+        validation,
+        trials,
+        outputs,
+        plans,
+        imports,
+    ):
         app.include_router(module.router, prefix=API_PREFIX)
     mount_ui(app)
     app.openapi = lambda: _openapi_with_spec_schema(app)  # type: ignore[method-assign]

@@ -973,6 +973,65 @@ def totals(results: list[Result]) -> dict[str, Any]:
     )
 
 
+def export_rows(spec: SweepSpec, results: list[Result], log: Callable[[str], None]) -> list[dict[str, Any]]:
+    """Every training run of the bench as a row of the import format (docs/import.md), so the runs can be
+    read back (`read_runs`) and back-tested (`orchestrator/backtest.py`): a hold-out of the target width
+    asks what the planner would have said there, on runs trained with the product's own loop, and can be
+    set against the bench's own regret.
+
+    One row per run: the proxies at every width × LR × seed (widenings and any token scan included), every
+    oracle point at the target, and the transferred (and, with `--vary tokens`, copied) runs. The oracle's
+    centre point is the transferred run, so it is written once. The coordinate checks are left out: they
+    train a few steps on their own ladder and have no validation loss. `tokens` is what the run trained on
+    (steps × batch × context, whole steps, as `run_job` ran it), `n_params` the non-embedding weights
+    (`params_for`: the import format's convention), the loss the final validation loss or inf where the run
+    diverged or failed (`status` says which). `kind` (proxy | oracle | transferred | copied) and `status`
+    are extra columns the importer ignores; they say which run the bench transferred to."""
+    context = spec.model.context_length
+    rows: list[dict[str, Any]] = []
+    seen: set[tuple[Any, ...]] = set()
+    for result in results:
+        for run in [*result.proxy_runs, *result.oracle_runs]:
+            depth = run.depth or spec.model.depth
+            job = Job(run.kind, run.parametrization, run.width, depth, run.lr, run.seed, run.tokens)
+            steps, batch = job_budget(spec, job)
+            tokens = steps * batch * context
+            u = round(math.log2(run.lr), 12)
+            key = (run.parametrization, run.width, depth, tokens, batch, run.seed, u)
+            if key in seen:  # the procedure never trains a point twice; if it did, the first run stands
+                log(f"export: {run.kind} run {key} duplicates an earlier one, left out")
+                continue
+            seen.add(key)
+            rows.append(
+                {
+                    "parametrization": run.parametrization,
+                    "width": run.width,
+                    "depth": depth,
+                    "n_params": params_for(spec.model, run.width, depth),
+                    "tokens": tokens,
+                    "batch_size": batch,
+                    "context_length": context,
+                    "batch_tokens": batch * context,
+                    "seed": run.seed,
+                    "lr": run.lr,  # the one HP the bench sweeps; init_std is fixed (`run_job`)
+                    "kind": run.kind,
+                    "status": run.status,
+                    "loss": math.inf if run.loss is None else run.loss,
+                }
+            )
+    return rows
+
+
+def write_export(path: Path, rows: list[dict[str, Any]]) -> None:
+    """`write_runs` in the format the suffix names (.jsonl, .ndjson, .json: JSON lines; else CSV), which is
+    also how `read_runs` reads it back."""
+    from orchestrator.run_table import FORMATS, write_runs
+
+    kind = FORMATS.get(path.suffix.lower().lstrip("."), "csv")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_runs(rows, path, format=kind)
+
+
 def data_section(path: Path, dtype: str | None, vocab_size: int | None, tokenizer: str) -> dict[str, Any]:
     """The spec's `data` for `--data`: a token file as is, or a text file tokenized once into one."""
     from workers.data.text_file import token_file_vocab, tokenize_text_file
@@ -1066,6 +1125,9 @@ def main(argv: list[str] | None = None) -> int:
         "--estimate", action="store_true", help="time a few steps per width and print the cost"
     )
     parser.add_argument("--out", type=Path, help="also write the JSON here")
+    parser.add_argument(
+        "--export-runs", type=Path, metavar="PATH", help="write every training run in the import format"
+    )
     args = parser.parse_args(argv)
     mode = MODES["quick" if args.quick else "full"]
     if args.seeds is not None:
@@ -1091,6 +1153,12 @@ def main(argv: list[str] | None = None) -> int:
     results, loads = bench(spec, mode, names, args.jobs, args.threads, vocab, log, args.device)
     wall = time.perf_counter() - started
     log(f"done in {wall:.0f} s")
+    exported = None
+    if args.export_runs is not None:
+        rows = export_rows(spec, results, log)
+        write_export(args.export_runs, rows)
+        exported = {"path": str(args.export_runs), "rows": len(rows)}
+        log(f"exported {len(rows)} runs to {args.export_runs}")
     report = json_safe(
         {
             "mode": "quick" if args.quick else "full",
@@ -1103,6 +1171,7 @@ def main(argv: list[str] | None = None) -> int:
             "load_average": {"start": load_start, "max": max(loads, default=None),
                              "mean": float(np.mean(loads)) if loads else None, "cores": os.cpu_count()},
             "all_parametrizations": totals(results),
+            "exported_runs": exported,
             "results": [r.to_dict() for r in results],
         }
     )  # fmt: skip

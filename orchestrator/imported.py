@@ -139,7 +139,8 @@ def study_design(
             (
                 "no_target",
                 f"no target was given: the plan is made for the largest {scale_name} in the study "
-                f"({scales[-1]:,}) at the base budget; give a target (width=, n_params=, tokens=) to plan one",
+                f"({scales[-1]:,}) at the base budget; give a target (width=, n_params=, tokens=) "
+                "to plan one",
             )
         )
     t_scale = (t.width if scale_name == "width" else t.n_params) or scales[-1]
@@ -211,13 +212,8 @@ def study_design(
 
 
 def _scale_name(runs: Sequence[ImportedRun]) -> str:
-    if all(r.width is not None for r in runs):
-        by_width: dict[int, set[int]] = {}
-        for r in runs:
-            by_width.setdefault(int(r.width or 0), set()).add(r.depth or 1)
-        depths = {d for ds in by_width.values() for d in ds}
-        if len(depths) == 1 or any(len(ds) >= 2 for ds in by_width.values()):
-            return "width"
+    if all(r.width is not None for r in runs) and _width_design(runs) != "mixed":
+        return "width"
     if all(r.n_params is not None for r in runs):
         return "n_params"
     if all(r.width is not None for r in runs):
@@ -228,6 +224,23 @@ def _scale_name(runs: Sequence[ImportedRun]) -> str:
     )
 
 
+def _width_design(runs: Sequence[ImportedRun]) -> str:
+    """"one_depth" (depth fixed), "grid" (widths crossed with depths: some depth ran ≥ 2 widths and some
+    width ≥ 2 depths, so a width law at one depth and a depth law at one width both exist), or "mixed"
+    (depth changes with width, as in most published ladders: no width law at a fixed depth)."""
+    widths_at: dict[int, set[int]] = {}
+    depths_at: dict[int, set[int]] = {}
+    for r in runs:
+        w, d = int(r.width or 0), int(r.depth or 1)
+        widths_at.setdefault(d, set()).add(w)
+        depths_at.setdefault(w, set()).add(d)
+    if len(widths_at) == 1:
+        return "one_depth"
+    if max(len(ws) for ws in widths_at.values()) >= 2 and max(len(ds) for ds in depths_at.values()) >= 2:
+        return "grid"
+    return "mixed"
+
+
 def _scale_reader(scale_name: str) -> Callable[[ImportedRun], int]:
     if scale_name == "width":
         return lambda r: int(r.width or 0)
@@ -235,17 +248,10 @@ def _scale_reader(scale_name: str) -> Callable[[ImportedRun], int]:
 
 
 def _depth_reader(runs: Sequence[ImportedRun], scale_name: str) -> Callable[[ImportedRun], int]:
-    """A run's depth as the planner sees it: one depth unless width and depth form a grid."""
-    if scale_name == "width":
-        by_width: dict[int, set[int]] = {}
-        for r in runs:
-            by_width.setdefault(int(r.width or 0), set()).add(r.depth or 1)
-        if any(len(ds) >= 2 for ds in by_width.values()):
-            return lambda r: int(r.depth or 1)
-        depths = {d for ds in by_width.values() for d in ds}
-        if len(depths) == 1:
-            only = depths.pop()
-            return lambda r: only
+    """A run's depth as the planner sees it: its own on a width × depth grid or at one fixed depth; one
+    depth (1) when the size axis is n_params or depth was ignored."""
+    if scale_name == "width" and _width_design(runs) != "mixed":
+        return lambda r: int(r.depth or 1)
     return lambda r: 1
 
 
@@ -421,7 +427,8 @@ def _coverage(unit: str, base: float, t_tokens: int, proxy_tokens: int, scale_na
         return text + "; the target trains on that budget"
     return (
         text
-        + f". The target trains on {t_tokens:,} tokens: L(N, D) is not fitted, so expect the realized loss to "
+        + f". The target trains on {t_tokens:,} tokens: L(N, D) is not fitted, so expect the realized "
+        + "loss to "
         + ("be lower" if t_tokens > proxy_tokens else "be higher")
         + " than predicted"
     )

@@ -565,10 +565,16 @@ def parse_runs(
     hps: list[str] | None = None,
     axes: list[str] | None = None,
     diverged_above: float = 100.0,
+    columns: Mapping[str, str] | None = None,
+    constants: Mapping[str, str] | None = None,
 ) -> RunTable:
     """Validate a CSV or JSON-lines file's runs (docs/import.md, "The import format"). The format: `format`
     (csv, jsonl), else `source`'s suffix (.csv; .jsonl, .ndjson, .json), else the content ('{' or '['
-    first: JSON). Raises `RunTableError` listing every problem of the file."""
+    first: JSON). Raises `RunTableError` listing every problem of the file.
+
+    `columns` maps a schema name to the file's own column (`{"width": "h", "loss": "smooth loss"}`), so an
+    export with its own naming imports without editing it; `constants` gives a column one value for every
+    run (`{"context_length": "2048"}`) where the file leaves it out."""
     if isinstance(data, bytes):
         try:
             data = data.decode("utf-8-sig")
@@ -587,7 +593,36 @@ def parse_runs(
         if kind is None:
             kind = "jsonl" if text.lstrip()[:1] in ("{", "[") else "csv"
     table = _read_jsonl(text) if kind == "jsonl" else _read_csv(text)
+    _rename(table, columns or {}, constants or {})
     return _validate(table, source=source, hps=hps, axes=axes, diverged_above=diverged_above)
+
+
+def _rename(table: _Table, columns: Mapping[str, str], constants: Mapping[str, str]) -> None:
+    """Apply `parse_runs`'s `columns` and `constants` before validation; a mapped column the file lacks, or
+    a constant for a column it has, is a problem like any other."""
+    for new, old in columns.items():
+        if old not in table.columns:
+            table.problems.append(
+                Problem(
+                    table.header_line,
+                    old,
+                    f"no such column to read {new!r} from; the file has {table.columns}",
+                )
+            )
+            continue
+        table.columns = [new if c == old else c for c in table.columns if c != new or new == old]
+        for record in table.records:
+            if old in record.values:
+                record.values[new] = record.values.pop(old)
+    for name, value in constants.items():
+        if name in table.columns:
+            table.problems.append(
+                Problem(table.header_line, name, "the file has this column: a constant would overwrite it")
+            )
+            continue
+        table.columns.append(name)
+        for record in table.records:
+            record.values[name] = value
 
 
 def read_runs(path: str | Path, **kwargs: Any) -> RunTable:

@@ -12,6 +12,7 @@ app = typer.Typer(
 # Command modules register themselves on import; keep this list in CLI order.
 from api.cli import (  # noqa: E402,F401
     commands_export,
+    commands_imports,
     commands_sweeps,
     commands_tokens,
     commands_workers,

@@ -15,6 +15,7 @@ from api.errors import ERROR_RESPONSES, ApiError
 from api.routes.common import MAX_ID, Limit, Offset, SweepId
 from api.schemas import EventOut, EventPage, ProgressOut, SweepCreated, SweepDetail, SweepPage, SweepSummary
 from orchestrator import budget
+from orchestrator.importing import is_imported
 from orchestrator.spec import stored_spec, validation_messages
 from orchestrator.status import SweepStatus
 from orchestrator.store import Progress, Sweep, SweepFilter
@@ -117,7 +118,8 @@ def list_sweeps(
 def get_sweep(sweep_id: SweepId, store: StoreDep, principal: ReaderDep) -> SweepDetail:
     sweep = store.get_sweep(sweep_id, principal.project)
     fields = summary_fields(sweep, store.progress(sweep_id))
-    spent = budget.describe(store, sweep_id, stored_spec(sweep.spec))
+    # an imported study's runs were trained elsewhere: it has no budget (orchestrator/importing.py)
+    spent = None if is_imported(sweep.spec) else budget.describe(store, sweep_id, stored_spec(sweep.spec))
     return SweepDetail(**fields, spec=sweep.spec, spec_version=sweep.spec_version, budget=spent)
 
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -62,7 +62,7 @@ class Knee:
 
 @dataclass(frozen=True)
 class Converging:
-    """An offset that fades as 1/width: `offset` octaves at the base width, half of it at twice the width, …"""
+    """An offset that fades as 1/width: `offset` octaves at the base width, half of it at twice the width."""
 
     offset: float
 
@@ -306,8 +306,8 @@ def cases(design: Design) -> list[tuple[str, dict[str, Truth]]]:
     """The truths measured on `design`, named; widths placed relative to its widest proxy `top`."""
     top = design.widths[-1]
 
-    def each(**kw: object) -> dict[str, Truth]:
-        return {p: Truth(t.surface, **kw) for p, t in CONTROL.items()}  # type: ignore[arg-type]
+    def each(**kw: Any) -> dict[str, Truth]:
+        return {p: Truth(t.surface, **kw) for p, t in CONTROL.items()}
 
     def jump(size: float, at: int) -> dict[str, Truth]:
         return {
@@ -321,7 +321,10 @@ def cases(design: Design) -> list[tuple[str, dict[str, Truth]]]:
         #    second-widest proxy and not at all beyond (the benchmark's SP: 16 → 64 moved, 64 → 256 did not)
         (
             "1. saturating drift",
-            {"mup": Truth(MUP, drift=Converging(0.6)), "sp": Truth(SP, drift=Knee(SP.gamma, design.widths[-2]))},
+            {
+                "mup": Truth(MUP, drift=Converging(0.6)),
+                "sp": Truth(SP, drift=Knee(SP.gamma, design.widths[-2])),
+            },
         ),
         # 2. a step down at the widest proxy and beyond it, or only beyond the proxies (at 4× the widest)
         (f"2a. 1-octave jump at ≥ {top} (widest proxy)", jump(-1.0, top)),

@@ -2,19 +2,32 @@
 the planner does not assume"): a saturating drift, a jump at the widest widths, Student-t noise, loss curves
 steeper toward divergence, a loss law whose exponent changes with N.
 
-Every claim in docs/planner.md's other tables was measured on studies drawn from the planner's own model. These
-tests pin down what survives outside it, and where the planner is honestly wrong they assert the size of the
-miss, so that a fix (or a regression) changes a number here. Each case is 40 seeded studies of μP and SP
-(proxies 32/64/128 → 1024, or 32..256 → 2048 where the loss law's band is under test; 17 learning rates half an
-octave apart, 2 seeds); `bench/misspecified.py` prints the same table over more studies.
+Every claim in docs/planner.md's other tables was measured on studies drawn from the planner's own model.
+These tests pin down what survives outside it, and where the planner is honestly wrong they assert the size
+of the miss, so that a fix (or a regression) changes a number here. Each case is 40 seeded studies of μP and
+SP (proxies 32/64/128 → 1024, or 32..256 → 2048 where the loss law's band is under test; 17 learning rates
+half an octave apart, 2 seeds); `bench/misspecified.py` prints the same table over more studies.
 """
 
 from __future__ import annotations
 
+import math
 from functools import cache
 
+import numpy as np
 import pytest
-from support.misspecified import FOUR_WIDTHS, THREE_WIDTHS, Design, Summary, cases, measure
+from support import synthetic
+from support.misspecified import (
+    CONTROL,
+    FOUR_WIDTHS,
+    THREE_WIDTHS,
+    Design,
+    Summary,
+    Truth,
+    cases,
+    grid_trials,
+    measure,
+)
 
 STUDIES = 40
 BOTH = ("mup", "sp")
@@ -27,6 +40,23 @@ def measured(design: Design, key: str) -> dict[str, Summary]:
     return measure(design, truths, STUDIES)
 
 
+def test_a_truth_that_replaces_nothing_is_the_planners_own_model() -> None:
+    """The control draws the very trials synthetic.py draws (same stream), so each case differs from it only
+    by the assumption it breaks."""
+    spec = THREE_WIDTHS.spec(("mup", "sp"))
+    surfaces = {p: t.surface for p, t in CONTROL.items()}
+    ours = grid_trials(spec, CONTROL, np.random.default_rng(3))
+    theirs = synthetic.grid_trials(spec, surfaces, np.random.default_rng(3))
+    assert [(t.width, t.seed, t.hparams, t.diverged) for t in ours] == [
+        (t.width, t.seed, t.hparams, t.diverged) for t in theirs
+    ]
+    assert np.allclose([t.final_loss for t in ours], [t.final_loss for t in theirs], equal_nan=True)
+    truth = Truth(CONTROL["mup"].surface, asymmetry=1.0)
+    assert truth.excess(1e-3) == pytest.approx(truth.surface.curvature * 1e-6, rel=1e-2)  # same curvature
+    assert truth.excess(2.0) > 2 * truth.excess(-2.0) > 0  # steeper toward divergence
+    assert math.isclose(truth.regret(truth.optimum_u(1024), 1024), 0.0, abs_tol=1e-12)
+
+
 @pytest.mark.parametrize("design", [THREE_WIDTHS, FOUR_WIDTHS], ids=["3 widths", "4 widths"])
 def test_on_its_own_model_the_planner_covers_and_holds(design: Design) -> None:
     """The control every other case is read against: the same design drawn from the planner's own model."""
@@ -35,7 +65,8 @@ def test_on_its_own_model_the_planner_covers_and_holds(design: Design) -> None:
         assert s.rms_error < 0.12 and s.mean_regret < 0.001, (p, s)
         assert s.verdicts.get("holds", 0) >= 38 and s.holds_with_regret == 0, (p, s)
         assert s.loss_cover >= 0.85, (p, s)
-        if design is FOUR_WIDTHS:  # with 3 widths the loss law is a pure power law up to the widest proxy's loss
+        # with 3 widths the loss law is a pure power law and its band reaches the widest proxy's loss
+        if design is FOUR_WIDTHS:
             assert s.loss_width < 0.15, (p, s)
 
 
@@ -49,7 +80,9 @@ def test_a_saturating_drift_is_overshot_and_often_passes_the_verdict() -> None:
     assert 0.004 < mup.mean_regret < 0.015 and mup.verdicts.get("holds", 0) >= 36, mup
     assert mup.holds_with_regret >= 5, mup
     assert -1.5 < sp.median_error < -0.9 and sp.mean_regret > 0.025, sp
-    assert 10 <= sp.verdicts.get("fails", 0) <= 30, sp  # the check sees the knee at the widest proxy, sometimes
+    assert 10 <= sp.verdicts.get("fails", 0) <= 30, (
+        sp
+    )  # the check sees the knee at the widest proxy, at times
     assert sp.holds_with_regret >= 10, sp  # every "holds" here costs more than 1 %
     assert sp.median_width > 1.5, sp  # the Birge-widened band is wide, yet still misses ~30 %
     assert 0.5 <= sp.cover <= 0.85, sp
