@@ -39,7 +39,12 @@ from the worker's default. `--data PATH` trains on a UTF-8 text file (char-token
     .venv/bin/python bench/transfer.py --quick [--seeds 3] [--json] [--out results.json]
         [--parametrizations mup,sp,sp-embedding-lr] [--vary width|depth|tokens] [--family gpt|mlp|moe|hf]
         [--data PATH [--data-dtype uint16|uint32] [--vocab-size V]] [--jobs 2] [--threads 1] [--estimate]
-        [--device auto|cpu|cuda]
+        [--device auto|cpu|cuda] [--export-runs runs.csv]
+
+`--export-runs PATH` writes every training run (proxies with their widenings, the oracle, the transferred
+run; not the coordinate check) in the import format (docs/import.md; `.jsonl` for JSON lines), one row per
+run, so that `read_runs` and `run_backtest` can ask what the planner would have predicted at a width it did
+not see and set that against the bench's own regret (docs/benchmark.md, "Backtest of the bench's own runs").
 
 Quick mode, fixed before measuring from a cost estimate (`--estimate` times 10 steps per width): proxies at
 widths 16, 32 and 64 (1/16, 1/8 and 1/4 of the target: 16 is one 16-dim head, the narrowest the model

@@ -51,8 +51,8 @@ def _compile(node: ast.expr, text: str, columns: list[str]) -> Callable[[Row], b
         inner = _compile(node.operand, text, columns)
         return lambda row: not inner(row)
     if isinstance(node, ast.Compare):
-        terms = [_term(t, text, columns) for t in [node.left, *node.comparators]]
         ops = [_op(o, text) for o in node.ops]
+        terms = [_term(t, text, columns) for t in [node.left, *node.comparators]]
         if not any(isinstance(t, str) for t in terms):
             raise HoldOutError(
                 f"hold-out {text!r}: each comparison must name a column ({', '.join(columns)})"

@@ -216,3 +216,43 @@ def test_transfer_quality_metrics_recover_known_values() -> None:
     # E|ε|² = σ² for a Gaussian: the expected penalty of a quadratic basin is c·σ²
     assert expected_penalty(2.0, 0.01, 0.5) == pytest.approx(0.01 * 0.25)
     assert asymptotic_penalty({16: 0.01 + 0.5 / 16, 64: 0.01 + 0.5 / 64}) == pytest.approx(0.01)
+
+
+def test_export_runs_writes_every_training_run_once_in_the_import_format(bench, capsys, tmp_path) -> None:
+    from orchestrator.backtest import run_backtest
+    from orchestrator.planner.model_size import params_for
+    from orchestrator.run_table import read_runs
+
+    path = tmp_path / "runs" / "bench.csv"  # the folder does not exist yet: the export makes it
+    report = run(bench, capsys, "--parametrizations", "mup,sp", "--seeds", "1", "--export-runs", str(path))
+    assert report["exported_runs"]["path"] == str(path)
+    table = read_runs(path, hps=["lr"])  # raises on a duplicate run, a missing loss or a bad value
+    assert table.hps == ["lr"] and {"kind", "status"} <= set(table.ignored_columns)
+    results = {r["parametrization"]: r for r in report["results"]}
+    # one row per training run: every proxy (widenings included) and every target run, the transferred run
+    # (the oracle's centre) once; the coordinate check trains no model to a validation loss
+    every = {p: r["proxy_runs"] + r["oracle_runs"] for p, r in results.items()}
+    assert len(table.runs) == report["exported_runs"]["rows"] == sum(len(v) for v in every.values())
+    model = bench.parse_spec(bench.width_spec(bench.MODES["quick"], "gpt", ["mup"])).model
+    base = 4 * 4 * 16  # steps × batch × context of the tiny mode; the target trains on the same budget
+    for p, r in results.items():
+        mine = [x for x in table.runs if x.parametrization == p]
+        assert {x.width for x in mine} == {16, 32, 48, 64}
+        assert sorted((x.width, x.hparams["lr"], x.seed) for x in mine) == sorted(
+            (x["width"], x["lr"], x["seed"]) for x in every[p]
+        )
+        target = [x for x in mine if x.width == 64]
+        assert len(target) == len(r["oracle_runs"])
+        assert sum(x.hparams["lr"] == r["lr_transferred"] for x in target) == 1  # the centre, written once
+        assert {(x.tokens, x.batch_size, x.context_length, x.batch_tokens) for x in mine} == {
+            (base, 4, 16, 64)
+        }
+        assert all(x.depth == 1 and x.n_params == params_for(model, x.width, 1) for x in mine)
+        losses = {(x["width"], x["lr"]): x["loss"] for x in every[p]}
+        for x in mine:  # the final validation loss exactly; a diverged run's is inf, read back as diverged
+            loss = losses[(x.width, x.hparams["lr"])]
+            assert x.diverged == (loss is None) and (x.diverged or x.loss == loss)
+    # the backtest reads it: the target width held out, planned from the proxies alone
+    backtest = run_backtest("bench", table.runs, ["lr"], table.axes, "width == 64").to_dict()
+    assert {c["parametrization"] for c in backtest["cells"]} == {"mup", "sp"}
+    assert backtest["trained_on"] == sum(len(r["proxy_runs"]) for r in results.values())

@@ -18,7 +18,11 @@ from api.routes.common import MAX_ID
 
 # The probes, and the status table (fixed data, like the OpenAPI document): they reveal no sweep.
 PUBLIC = {f"{API_PREFIX}/health", f"{API_PREFIX}/ready", f"{API_PREFIX}/statuses"}
-READ_ONLY_POSTS = {("POST", f"{API_PREFIX}/sweeps/validate")}  # a dry run: changes nothing
+# a dry run and a backtest: they compute an answer and change nothing
+READ_ONLY_POSTS = {
+    ("POST", f"{API_PREFIX}/sweeps/validate"),
+    ("POST", f"{API_PREFIX}/sweeps/{{sweep_id}}/backtest"),
+}
 MALFORMED = ["Token abc", "Bearer", "Bearer ", "bearer", "Basic dXNlcjpwYXNz", "Bearer mt_" + "x" * 500]
 
 

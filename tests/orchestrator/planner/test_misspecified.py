@@ -132,15 +132,17 @@ def test_heavy_tailed_noise_keeps_the_loss_interval() -> None:
         assert s.loss_cover >= 0.8 and s.loss_width < 0.25, (p, s)
 
 
-def test_an_asymmetric_loss_curve_pulls_the_lr_to_the_gentle_side() -> None:
+@pytest.mark.parametrize("design", [THREE_WIDTHS, FOUR_WIDTHS], ids=["3 widths", "4 widths"])
+def test_an_asymmetric_loss_curve_pulls_the_lr_to_the_gentle_side(design: Design) -> None:
     """Loss steeper toward divergence: the parabola's vertex sits ~¼ octave below the true optimum at every
-    width, so the transferred lr carries that bias and the ¼-octave-wide interval misses it in most μP
-    studies. The bias is toward the gentle side, so it costs under 0.3 %: the interval's claim fails, the
-    regret claim survives."""
-    for p, s in measured(THREE_WIDTHS, "4.").items():
+    width, so the transferred lr carries that bias, which its interval (~0.55 octave wide with 3 widths, ~0.4
+    with 4) misses in about half the studies (most, with 4). The bias is toward the gentle side, so it costs
+    ~0.2 %: the lr interval's claim fails, the regret and loss-interval claims survive."""
+    for p, s in measured(design, "4.").items():
         assert -0.4 < s.median_error < -0.15, (p, s)
-        assert s.mean_regret < 0.003 and s.holds_with_regret == 0, (p, s)
-    assert measured(THREE_WIDTHS, "4.")["mup"].cover <= 0.5
+        assert s.mean_regret < 0.003 and s.holds_with_regret <= 1, (p, s)
+        assert s.loss_cover >= 0.85, (p, s)
+        assert s.cover <= (0.75 if design is THREE_WIDTHS else 0.55), (p, s)
 
 
 def test_a_loss_law_whose_exponent_changes_breaks_the_loss_interval() -> None:
