@@ -109,7 +109,10 @@ def export_rows(store: SweepStore, sweep_id: int) -> list[dict[str, Any]]:
     spec = stored_spec(sweep.spec)
     context = spec.model.context_length
     rows = []
-    for t in store.all_trials(sweep_id):
+    order = {p: i for i, p in enumerate(spec.parametrizations)}  # the spec's order: an import keeps it
+    for t in sorted(
+        store.all_trials(sweep_id), key=lambda t: (order.get(t.parametrization, len(order)), t.id)
+    ):
         if t.status not in (TrialStatus.COMPLETED, TrialStatus.DIVERGED):
             continue
         steps, batch = spec.trial_budget(t.tokens, t.batch_size)

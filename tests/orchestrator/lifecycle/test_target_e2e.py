@@ -185,3 +185,37 @@ def test_a_token_scan_moves_the_lr_and_the_target_trains_at_its_own_budget(clien
     assert run["status"] == "completed", run
     assert run["steps_done"] == 160  # the target's own budget: 8× the base tokens at the proxies' batch
     assert math.isclose(run["hparams"]["lr"], mup["hparams"]["lr"]["value"], rel_tol=1e-9)
+
+
+def printed(plan: dict) -> dict[str, tuple[str, ...]]:
+    """What the plan view prints of each parametrization: its values, its predicted loss and its verdict."""
+    out = {}
+    for name, entry in plan["parametrizations"].items():
+        values = tuple(f"{hp}={v['value']:.3g}" for hp, v in entry["hparams"].items())
+        loss = entry["predicted_loss"]
+        bounds = tuple("-" if loss[k] is None else f"{loss[k]:.3f}" for k in ("value", "low", "high"))
+        out[name] = (*values, *bounds, entry["transfer_verdict"])
+    return out
+
+
+def test_a_trained_sweep_exported_and_imported_gives_the_same_plan(client: TestClient) -> None:
+    sweep_id = submit(
+        client, study(name="round-trip", target={"width": 128, "steps": 40, "auto_launch": False})
+    )
+    wait_status(client, sweep_id, "awaiting_approval")
+    trained = client.get(f"{API}/sweeps/{sweep_id}/plan").json()["plan"]
+
+    runs = client.get(f"{API}/sweeps/{sweep_id}/runs")
+    assert runs.status_code == 200
+    target = trained["target"]
+    where = f"width={target['width']},depth={target['depth']},n_params={target['params']},tokens={target['tokens']}"
+    imported = client.post(
+        f"{API}/imports",
+        content=runs.text,
+        params={"name": "round-trip-imported", "target": where + ",batch_size=4,context_length=16"},
+        headers={"content-type": "text/csv"},
+    )
+    assert imported.status_code == 201, imported.text
+    again = client.get(f"{API}/sweeps/{imported.json()['id']}/plan").json()["plan"]
+    assert printed(again) == printed(trained)
+    assert again["proxy"]["flops"] == trained["proxy"]["flops"]

@@ -11,10 +11,12 @@ export function importedOf(spec) {
   return spec?.imported || null;
 }
 
-/** The size axis a study's plan fits along: "width", or "n_params" for a file without a width column. */
+/** The size axis a study's plan fits along: "width", or "n_params" for an imported file without widths. */
 export function sizeAxisOf(spec, plan) {
+  const meta = importedOf(spec);
+  if (!meta) return "width";
   const doc = plan?.plan || plan;
-  return importedOf(spec)?.scale || doc?.proxy?.scale || "width";
+  return meta.scale || doc?.imported?.scale || "width";
 }
 
 /** One size as a reader names it: "width 128" or "n_params 12.6M". */
@@ -41,7 +43,7 @@ export function importedHeaderHtml(meta) {
   const cells = isNum(meta.n_cells) ? ` in ${meta.n_cells} cell${meta.n_cells === 1 ? "" : "s"}` : "";
   const ignored = meta.ignored_columns?.length ? `<span>ignored columns ${list(meta.ignored_columns)}</span>` : "";
   const skipped = meta.n_skipped ? `<span>${esc(meta.n_skipped)} skipped</span>` : "";
-  return `<span class="badge s-imported">imported</span>
+  return `<b>Imported study</b>
     <span>from <b id="imported-source">${esc(meta.source || "—")}</b></span>
     <span id="imported-counts"><b>${esc(runs)}</b> run${runs === 1 ? "" : "s"} (<b>${esc(diverged)}</b> diverged)${cells}</span>
     ${skipped}

@@ -270,7 +270,7 @@ function predictedLossHtml(e) {
 /** Where a move started and ended, in its axis's unit (a timescale move keeps τ: one value). */
 function moveSpan(m) {
   if (m.axis === "timescale") return `τ = ${fmtNum(m.source, 3)} of a run (kept)`;
-  const fmt = m.axis === "horizon" ? (x) => fmtCount(x) : (x) => fmtNum(x, 6);
+  const fmt = ["horizon", "n_params"].includes(m.axis) ? (x) => fmtCount(x) : (x) => fmtNum(x, 6);
   const unit = m.axis === "horizon" ? " tokens" : "";
   return `${esc(fmt(m.source))} → ${esc(fmt(m.target))}${unit}`;
 }
@@ -357,9 +357,37 @@ function listHtml(title, items, cls) {
   return `<div class="${cls}"><b>${esc(title)}</b><ul class="messages muted">${items.map((n) => `<li>${esc(n)}</li>`).join("")}</ul></div>`;
 }
 
+/** Where the target sits on the plan's size axis: "width 512", or "n_params 12.6M" for a study sized so. */
+function targetSizeLabel(doc, spec) {
+  const target = doc.target || {};
+  if (target.scale === "n_params") return `n_params ${fmtCount(target.params ?? target.width)}`;
+  const width = target.width ?? spec.target?.width;
+  return isNum(width) ? `width ${width}` : "the target";
+}
+
+const BUDGET_UNITS = { tokens: "tokens per run", tokens_per_param: "tokens per parameter", none: "unknown (no tokens column)" };
+
+/**
+ * An imported study's plan (`plan.imported`: source, size axis, budget unit, target, notes): planned from
+ * runs a team already had, so there is nothing to train or launch; the card says so above the values.
+ */
+function importedPlanHtml(doc, spec) {
+  const im = doc.imported;
+  if (!im) return "";
+  const meta = spec?.imported || {};
+  const runs = isNum(meta.n_runs) ? `${meta.n_runs} runs, ${meta.n_diverged ?? 0} diverged` : `${doc.proxy?.trials ?? "—"} runs`;
+  const notes = (im.notes || []).map((n) => `<li>${esc(n)}</li>`).join("");
+  return `<div class="banner imported" id="plan-imported"><b>Imported study</b>: planned from the runs in
+    <b>${esc(im.source || meta.source || "—")}</b> (${esc(runs)}), sized by <b>${esc(im.scale || "width")}</b>,
+    budget in ${esc(BUDGET_UNITS[im.budget_unit] || im.budget_unit || "—")}${im.target ? "" : "; no target was given, so the plan is for the largest size in the file"}.
+    <div id="plan-nothing-to-launch"><b>Imported runs: nothing to train or launch.</b> Train the target yourself with the
+    transferred values below.</div>${notes ? `<ul class="messages" id="plan-imported-notes">${notes}</ul>` : ""}</div>`;
+}
+
 /** The plan card: transferred values, predicted loss ± interval, compute, recommendation, warnings. */
 export function planCardHtml(plan, spec) {
   const doc = plan?.plan || plan || {};
+  const imported = Boolean(doc.imported);
   const level = isNum(doc.level) ? `${Math.round(100 * doc.level)} % interval` : "interval";
   const rows = entries(plan).map(([p, e]) => {
     const hps = Object.entries(e.hparams || {}).map(([k, v]) => `<code>${esc(k)}</code> = ${intervalHtml(v)}`).join("<br>");
@@ -384,20 +412,21 @@ export function planCardHtml(plan, spec) {
   const targetBudget = budgetHtml(target);
   const proxyBudget = budgetHtml(proxy);
   const warningItem = (w) => `<li>${w.parametrization ? `<b>${esc(paramLabel(w.parametrization))}</b>: ` : ""}${esc(w.message || w)}</li>`;
-  return `
+  return `${importedPlanHtml(doc, spec)}
     <table class="data row-gap" id="plan-table"><thead><tr><th>Parametrization</th>
-      <th>Transferred to width ${esc(target.width ?? spec.target?.width ?? "")} (${esc(level)})</th>
+      <th>Transferred to ${esc(targetSizeLabel(doc, spec))} (${esc(level)})</th>
       <th class="num">Predicted target val loss</th></tr></thead><tbody>${rows}</tbody></table>
     ${movesHtml(plan)}
     <dl class="kv row-gap">
       <dt>Objective</dt><dd id="plan-objective">${esc(doc.objective || "final validation loss")}</dd>
       <dt>Recommendation</dt><dd>${esc(doc.recommendation || "—")}</dd>
-      <dt>Compute spent on proxies</dt><dd>${fmtFlops(proxy.flops)} <span class="muted">(${esc(proxy.trials ?? "—")} trials)</span></dd>
-      ${targetBudget ? `<dt>Target run budget</dt><dd id="plan-target-budget">${targetBudget}</dd>` : ""}
-      ${proxyBudget ? `<dt>Proxy budget</dt><dd id="plan-proxy-budget">${proxyBudget}${scansHtml(proxy)}</dd>` : ""}
+      <dt>${imported ? "Compute of the imported runs" : "Compute spent on proxies"}</dt><dd>${fmtFlops(proxy.flops)}
+        <span class="muted">(${esc(proxy.trials ?? "—")} ${imported ? "runs, estimated from their sizes and tokens" : "trials"})</span></dd>
+      ${targetBudget ? `<dt>${imported ? "Target budget" : "Target run budget"}</dt><dd id="plan-target-budget">${targetBudget}</dd>` : ""}
+      ${proxyBudget ? `<dt>${imported ? "Imported runs' base budget" : "Proxy budget"}</dt><dd id="plan-proxy-budget">${proxyBudget}${scansHtml(proxy)}</dd>` : ""}
       ${timescaleHtml(plan)}
-      <dt>Target run compute</dt><dd>${fmtFlops(target.flops)}${isNum(doc.compute_fraction)
-        ? ` <span class="muted">(proxies = ${fmtPct(doc.compute_fraction)} of it)</span>` : ""}</dd>
+      <dt>${imported ? "Target compute" : "Target run compute"}</dt><dd>${fmtFlops(target.flops)}${isNum(doc.compute_fraction)
+        ? ` <span class="muted">(${imported ? "imported runs" : "proxies"} = ${fmtPct(doc.compute_fraction)} of it)</span>` : ""}</dd>
       <dt>What the prediction covers</dt><dd class="muted" style="white-space:normal">${esc(doc.prediction_covers || "—")}</dd>
     </dl>
     ${warnings.length ? `<details id="plan-warnings-fold"><summary>Warnings (${warnings.length})</summary>

@@ -114,10 +114,11 @@ function pointNote(q) {
  * HPs' values), so the figure's size does not depend on the number of trials. `hps`: [{name, log, range}]
  * (`range` pins the x axis to the searched interval, so it does not jump while trials arrive). `optima`:
  * {hp: [{parametrization, width, x, loss, xLow, xHigh, fitted}]} with x on the plot's axis (log2 when
- * `log`); points where trials diverged sit on a marked ceiling row.
+ * `log`); points where trials diverged sit on a marked ceiling row. `sizeLabel(w)` names a curve's size
+ * ("width 128"; an imported study sized by n_params passes groups keyed by n_params and names them so).
  */
 export function transferFigure(groups, { hps = [{ name: "lr", log: true, range: null }], parametrizations, widths,
-  optima = {}, connect = true } = {}) {
+  optima = {}, connect = true, sizeLabel = (w) => `width ${w}` } = {}) {
   const params = parametrizations?.length ? parametrizations : [...new Set(groups.map((g) => g.parametrization))].sort();
   const allWidths = widths?.length ? widths : sortUnique(groups.map((g) => g.width));
   const cols = panelDomains(Math.max(params.length, 1));
@@ -154,9 +155,9 @@ export function transferFigure(groups, { hps = [{ name: "lr", log: true, range: 
           type: "scatter", mode: connect ? "lines+markers" : "markers", xaxis: xa, yaxis: ya,
           x: pts.map((q) => toX(q.value)), y: pts.map((q) => q.best), customdata: pts.map((q) => q.value),
           text: pts.map(pointNote),
-          name: `width ${w}`, legendgroup: `w${w}`, showlegend: k === 0,
+          name: sizeLabel(w), legendgroup: `w${w}`, showlegend: k === 0,
           line: { color, width: 1.6 }, marker: { color, size: 6 },
-          hovertemplate: `width ${w}<br>${hp} %{customdata:.3g}<br>val loss %{y:.4f}<br>%{text}<extra>${paramLabel(p)}</extra>`,
+          hovertemplate: `${sizeLabel(w)}<br>${hp} %{customdata:.3g}<br>val loss %{y:.4f}<br>%{text}<extra>${paramLabel(p)}</extra>`,
           meta: { role: "width", parametrization: p, width: w, hp },
         });
       });
@@ -164,7 +165,7 @@ export function transferFigure(groups, { hps = [{ name: "lr", log: true, range: 
         data.push({
           type: "scatter", mode: "markers", xaxis: xa, yaxis: ya,
           x: div.map((q) => toX(q.value)), y: div.map(() => ceiling), customdata: div.map((q) => q.value),
-          text: div.map((q) => `${q.diverged} diverged, width ${q.width}`),
+          text: div.map((q) => `${q.diverged} diverged, ${sizeLabel(q.width)}`),
           name: "diverged", legendgroup: "diverged", showlegend: !data.some((d) => d.meta.role === "diverged"),
           marker: { symbol: "x-thin-open", size: 10, line: { width: 2 },
             color: div.map((q) => sequentialColor(q.wi, allWidths.length)) },
@@ -180,7 +181,7 @@ export function transferFigure(groups, { hps = [{ name: "lr", log: true, range: 
         data.push({
           type: "scatter", mode: "markers", xaxis: xa, yaxis: ya,
           x: opt.map((o) => o.x), y: opt.map((o) => o.loss),
-          text: opt.map((o) => `width ${o.width}${o.fitted ? "" : " (best point, no parabola)"}`),
+          text: opt.map((o) => `${sizeLabel(o.width)}${o.fitted ? "" : " (best point, no parabola)"}`),
           name: "fitted optimum", legendgroup: "optimum", showlegend: !data.some((d) => d.meta.role === "optimum"),
           marker: { symbol: "star", size: 13, line: { color: "#1d2330", width: 1 },
             color: opt.map((o) => sequentialColor(Math.max(allWidths.indexOf(o.width), 0), allWidths.length)) },
@@ -265,9 +266,11 @@ function slopeLine(x, y, slope) {
 /**
  * Loss against scale: the best loss per width, the fitted law extended to the target, its band and the
  * predicted target loss. `fits`: [{parametrization, observed: [{x, loss}], curve: [{x, loss, low, high}],
- * prediction: {x, loss, low, high}}] with x the scale variable named by `xTitle` (log axis).
+ * prediction: {x, loss, low, high}}] with x the scale variable named by `xTitle` (log axis). `sizeName` and
+ * `sizeLabel` name the size each observed point is the best of (an imported study may be sized by n_params).
  */
-export function scalingFigure(fits, { xTitle = "non-embedding parameters N" } = {}) {
+export function scalingFigure(fits, { xTitle = "non-embedding parameters N", sizeName = "width",
+  sizeLabel = (w) => `width ${w}` } = {}) {
   const data = [];
   fits.forEach((f, i) => {
     const color = categoricalColor(i);
@@ -287,8 +290,8 @@ export function scalingFigure(fits, { xTitle = "non-embedding parameters N" } = 
         hovertemplate: `${label} fit<br>%{x:.3s}<br>loss %{y:.4f}<extra></extra>`, meta: { role: "fit", parametrization: f.parametrization } });
     }
     data.push({ type: "scatter", mode: "markers", x: f.observed.map((o) => o.x), y: f.observed.map((o) => o.loss),
-      name: `${label} best loss per width`, legendgroup: label, marker: { color, size: 8 },
-      text: f.observed.map((o) => (o.width ? `width ${o.width}` : "")),
+      name: `${label} best loss per ${sizeName}`, legendgroup: label, marker: { color, size: 8 },
+      text: f.observed.map((o) => (o.width ? sizeLabel(o.width) : "")),
       hovertemplate: `${label}<br>%{text}<br>%{x:.3s}<br>loss %{y:.4f}<extra></extra>`,
       meta: { role: "observed", parametrization: f.parametrization } });
     const pr = f.prediction;

@@ -3,10 +3,14 @@
 // coordinate check, plan, scaling-law and optimum plots (when the sweep reaches a new stage), and the
 // target run's loss curve (while it runs). It never holds every trial: the μTransfer plot reads the
 // server's aggregates (.../trials/summary) and the table one page of trials at a time, so the page costs
-// the same at 200 trials as at 20,000.
+// the same at 200 trials as at 20,000. An imported study (runs a team already had, imported_view.js) is
+// shown the same way, marked as imported, without the coordinate-check and target-run stages it never had.
 
 import { ApiError, get, itemsOf, post } from "./api.js";
-import { $, badge, esc, fmtDuration, fmtNum, fmtTime, showState } from "./format.js";
+import { $, badge, esc, fmtCount, fmtDuration, fmtNum, fmtTime, isNum, showState } from "./format.js";
+import {
+  NOT_APPLICABLE, baseBudgetGroups, importedHeaderHtml, importedOf, sizeAxisOf, sizeGroupsFromRuns, sizeLabel, studySizes,
+} from "./imported_view.js";
 import {
   budgetFits, coordView, optimumFits, planCardHtml, scalingFits, targetPrediction, transferOptima,
 } from "./plan_view.js";
@@ -36,6 +40,7 @@ const state = {
   target: null,
   targetMetrics: [],
   outputsKey: "",
+  sizeGroups: undefined, // an n_params study's μTransfer groups keyed by n_params (null: not readable)
   lastEventId: null,
   timer: null,
   polls: 0,
@@ -54,6 +59,18 @@ function pageError(message) {
 function spec() {
   return state.sweep?.spec || {};
 }
+
+/** The import's record when this sweep is an imported study (its runs were trained elsewhere), else null. */
+function imported() {
+  return importedOf(spec()) || (state.sweep?.status === "imported" ? {} : null);
+}
+
+/** The size axis of the plots keyed by size: "width", or "n_params" for an imported file without widths. */
+function sizeAxis() {
+  return sizeAxisOf(spec(), state.plan);
+}
+
+const bySize = () => sizeAxis() === "n_params";
 
 function sweptHps() {
   const space = spec().search?.space || {};
@@ -77,6 +94,12 @@ function searchedRange(hp) {
   const [lo, hi] = log ? [Math.log2(param.low), Math.log2(param.high)] : [param.low, param.high];
   const pad = 0.05 * (hi - lo);
   return [lo - pad, hi + pad];
+}
+
+/** The optimum-vs-size plot's x axis: width, or n_params for an imported study sized so. */
+function optimumOptions() {
+  return bySize() ? { axisName: "n_params", xTitle: "non-embedding parameters N (n_params)",
+    xaxis: { dtick: "D2", tickformat: "~s" } } : {};
 }
 
 /** One optimum-vs-width panel per swept HP that the plan fitted. */
@@ -123,25 +146,35 @@ function renderHeader() {
   const total = p.total ?? s.total_trials ?? 0;
   document.title = `${s.name} · mutransfer`;
   $("#sweep-name").textContent = `${s.name}`;
+  const meta = imported();
   $("#sweep-status").innerHTML = badge(s.status);
+  document.body.classList.toggle("imported-study", Boolean(meta));
   const counts = p.counts || {};
   const countText = Object.entries(counts).filter(([, n]) => n > 0).map(([k, n]) => `${n} ${k}`).join(", ");
   const eta = !["preflight", "running"].includes(s.status) ? "" : p.eta_s !== undefined && p.eta_s !== null ? fmtDuration(p.eta_s) : "estimating…";
   const sp = spec();
+  const { sizes, target } = studySizes(sp, state.plan);
+  const sizeText = bySize() ? `<span>sizes (n_params) <b>${esc(sizes.map(fmtCount).join(", ") || "—")}</b> → target
+    <b>${esc(isNum(target) ? fmtCount(target) : "—")}</b></span>`
+    : `<span>widths <b>${esc(sizes.join(", "))}</b> → target <b>${esc(target ?? "—")}</b></span>`;
   $("#sweep-meta").innerHTML = [
-    `<span>sweep <b>#${esc(s.id)}</b></span>`,
+    `<span>${meta ? "study" : "sweep"} <b>#${esc(s.id)}</b></span>`,
     `<span>parametrizations <b>${esc((sp.parametrizations || []).map(paramLabel).join(", "))}</b></span>`,
-    `<span>widths <b>${esc((sp.proxy?.widths || []).join(", "))}</b> → target <b>${esc(sp.target?.width ?? "—")}</b></span>`,
-    `<span>created <b>${esc(fmtTime(s.created_at))}</b></span>`,
-    s.finished_at ? `<span>finished <b>${esc(fmtTime(s.finished_at))}</b></span>` : "",
+    sizeText,
+    `<span>${meta ? "imported" : "created"} <b>${esc(fmtTime(s.created_at))}</b></span>`,
+    s.finished_at && !meta ? `<span>finished <b>${esc(fmtTime(s.finished_at))}</b></span>` : "",
   ].join("");
+  const line = $("#sweep-imported");
+  line.classList.toggle("hidden", !meta);
+  if (meta) line.innerHTML = importedHeaderHtml(meta);
   const bar = $("#sweep-progress");
   bar.classList.toggle("done", total > 0 && done >= total);
   bar.setAttribute("role", "progressbar");
   bar.setAttribute("aria-valuenow", String(done));
   bar.setAttribute("aria-valuemax", String(total));
   bar.querySelector(".fill").style.width = `${total ? (100 * Math.min(done, total)) / total : 0}%`;
-  $("#progress-label").textContent = `${done} / ${total} trials${countText ? ` (${countText})` : ""}${eta ? ` · ETA ${eta}` : ""}`;
+  $("#progress-label").textContent = meta ? `${total} imported runs${countText ? ` (${countText})` : ""}`
+    : `${done} / ${total} trials${countText ? ` (${countText})` : ""}${eta ? ` · ETA ${eta}` : ""}`;
   renderBudget(s.budget);
   const cancel = $("#cancel-button");
   cancel.classList.toggle("hidden", TERMINAL.has(s.status));
@@ -173,13 +206,45 @@ function trialCount() {
   return Object.values(state.sweep?.progress?.counts || {}).reduce((a, n) => a + n, 0);
 }
 
+/**
+ * The groups the μTransfer plot draws, and a note on what it left out. A trained sweep: only the width sweep's
+ * groups (a token or batch scan's trial at the same width trained on another budget, so its loss would bend that
+ * width's curve; the scans are read on the optimum-vs-budget plots). An imported study: every run carries its
+ * budget, so each size is drawn at its base budget (imported_view.js), keyed by n_params when the file had no
+ * widths. null: nothing can be drawn per size (the message says why).
+ */
+function transferGroups() {
+  const groups = state.summary?.groups || [];
+  if (!imported()) return { groups: groups.filter((g) => g.tokens == null && g.batch_size == null), note: "" };
+  if (bySize()) {
+    if (!state.sizeGroups) return null;
+    const kept = baseBudgetGroups(state.sizeGroups, state.plan);
+    return { groups: kept.groups, note: kept.left ? `${kept.left} group(s) of runs at other budgets are not drawn` : "" };
+  }
+  const kept = baseBudgetGroups(groups, state.plan);
+  return { groups: kept.groups, note: kept.left ? `${kept.left} group(s) of runs at other budgets are not drawn` : "" };
+}
+
 function renderTransfer() {
   const el = $("#plot-transfer");
   const sp = spec();
-  // Only the width sweep's groups: a token or batch scan's trial at the same width trained on another budget,
-  // so its loss would bend that width's curve (the scans are read on the optimum-vs-budget plots).
-  const widthSweep = (state.summary?.groups || []).filter((g) => g.tokens == null && g.batch_size == null);
+  const chosen = transferGroups();
+  const byParams = bySize();
+  $("#transfer-size").textContent = byParams ? "size (n_params)" : "width";
+  $("#transfer-imported-note").textContent = imported() ? `imported runs, each size at its base budget${
+    chosen?.note ? `; ${chosen.note}` : ""}` : "";
+  if (!chosen) {
+    showMessage(el, "", "Per-size loss curves need the runs' sizes: this file gives sizes as n_params only (no width "
+      + "column) and its runs could not be read back by size. The plots below use n_params; add a width column to see "
+      + "one curve per width.");
+    return;
+  }
+  const widthSweep = chosen.groups;
   const withLoss = widthSweep.some((g) => Object.values(g.points).some((pts) => pts.some((q) => q.count || q.diverged)));
+  if (!withLoss && imported()) {
+    showMessage(el, "", "None of the imported runs has a loss to draw.");
+    return;
+  }
   if (!withLoss) {
     showMessage(el, TERMINAL.has(state.sweep.status) ? "" : "loading",
       trialCount() ? "Waiting for the first trials to finish…" : "No trials yet: the sweep has not started its proxies.");
@@ -189,7 +254,8 @@ function renderTransfer() {
   const hps = sweptHps().map((name) => ({ name, log: hpIsLog(name), range: searchedRange(name) }));
   el.classList.toggle("rows", hps.length > 1);
   showFigure(el, transferFigure(widthSweep, {
-    hps, parametrizations: sp.parametrizations, widths: sp.proxy?.widths, connect: single,
+    hps, parametrizations: sp.parametrizations, widths: byParams ? studySizes(sp, state.plan).sizes : sp.proxy?.widths,
+    connect: single, sizeLabel: (w) => sizeLabel(sizeAxis(), w),
     optima: Object.fromEntries(hps.map(({ name }) => [name, transferOptima(state.plan, name)])),
   }));
 }
@@ -203,9 +269,23 @@ async function refreshTrials() {
     parametrizations: spec().parametrizations || [],
     widths: spec().proxy?.widths || [],
   });
-  const [summary] = await Promise.all([get(`${base}/trials/summary`), table.refresh()]);
+  const [summary] = await Promise.all([get(`${base}/trials/summary`), table.refresh(), loadSizeGroups()]);
   state.summary = summary;
   renderTransfer();
+}
+
+/**
+ * An n_params study's runs by size, read once (an imported study never changes): the trial summary groups by
+ * width, which the file did not have, so the page reads the runs back in the import format (GET .../runs, as
+ * large as the uploaded file at most). Left null when they cannot be read: the plot then says why.
+ */
+async function loadSizeGroups() {
+  if (state.sizeGroups !== undefined || !imported() || !bySize()) return;
+  try {
+    state.sizeGroups = sizeGroupsFromRuns(await get(`${base}/runs`), sweptHps());
+  } catch {
+    state.sizeGroups = null;
+  }
 }
 
 // loss curve of one trial (modal) -------------------------------------------------------------------
@@ -280,6 +360,13 @@ function renderCoord() {
   const view = coordView(state.coord, $("#coord-stat").value || "delta_rms");
   const verdict = $("#coord-verdict");
   const box = $("#coord-select-box");
+  el.classList.toggle("na", Boolean(imported()));
+  if (imported()) {
+    box.classList.add("hidden");
+    verdict.innerHTML = "";
+    showMessage(el, "", NOT_APPLICABLE.coord);
+    return;
+  }
   if (!view.length) {
     box.classList.add("hidden");
     verdict.innerHTML = "";
@@ -324,21 +411,33 @@ function renderPlan() {
   const status = state.sweep.status;
   $("#plan-version").textContent = state.plan?.version ? `version ${state.plan.version}` : "";
   if (!state.plan) {
-    const msg = status === "planning" ? "Fitting the optima and the scaling law…"
+    const msg = imported() ? "No plan was made for this imported study: none of its runs could be used (every one "
+      + "diverged, or too few sizes). Imported runs: nothing to train or launch."
+      : status === "planning" ? "Fitting the optima and the scaling law…"
       : TERMINAL.has(status) ? "No plan was made for this sweep." : "The plan is made once the proxies finish.";
     showState(card, status === "planning" ? "loading" : "", msg);
   } else {
     card.innerHTML = planCardHtml(state.plan, sp);
   }
-  const launchable = Boolean(state.plan) && LAUNCHABLE.has(status)
+  // An imported study's runs were trained elsewhere: nothing to launch (its plan's target_choice is null).
+  const launchable = !imported() && Boolean(state.plan) && LAUNCHABLE.has(status)
     && (sp.target?.auto_launch === false || status === "awaiting_approval")
     && (!state.target || !TARGET_ACTIVE.has(state.target.status));
   const button = $("#launch-button");
   button.classList.toggle("hidden", !launchable);
   button.textContent = state.target ? "Relaunch target run" : "Launch target run";
+  const byParams = bySize();
+  $("#optimum-title").textContent = byParams ? "Optimum against size (n_params)" : "Optimum against width";
+  $("#optimum-note").innerHTML = byParams ? "one panel per swept hyperparameter: η*(N) ∝ N<sup>γ</sup>; μP promises γ ≈ 0"
+    : "one panel per swept hyperparameter: η*(w) ∝ w<sup>γ</sup>; μP promises γ ≈ 0";
+  $("#scaling-note").textContent = `best loss per ${byParams ? "size" : "width"}, fitted law to the target, band`;
+  const sizeOptions = { sizeName: byParams ? "size" : "width", sizeLabel: (w) => sizeLabel(sizeAxis(), w) };
+  const noPlan = imported() ? "No plan: nothing to fit." : "";
   for (const [id, fits, figure, empty] of [
-    ["#plot-scaling", scalingFits(state.plan), scalingFigure, "The scaling-law fit appears with the plan."],
-    ["#plot-optimum", optimumPanels(), optimumFigure, "The optimum-vs-width fit appears with the plan."],
+    ["#plot-scaling", scalingFits(state.plan), (f) => scalingFigure(f, sizeOptions),
+      noPlan || "The scaling-law fit appears with the plan."],
+    ["#plot-optimum", optimumPanels(), (f) => optimumFigure(f, optimumOptions()),
+      noPlan || `The optimum-vs-${byParams ? "size" : "width"} fit appears with the plan.`],
   ]) {
     const el = $(id);
     if (!fits.length) {
@@ -354,6 +453,12 @@ function renderTarget() {
   const el = $("#plot-target");
   const t = state.target;
   $("#target-status").innerHTML = t ? badge(t.status) : "";
+  el.classList.toggle("na", Boolean(imported()) && !t);
+  if (!t && imported()) {
+    $("#target-note").textContent = "";
+    showMessage(el, "", NOT_APPLICABLE.target);
+    return;
+  }
   if (!t) {
     $("#target-note").textContent = "";
     const auto = spec().target?.auto_launch !== false;
@@ -391,6 +496,10 @@ async function refreshStage() {
   ]);
   if (target?.id !== state.target?.id) state.targetMetrics = [];
   Object.assign(state, { coord, plan, target, outputsKey: key });
+  if (imported()) {
+    renderHeader(); // an imported study's sizes and target are the plan's (n_params ones are not in the spec)
+    await loadSizeGroups();
+  }
   renderCoord();
   renderPlan();
   renderTransfer();
@@ -533,6 +642,7 @@ async function init() {
 /** Once the spec is known: one table column per swept hyperparameter. */
 function setUpHps() {
   table.setHps(sweptHps());
+  table.setImported(Boolean(imported()));
 }
 
 init();

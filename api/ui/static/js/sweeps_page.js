@@ -30,16 +30,24 @@ function queryString() {
   return params.toString();
 }
 
+/** An imported study's row (runs a team already had, trained elsewhere): its run counts, not a progress bar. */
+function importedProgress(s, total) {
+  const diverged = s.progress?.counts?.diverged ?? 0;
+  return `<span class="progress-label imported-runs" title="runs imported from a file: nothing to train or launch">`
+    + `${total} run${total === 1 ? "" : "s"} imported${diverged ? ` (${diverged} diverged)` : ""}</span>`;
+}
+
 function rowHtml(s) {
   const { done, total } = progressOf(s);
   const best = s.best_loss ?? s.progress?.best_loss;
   const tags = (s.tags || []).map((t) => `<span class="badge tag">${esc(t)}</span>`).join(" ");
-  return `<tr data-sweep-id="${esc(s.id)}">
+  const isImported = s.status === "imported";
+  return `<tr data-sweep-id="${esc(s.id)}"${isImported ? ' class="imported"' : ""}>
     <td class="num">${esc(s.id)}</td>
     <td><a href="/sweeps/${encodeURIComponent(s.id)}">${esc(s.name)}</a> ${tags}</td>
     <td class="status">${badge(s.status)}</td>
-    <td style="min-width:200px"><div class="filters">${progressBar(done, total)}
-      <span class="progress-label">${done} / ${total}</span></div></td>
+    <td style="min-width:200px"><div class="filters">${isImported ? importedProgress(s, total) : `${progressBar(done, total)}
+      <span class="progress-label">${done} / ${total}</span>`}</div></td>
     <td class="num best-loss">${fmtNum(best)}</td>
     <td>${fmtTime(s.created_at)}</td></tr>`;
 }

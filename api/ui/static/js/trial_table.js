@@ -7,12 +7,16 @@ import { paramLabel } from "./plots.js";
 
 const PAGE = 50;
 
-/** The columns (`key`: the API's sort key); `hp` columns are added per swept hyperparameter. */
-function columns(hps) {
+/** The columns (`key`: the API's sort key); `hp` columns are added per swept hyperparameter. An imported
+ * study's runs (`imported`) were trained elsewhere: a width the file did not give is stored as 0 and shown
+ * as "—", and there are no steps to count. */
+function columns(hps, imported = false) {
+  const unknownWidth = '<span class="muted" title="the imported file has no width for this run">—</span>';
   return [
     { key: "id", label: "ID", num: true, value: (t) => t.id },
     { key: "parametrization", label: "Param.", value: (t) => t.parametrization, html: (t) => esc(paramLabel(t.parametrization)) },
-    { key: "width", label: "Width", num: true, value: (t) => t.width },
+    { key: "width", label: "Width", num: true, value: (t) => t.width,
+      html: (t) => (imported && !t.width ? unknownWidth : esc(t.width ?? "—")) },
     { key: "depth", label: "Depth", num: true, value: (t) => t.depth },
     { key: "seed", label: "Seed", num: true, value: (t) => t.seed },
     ...hps.map((hp) => ({ key: `hp:${hp}`, label: hp, num: true, value: (t) => t.hparams?.[hp], html: (t) => fmtNum(t.hparams?.[hp]) })),
@@ -24,7 +28,8 @@ function columns(hps) {
       num: true, value: (t) => t.best_loss, html: (t) => fmtNum(t.best_loss) },
     { key: "final_loss", label: "Train loss (last step)", title: "training loss of the last step's batch",
       num: true, value: (t) => t.final_loss, html: (t) => fmtNum(t.final_loss) },
-    { key: "steps_done", label: "Steps", num: true, value: (t) => t.steps_done },
+    { key: "steps_done", label: "Steps", num: true, value: (t) => t.steps_done,
+      html: (t) => (imported && !t.steps_done ? "—" : esc(t.steps_done ?? "—")) },
     { key: "duration_s", label: "Time", num: true, value: (t) => t.duration_s, html: (t) => fmtDuration(t.duration_s) },
   ];
 }
@@ -44,6 +49,7 @@ export class TrialTable {
     this.sort = { key: "final_val_loss", dir: 1 };
     this.page = 0;
     this.seq = 0;
+    this.imported = false;
     this.setHps(hps);
     root.innerHTML = `
       <div class="filters row-gap">
@@ -85,8 +91,17 @@ export class TrialTable {
   }
 
   setHps(hps) {
-    this.cols = columns(hps);
+    this.hps = hps;
+    this.cols = columns(hps, this.imported);
     if (this.root.querySelector("thead")) this.renderHead();
+  }
+
+  /** An imported study's runs: no per-step metrics (so no loss curve) and widths the file may not give. */
+  setImported(imported) {
+    if (this.imported === imported) return;
+    this.imported = imported;
+    this.setHps(this.hps);
+    if (this.rows.length) this.render();
   }
 
   /** What the filters offer and the sweep's trial count: from the sweep (progress counts, spec), not the rows. */
@@ -167,9 +182,12 @@ export class TrialTable {
     const pages = Math.max(1, Math.ceil(this.total / PAGE));
     const body = this.rows.map((t) => `<tr data-trial-id="${esc(t.id)}" title="${esc(t.trial_key || "")}${t.error ? `: ${esc(t.error)}` : ""}">${
       this.cols.map((c) => `<td class="${c.num ? "num" : ""}">${c.html ? c.html(t) : esc(c.value(t) ?? "—")}</td>`).join("")}
-      <td>${t.steps_done > 0 ? `<a href="#" data-curve="${esc(t.id)}">loss curve</a>` : '<span class="muted">no steps yet</span>'}</td></tr>`).join("");
+      <td>${t.steps_done > 0 ? `<a href="#" data-curve="${esc(t.id)}">loss curve</a>` : this.imported
+        ? '<span class="muted" title="the file gives each run\'s final loss only">imported: no per-step metrics</span>'
+        : '<span class="muted">no steps yet</span>'}</td></tr>`).join("");
     const all = this.filtering() ? Math.max(this.sweepTotal, this.total) : this.total;
-    const empty = all ? "No trial matches these filters." : "No trials yet: they appear as the sweep starts them.";
+    const empty = all ? "No trial matches these filters."
+      : this.imported ? "This imported study has no runs." : "No trials yet: they appear as the sweep starts them.";
     this.root.querySelector("tbody").innerHTML = body || `<tr><td colspan="${this.cols.length + 1}"><div class="state">${empty}</div></td></tr>`;
     this.root.querySelector("#tf-count").textContent = `${this.total} of ${all} trials`;
     this.root.querySelector("#tf-page").textContent = `page ${this.page + 1} of ${pages}`;
