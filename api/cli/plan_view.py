@@ -60,12 +60,22 @@ def moves_text(name: str, entry: dict[str, Any]) -> list[str]:
     return [f"{name}: {hp} moved along {', '.join(axes)}" for hp, axes in by_hp.items()]
 
 
+def size_text(target: dict[str, Any]) -> str:
+    """The target's size on the plan's size axis: its width, or (an imported study of models known by their
+    size) its non-embedding parameters."""
+    if target.get("scale", "width") == "width":
+        return f"width {target['width']}"
+    return f"{target['width']:,.4g} non-embedding parameters"
+
+
 def target_text(target: dict[str, Any]) -> str:
     """The target's size and budget, with its schedule's lengths (fractions of its own steps)."""
-    parts = [f"width {target['width']}", f"depth {target.get('depth')}"]
-    if target.get("tokens") is not None:
+    parts = [size_text(target)]
+    if target.get("scale", "width") == "width":
+        parts.append(f"depth {target.get('depth')}")
+    if target.get("tokens"):
         parts.append(f"{target['tokens']:,} tokens")
-    if target.get("batch_size") is not None:
+    if target.get("batch_size"):
         parts.append(f"batch {target['batch_size']}")
     if target.get("steps") is not None:
         parts.append(f"{target['steps']:,} steps")
@@ -80,7 +90,7 @@ def target_text(target: dict[str, Any]) -> str:
 def plan_renderables(plan: dict[str, Any], version: int | None = None) -> RenderableType:
     """The plan's table, then per parametrization its verdict's reason (unless it holds) and its caveats."""
     numbered = f"transfer plan v{version}" if version is not None else "transfer plan"
-    table = Table(title=f"{numbered} (target width {plan['target']['width']})")
+    table = Table(title=f"{numbered} (target {size_text(plan['target'])})")
     for column in ("parametrization", "transferred to the target", "predicted loss (one run)", "transfer"):
         table.add_column(column)
     notes: list[RenderableType] = []
