@@ -95,12 +95,14 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
 
 def _openapi_with_spec_schema(app: FastAPI) -> dict[str, Any]:
     """The OpenAPI document, with `SweepSpec` (the POST /sweeps body, validated in the route under the
-    service's configurable limits rather than by FastAPI) added to the components it references."""
+    service's configurable limits rather than by FastAPI) and `BacktestIn` (read in its route after the
+    study is found, so another project's study is a 404 whatever the body) added to its components."""
     if app.openapi_schema is None:
         schema = get_openapi(title=app.title, version=app.version, summary=app.summary, routes=app.routes)
         spec_schema = SweepSpec.model_json_schema(ref_template="#/components/schemas/{model}")
         components = schema.setdefault("components", {}).setdefault("schemas", {})
         components.update(spec_schema.pop("$defs", {}))
         components["SweepSpec"] = spec_schema
+        components["BacktestIn"] = imports.BacktestIn.model_json_schema()  # read in the route, like the spec
         app.openapi_schema = schema
     return app.openapi_schema

@@ -23,9 +23,8 @@ planned"):
 from __future__ import annotations
 
 import math
-from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -146,7 +145,7 @@ def study_design(
     t_scale = (t.width if scale_name == "width" else t.n_params) or scales[-1]
     t_depth = t.depth if scale_name == "width" and t.depth else depths[-1]
     fit_depth = t_depth if t_depth in depths else depths[-1]
-    t_params = _target_params(t, scale_name, t_scale, t_depth, params, runs)
+    t_params = _target_params(t, scale_name, t_scale, t_depth, params)
 
     unit, base, budget_of = _budgets(runs, scale_of, depth_of, params, t_params)
     tokens_known = unit != "none"
@@ -225,7 +224,7 @@ def _scale_name(runs: Sequence[ImportedRun]) -> str:
 
 
 def _width_design(runs: Sequence[ImportedRun]) -> str:
-    """"one_depth" (depth fixed), "grid" (widths crossed with depths: some depth ran ≥ 2 widths and some
+    """ "one_depth" (depth fixed), "grid" (widths crossed with depths: some depth ran ≥ 2 widths and some
     width ≥ 2 depths, so a width law at one depth and a depth law at one width both exist), or "mixed"
     (depth changes with width, as in most published ladders: no width law at a fixed depth)."""
     widths_at: dict[int, set[int]] = {}
@@ -280,8 +279,8 @@ def _target_params(
     t_scale: int,
     t_depth: int,
     params: Callable[[int, int], int],
-    runs: Sequence[ImportedRun],
 ) -> int:
+    """The target's non-embedding parameters: as given, else the count at its width and depth."""
     if t.n_params is not None:
         return t.n_params
     if scale_name == "n_params":
@@ -432,14 +431,3 @@ def _coverage(unit: str, base: float, t_tokens: int, proxy_tokens: int, scale_na
         + ("be lower" if t_tokens > proxy_tokens else "be higher")
         + " than predicted"
     )
-
-
-def with_target(target: Target | None, **fields: int | None) -> Target:
-    """`target` with `fields` filled in where it has none (a backtest's held-out cell)."""
-    base = target or Target()
-    return replace(base, **{k: v for k, v in fields.items() if v is not None and getattr(base, k) is None})
-
-
-def budget_counts(runs: Sequence[ImportedRun]) -> Counter[int | None]:
-    """How many runs trained on each token budget (what the import's summary shows)."""
-    return Counter(r.tokens for r in runs)

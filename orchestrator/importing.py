@@ -15,7 +15,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from orchestrator.backtest import Backtest, run_backtest
+from orchestrator.backtest import Backtest, BacktestError, run_backtest
 from orchestrator.imported import DesignError, Target, study_design
 from orchestrator.planner.model_size import params_for
 from orchestrator.planner.plan import plan_study
@@ -83,9 +83,13 @@ def backtest_study(
         meta, runs = study_runs(store, sweep_id)
         hps, axes = meta["hps"], meta["axes"]
     else:
-        runs = _as_runs(export_rows(store, sweep_id))
-        hps = list((sweep.spec.get("search") or {}).get("space") or {"lr": {}})
-        axes = ["width", "depth", "tokens", "batch_size"]
+        rows = export_rows(store, sweep_id)
+        if not rows:
+            raise BacktestError(f"sweep {sweep_id} has no finished proxy runs to back-test")
+        space = (sweep.spec.get("search") or {}).get("space") or {"lr": {}}
+        hps = [h for h in space if all(h in row for row in rows)]  # a trial stored without an HP has none
+        table = _as_table(rows, hps)
+        runs, axes = table.runs, table.axes
     return run_backtest(sweep.name, runs, hps, axes, hold_out, level=level, seed=seed)
 
 
@@ -217,23 +221,8 @@ def _row_of(run: ImportedRun) -> dict[str, Any]:
     }
 
 
-def _as_runs(rows: Sequence[dict[str, Any]]) -> list[ImportedRun]:
+def _as_table(rows: Sequence[dict[str, Any]], hps: Sequence[str]) -> RunTable:
     """A trained sweep's exported rows read back as the import reads a file (the same validation)."""
     buffer = io.StringIO()
     write_runs(rows, buffer)
-    hps = sorted({k for r in rows for k in r} - set(_SCHEMA_COLUMNS))
-    return parse_runs(buffer.getvalue(), format="csv", hps=hps).runs
-
-
-_SCHEMA_COLUMNS = (
-    "parametrization",
-    "width",
-    "depth",
-    "n_params",
-    "tokens",
-    "batch_size",
-    "context_length",
-    "batch_tokens",
-    "seed",
-    "loss",
-)
+    return parse_runs(buffer.getvalue(), format="csv", source="export", hps=list(hps))

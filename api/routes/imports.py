@@ -14,7 +14,7 @@ import io
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import ReaderDep, StoreDep, WriterDep
@@ -25,6 +25,7 @@ from orchestrator.holdout import HoldOutError
 from orchestrator.imported import DesignError, Target
 from orchestrator.importing import backtest_study, export_rows, import_study
 from orchestrator.run_table import RunTableError, parse_runs, write_runs
+from orchestrator.spec import validation_messages
 
 router = APIRouter(tags=["imports"], responses=ERROR_RESPONSES)
 
@@ -59,7 +60,21 @@ def _names(text: str | None) -> list[str] | None:
     return [n.strip() for n in text.split(",") if n.strip()] if text else None
 
 
-@router.post("/imports", status_code=201, response_model=ImportCreated, summary="Import finished runs")
+@router.post(
+    "/imports",
+    status_code=201,
+    response_model=ImportCreated,
+    summary="Import finished runs",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "text/csv": {"schema": {"type": "string"}},
+                "application/x-ndjson": {"schema": {"type": "string"}},
+            },
+        }
+    },
+)
 async def create_import(
     request: Request,
     response: Response,
@@ -115,19 +130,39 @@ async def create_import(
     )
 
 
-@router.post("/sweeps/{sweep_id}/backtest", summary="Back-test the planner on held-out runs")
+@router.post(
+    "/sweeps/{sweep_id}/backtest",
+    summary="Back-test the planner on held-out runs",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/BacktestIn"}}},
+        }
+    },
+)
 async def post_backtest(
-    sweep_id: SweepId, body: BacktestIn, store: StoreDep, principal: ReaderDep
+    sweep_id: SweepId, request: Request, store: StoreDep, principal: ReaderDep
 ) -> dict[str, Any]:
-    store.get_sweep(sweep_id, principal.project)  # 404 for a missing or another project's study
+    # the study first: another project's (or a missing) one is a 404 whatever the body holds
+    store.get_sweep(sweep_id, principal.project)
+    try:
+        body = BacktestIn.model_validate_json(await request.body() or b"{}")
+    except ValidationError as exc:
+        errors = validation_messages(exc)
+        raise ApiError(422, "invalid backtest request: " + "; ".join(errors), errors) from None
     try:
         result = await run_in_threadpool(backtest_study, store, sweep_id, body.hold_out, level=body.level)
-    except (HoldOutError, BacktestError, DesignError) as exc:
+    except (HoldOutError, BacktestError, DesignError, RunTableError) as exc:
         raise ApiError(422, str(exc)) from None
     return result.to_dict()
 
 
-@router.get("/sweeps/{sweep_id}/runs", summary="The study's runs in the import format (CSV)")
+@router.get(
+    "/sweeps/{sweep_id}/runs",
+    summary="The study's runs in the import format (CSV)",
+    response_class=Response,
+    responses={200: {"content": {"text/csv": {"schema": {"type": "string"}}}, "description": "CSV"}},
+)
 def get_runs(sweep_id: SweepId, store: StoreDep, principal: ReaderDep) -> Response:
     store.get_sweep(sweep_id, principal.project)
     buffer = io.StringIO()

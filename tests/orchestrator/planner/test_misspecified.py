@@ -30,7 +30,6 @@ from support.misspecified import (
 )
 
 STUDIES = 40
-BOTH = ("mup", "sp")
 
 
 @cache
@@ -72,25 +71,39 @@ def test_on_its_own_model_the_planner_covers_and_holds(design: Design) -> None:
 
 def test_a_saturating_drift_is_overshot_and_often_passes_the_verdict() -> None:
     """The line extrapolates a drift that has stopped. μP (an offset fading as 1/width): the target lr lands
-    ~0.55 octave low, outside its interval in ~90 % of studies, all with a "holds" verdict. SP (0.75 octave
-    per doubling up to width 64, flat beyond, as in the repo's benchmark): ~1.2 octaves low, ~4 % regret, and
-    the extrapolation check catches it in only about half the studies. Known misses, asserted by size."""
+    ~0.55 octave low, outside its interval in over 90 % of studies, all with a "holds" verdict. SP (0.75
+    octave per doubling up to width 64, flat beyond, as in the repo's benchmark): ~1.25 octaves low, ~4 %
+    regret, and the extrapolation check catches it in only about half the studies; every "holds" costs more
+    than 1 %. Known misses, asserted by size."""
     mup, sp = measured(THREE_WIDTHS, "1.").values()
     assert -0.75 < mup.median_error < -0.35 and mup.cover <= 0.3, mup
     assert 0.004 < mup.mean_regret < 0.015 and mup.verdicts.get("holds", 0) >= 36, mup
     assert mup.holds_with_regret >= 5, mup
     assert -1.5 < sp.median_error < -0.9 and sp.mean_regret > 0.025, sp
-    assert 10 <= sp.verdicts.get("fails", 0) <= 30, (
-        sp
-    )  # the check sees the knee at the widest proxy, at times
-    assert sp.holds_with_regret >= 10, sp  # every "holds" here costs more than 1 %
-    assert sp.median_width > 1.5, sp  # the Birge-widened band is wide, yet still misses ~30 %
-    assert 0.5 <= sp.cover <= 0.85, sp
+    # the check sees the knee from the widest proxy (on the flat part) in about half the studies
+    assert 10 <= sp.verdicts.get("fails", 0) <= 30, sp
+    assert sp.holds_with_regret == sp.verdicts.get("holds", 0), sp
+    assert sp.median_width > 1.5 and 0.5 <= sp.cover <= 0.85, sp  # the widened band, still missing often
 
 
-def test_a_one_octave_jump_at_the_widest_proxy_fails_the_verdict() -> None:
-    for p, s in measured(THREE_WIDTHS, "2a.").items():
+def test_two_proxies_past_the_knee_fail_the_verdict_but_not_the_lr() -> None:
+    """With 4 widths and SP's knee at 128, two proxies sit on the flat part: the check fails in most studies,
+    yet the plan's lr still follows the line, ~1.9 octaves low at a ~10 % regret, and no interval (lr or
+    loss) holds the truth."""
+    sp = measured(FOUR_WIDTHS, "1.")["sp"]
+    assert sp.verdicts.get("fails", 0) >= 30 and sp.holds_with_regret == sp.verdicts.get("holds", 0), sp
+    assert sp.median_error < -1.5 and sp.mean_regret > 0.06, sp
+    assert sp.cover <= 0.05 and sp.loss_cover <= 0.1, sp
+
+
+@pytest.mark.parametrize("design", [THREE_WIDTHS, FOUR_WIDTHS], ids=["3 widths", "4 widths"])
+def test_a_one_octave_jump_at_the_widest_proxy_fails_the_verdict(design: Design) -> None:
+    """The step costs ~2 % on the widest proxy's loss curve, over the check's 1 % limit, so the plan says
+    "fails"; the lr it still states follows the line through the step (with 3 widths 0.6-0.9 octave low)."""
+    for p, s in measured(design, "2a.").items():
         assert s.verdicts.get("fails", 0) >= 38, (p, s)
+        if design is THREE_WIDTHS:
+            assert s.median_error < -0.4 and s.mean_regret > 0.015, (p, s)
 
 
 def test_a_half_octave_jump_at_the_widest_proxy_is_not_flagged() -> None:

@@ -365,7 +365,8 @@ function targetSizeLabel(doc, spec) {
   return isNum(width) ? `width ${width}` : "the target";
 }
 
-const BUDGET_UNITS = { tokens: "tokens per run", tokens_per_param: "tokens per parameter", none: "unknown (no tokens column)" };
+const BUDGET_UNITS = { tokens: "budget in tokens per run", tokens_per_param: "budget in tokens per parameter",
+  none: "budget unknown (the file has no tokens column)" };
 
 /**
  * An imported study's plan (`plan.imported`: source, size axis, budget unit, target, notes): planned from
@@ -379,7 +380,7 @@ function importedPlanHtml(doc, spec) {
   const notes = (im.notes || []).map((n) => `<li>${esc(n)}</li>`).join("");
   return `<div class="banner imported" id="plan-imported"><b>Imported study</b>: planned from the runs in
     <b>${esc(im.source || meta.source || "—")}</b> (${esc(runs)}), sized by <b>${esc(im.scale || "width")}</b>,
-    budget in ${esc(BUDGET_UNITS[im.budget_unit] || im.budget_unit || "—")}${im.target ? "" : "; no target was given, so the plan is for the largest size in the file"}.
+    ${esc(BUDGET_UNITS[im.budget_unit] || `budget in ${im.budget_unit || "—"}`)}${im.target ? "" : "; no target was given, so the plan is for the largest size in the file"}.
     <div id="plan-nothing-to-launch"><b>Imported runs: nothing to train or launch.</b> Train the target yourself with the
     transferred values below.</div>${notes ? `<ul class="messages" id="plan-imported-notes">${notes}</ul>` : ""}</div>`;
 }
@@ -409,8 +410,11 @@ export function planCardHtml(plan, spec) {
   const target = doc.target || {};
   const proxy = doc.proxy || {};
   const warnings = doc.warnings || [];
-  const targetBudget = budgetHtml(target);
-  const proxyBudget = budgetHtml(proxy);
+  // An imported file without a tokens column: no budget and no compute to show (the plan holds zeros).
+  const noBudget = imported && doc.imported.budget_unit === "none";
+  const targetBudget = noBudget ? "" : budgetHtml(target);
+  const proxyBudget = noBudget ? "" : budgetHtml(proxy);
+  const unknown = '<span class="muted">not known (the file has no tokens column)</span>';
   const warningItem = (w) => `<li>${w.parametrization ? `<b>${esc(paramLabel(w.parametrization))}</b>: ` : ""}${esc(w.message || w)}</li>`;
   return `${importedPlanHtml(doc, spec)}
     <table class="data row-gap" id="plan-table"><thead><tr><th>Parametrization</th>
@@ -420,12 +424,12 @@ export function planCardHtml(plan, spec) {
     <dl class="kv row-gap">
       <dt>Objective</dt><dd id="plan-objective">${esc(doc.objective || "final validation loss")}</dd>
       <dt>Recommendation</dt><dd>${esc(doc.recommendation || "—")}</dd>
-      <dt>${imported ? "Compute of the imported runs" : "Compute spent on proxies"}</dt><dd>${fmtFlops(proxy.flops)}
-        <span class="muted">(${esc(proxy.trials ?? "—")} ${imported ? "runs, estimated from their sizes and tokens" : "trials"})</span></dd>
+      <dt>${imported ? "Compute of the imported runs" : "Compute spent on proxies"}</dt><dd>${noBudget ? unknown : fmtFlops(proxy.flops)}
+        <span class="muted">(${esc(proxy.trials ?? "—")} ${imported ? `runs${noBudget ? "" : ", estimated from their sizes and tokens"}` : "trials"})</span></dd>
       ${targetBudget ? `<dt>${imported ? "Target budget" : "Target run budget"}</dt><dd id="plan-target-budget">${targetBudget}</dd>` : ""}
       ${proxyBudget ? `<dt>${imported ? "Imported runs' base budget" : "Proxy budget"}</dt><dd id="plan-proxy-budget">${proxyBudget}${scansHtml(proxy)}</dd>` : ""}
       ${timescaleHtml(plan)}
-      <dt>${imported ? "Target compute" : "Target run compute"}</dt><dd>${fmtFlops(target.flops)}${isNum(doc.compute_fraction)
+      <dt>${imported ? "Target compute" : "Target run compute"}</dt><dd>${noBudget ? unknown : fmtFlops(target.flops)}${!noBudget && isNum(doc.compute_fraction)
         ? ` <span class="muted">(${imported ? "imported runs" : "proxies"} = ${fmtPct(doc.compute_fraction)} of it)</span>` : ""}</dd>
       <dt>What the prediction covers</dt><dd class="muted" style="white-space:normal">${esc(doc.prediction_covers || "—")}</dd>
     </dl>

@@ -104,7 +104,10 @@ function optimumOptions() {
 
 /** One optimum-vs-width panel per swept HP that the plan fitted. */
 function optimumPanels() {
-  return sweptHps().map((hp) => ({ hp, fits: optimumFits(state.plan, hp, hpIsLog(hp)) })).filter((q) => q.fits.length);
+  // a fit with nothing to draw (no optimum, no law: every run at that HP diverged) would draw an empty panel
+  const drawable = (f) => f.points.some((p) => isNum(p.value)) || f.line.length || f.target;
+  return sweptHps().map((hp) => ({ hp, fits: optimumFits(state.plan, hp, hpIsLog(hp)).filter(drawable) }))
+    .filter((q) => q.fits.length);
 }
 
 /** The budget axes the planner may fit laws along: plan key, plot and card ids, and the plot's x axis. */
@@ -218,11 +221,15 @@ function transferGroups() {
   if (!imported()) return { groups: groups.filter((g) => g.tokens == null && g.batch_size == null), note: "" };
   if (bySize()) {
     if (!state.sizeGroups) return null;
-    const kept = baseBudgetGroups(state.sizeGroups, state.plan);
-    return { groups: kept.groups, note: kept.left ? `${kept.left} group(s) of runs at other budgets are not drawn` : "" };
+    return leftOut(baseBudgetGroups(state.sizeGroups, state.plan));
   }
-  const kept = baseBudgetGroups(groups, state.plan);
-  return { groups: kept.groups, note: kept.left ? `${kept.left} group(s) of runs at other budgets are not drawn` : "" };
+  return leftOut(baseBudgetGroups(groups, state.plan));
+}
+
+function leftOut({ groups, left }) {
+  const note = left === 1 ? "1 group of runs at another budget is not drawn"
+    : left ? `${left} groups of runs at other budgets are not drawn` : "";
+  return { groups, note };
 }
 
 function renderTransfer() {
@@ -432,7 +439,8 @@ function renderPlan() {
     : "one panel per swept hyperparameter: η*(w) ∝ w<sup>γ</sup>; μP promises γ ≈ 0";
   $("#scaling-note").textContent = `best loss per ${byParams ? "size" : "width"}, fitted law to the target, band`;
   const sizeOptions = { sizeName: byParams ? "size" : "width", sizeLabel: (w) => sizeLabel(sizeAxis(), w) };
-  const noPlan = imported() ? "No plan: nothing to fit." : "";
+  const noPlan = !imported() ? "" : state.plan ? "The plan fitted nothing here: too few of the imported runs have a loss."
+    : "No plan was made for this imported study.";
   for (const [id, fits, figure, empty] of [
     ["#plot-scaling", scalingFits(state.plan), (f) => scalingFigure(f, sizeOptions),
       noPlan || "The scaling-law fit appears with the plan."],
