@@ -100,6 +100,9 @@ class TrialOut(BaseModel):
     reused_from_trial: int | None = Field(None, description="that trial's id")
     tokens: int | None = Field(None, description="a token scan's tokens per trial; null: the base budget")
     batch_size: int | None = Field(None, description="a batch scan's batch size; null: the base batch size")
+    n_params: int | None = Field(
+        None, description="an imported run's non-embedding parameters, as its file gave"
+    )
 
 
 class TrialPage(BaseModel):

@@ -429,14 +429,17 @@ def _plan_one(
         warnings.append(
             PlanWarning(
                 "single_seed",
-                f"width(s) {widths} have one seed per configuration, so one run's loss noise is not "
-                f"measured: {noise.method}",
+                f"{design.scale_name}(s) {widths} have one seed per configuration, so one run's loss "
+                f"noise is not measured: {noise.method}",
             )
         )
     missing = sorted(set(design.proxy_scales) - set(widths))
     if missing:
         warnings.append(
-            PlanWarning("missing_widths", f"no usable trials at depth {fit_depth} for width(s) {missing}")
+            PlanWarning(
+                "missing_widths",
+                f"no usable trials at depth {fit_depth} for {design.scale_name}(s) {missing}",
+            )
         )
     warnings += [w for fits in optima.values() for f in fits for w in f.warnings]
     warnings += [w for law in [*width_laws.values(), *depth_laws.values()] for w in law.warnings]
