@@ -165,7 +165,7 @@ def study_design(
 
     batch_is_hp = "batch_size" in hps or "batch_tokens" in hps
     b_base, batch_of = (None, None) if batch_is_hp else _batches(runs, scale_of)
-    t_batch = t.batch if not batch_is_hp else None
+    t_batch = None if batch_is_hp else _target_batch(t, runs)
 
     trials = [
         _trial(r, scale_of, depth_of, hps, budget_of, base, unit, t_params, batch_of, b_base) for r in runs
@@ -346,6 +346,16 @@ def _batches(
         return None, None
     base, _ = _common(runs, lambda r: float(_batch(r) or 0), scale_of)
     return int(round(base)), lambda r: int(_snap(float(_batch(r) or 0), base))
+
+
+def _target_batch(t: Target, runs: Sequence[ImportedRun]) -> int | None:
+    """The target's batch in the runs' unit: a batch in sequences becomes tokens at the runs' context length
+    when the runs give theirs in tokens and all share one."""
+    if t.batch_size is not None and t.batch_tokens is None and t.context_length is None:
+        contexts = {r.context_length for r in runs}
+        if len(contexts) == 1 and None not in contexts and all(r.batch_tokens is not None for r in runs):
+            return t.batch_size * int(contexts.pop() or 1)
+    return t.batch
 
 
 def _batch(r: ImportedRun) -> int | None:
