@@ -36,35 +36,63 @@ HORIZON = "horizon"  # the scale is tokens per run
 BATCH = "batch size"
 
 
-def fit_at(
-    axis: HPAxis, axes: list[HPAxis], trials: list[TrialResult], scale: float, level: float, seed: int
-) -> OptimumFit:
-    """The optimum of `axis` among `trials` (one proxy size and budget).
+def fit_cells(
+    axes: list[HPAxis], cells: list[tuple[list[TrialResult], float, int]], level: float
+) -> dict[str, list[OptimumFit]]:
+    """Each swept HP's optimum at each cell (its trials, its scale, a bootstrap seed): the cells one law is
+    fitted across (the proxy widths, depths or budgets).
 
     With one swept HP: the parabola along its values (optimum.py). With ≥ 2: the joint optimum of the
     quadratic loss surface over all of them (surface.py), because the slice through the best grid point of
     the others misses a tilted valley (a larger batch wanting a larger LR) by up to half a grid step per
     HP; the slice's parabola is kept for what reads the curve's shape (the HP-miss penalty, the robustness
-    exponent). Where the surface is refused (too few configurations, no minimum, an optimum off the range)
-    the slice's optimum stands and the refusal is a warning (`surface_refused`)."""
-    others = [a for a in axes if a.name != axis.name]
-    prof = profile(trials, axis, others)
-    fit = fit_optimum(axis, prof.values, prof.losses, prof.diverged, scale=scale, level=level, seed=seed)
-    if not others:
-        return fit
-    surface = fit_surface(axes, trials, level=level, seed=seed)
-    if surface.method == "refused":
-        fit.warnings.append(
-            PlanWarning(
-                "surface_refused",
-                f"{axis.name} at scale {scale:g}: no joint optimum over {[a.name for a in axes]} "
-                f"({surface.reason}); the optimum along the slice through the best configuration is used",
-                hparam=axis.name,
-                scale=scale,
+    exponent). The surface is used at every cell or at none: two methods mixed along one law would read
+    their difference as a drift of the optimum. Where it is refused at any cell (too few configurations, no
+    determined minimum, an optimum off the range) the slices' optima stand at every cell, and each says why
+    (`surface_refused`)."""
+    slices = {
+        a.name: [_slice(a, axes, trials, scale, level, seed) for trials, scale, seed in cells] for a in axes
+    }
+    if len(axes) < 2:
+        return slices
+    surfaces = [fit_surface(axes, trials, level=level, seed=seed) for trials, _, seed in cells]
+    refused = [
+        (scale, s.reason) for (_, scale, _), s in zip(cells, surfaces, strict=True) if s.method == "refused"
+    ]
+    if refused:
+        why = "; ".join(f"at scale {scale:g}: {reason}" for scale, reason in refused)
+        for a in axes:  # said once per HP, on its first cell's fit
+            slices[a.name][0].warnings.append(
+                PlanWarning(
+                    "surface_refused",
+                    f"{a.name}: no joint optimum over {[x.name for x in axes]} ({why}); the optima along the "
+                    "slice through each cell's best configuration are used at every scale",
+                    hparam=a.name,
+                )
             )
-        )
-        return fit
-    return _joint(fit, surface, axis, axes, scale)
+        return slices
+    return {
+        a.name: [
+            _joint(fit, surface, a, axes, scale)
+            for fit, surface, (_, scale, _) in zip(slices[a.name], surfaces, cells, strict=True)
+        ]
+        for a in axes
+    }
+
+
+def fit_at(
+    axis: HPAxis, axes: list[HPAxis], trials: list[TrialResult], scale: float, level: float, seed: int
+) -> OptimumFit:
+    """The optimum of `axis` among `trials` (one cell), as `fit_cells` fits a cell."""
+    return fit_cells(axes, [(trials, scale, seed)], level)[axis.name][0]
+
+
+def _slice(
+    axis: HPAxis, axes: list[HPAxis], trials: list[TrialResult], scale: float, level: float, seed: int
+) -> OptimumFit:
+    """The parabola along `axis` through the best configuration of the other HPs (profile.py)."""
+    prof = profile(trials, axis, [a for a in axes if a.name != axis.name])
+    return fit_optimum(axis, prof.values, prof.losses, prof.diverged, scale=scale, level=level, seed=seed)
 
 
 def _joint(
@@ -138,13 +166,10 @@ def fit_budget_law(
         budgets = sorted({b for _, b in mine})
         if len(budgets) < 2:
             continue
-        optima = {
-            a.name: [
-                fit_at(a, axes, [t for t, b in mine if b == budget], budget, level, seed + 7 * i)
-                for i, budget in enumerate(budgets)
-            ]
-            for a in axes
-        }
+        cells = [
+            ([t for t, b in mine if b == budget], budget, seed + 7 * i) for i, budget in enumerate(budgets)
+        ]
+        optima = fit_cells(axes, cells, level)
         laws = {
             a.name: fit_scale_law(
                 a, optima[a.name], target, scale_name=scale_name, level=level, seed=seed, invariant=False

@@ -28,8 +28,8 @@ from orchestrator.planner.horizon import (
     HORIZON,
     BudgetLaw,
     Timescale,
-    fit_at,
     fit_budget_law,
+    fit_cells,
     keep_timescale,
     timescale,
 )
@@ -387,7 +387,7 @@ def _plan_one(
     at_depth = [t for t in trials if t.depth == fit_depth]
     widths = sorted({t.width for t in at_depth if t.is_usable})
     per_width = {w: [t for t in at_depth if t.width == w] for w in widths}
-    optima = {a.name: [fit_at(a, axes, per_width[w], w, level, seed + w) for w in widths] for a in axes}
+    optima = fit_cells(axes, [(per_width[w], w, seed + w) for w in widths], level)
     invariant = promises_invariance(p, "width")
     width_laws = {
         a.name: fit_scale_law(
@@ -838,12 +838,9 @@ def _depth_laws(
         at_width = [t for t in trials if t.width == width]
         depths = sorted({t.depth for t in at_width})
         if len(depths) >= 2:
-            optima = {
-                a.name: [
-                    fit_at(a, axes, [t for t in at_width if t.depth == d], d, level, seed + d) for d in depths
-                ]
-                for a in axes
-            }
+            optima = fit_cells(
+                axes, [([t for t in at_width if t.depth == d], d, seed + d) for d in depths], level
+            )
             laws = {
                 a.name: fit_scale_law(
                     a,

@@ -59,6 +59,11 @@ from orchestrator.planner.numeric import finite, json_safe, percentile_interval,
 from orchestrator.planner.optimum import GROUP_DECIMALS, UNCERTAIN_FRACTION
 from orchestrator.planner.types import Interval, PlanWarning, TrialResult
 
+# More bootstrap replicates than this without a minimum: the runs do not determine a joint minimum, and the
+# per-HP fits along the slice (which handle a flat direction one HP at a time) are used instead. The demo's
+# 5 × 3 grid (lr × init scale, one seed) has 14-31 % such replicates at its three widths.
+UNDETERMINED_FRACTION = 0.10
+
 N_BOOT = 1000
 MIN_DISTINCT = 3  # distinct values an HP needs for a curvature along it
 EXTRA_CONFIGS = 3  # the window holds at least p + this many configurations (residual freedom)
@@ -308,6 +313,13 @@ def fit_surface(
     draws = boot_u.copy()
     draws[has_min] = u_free + (boot_u[has_min] - u_free) * widen
     draws = _box_minimum(hess, draws, lo_draw, hi_draw)
+    if n_missing > UNDETERMINED_FRACTION * N_BOOT:
+        return refuse(
+            f"the surface's minimum is not determined by these runs: {n_missing} of {N_BOOT} bootstrap "
+            "surfaces had none (a direction along which the loss is flat within the noise, as on a 3-point "
+            "axis); sample more seeds, or more values of each HP near the best",
+            n_div,
+        )
     if n_missing > UNCERTAIN_FRACTION * N_BOOT:
         warn(
             "uncertain",

@@ -9,6 +9,7 @@ import math
 import numpy as np
 
 from orchestrator.planner.axis import HPAxis
+from orchestrator.planner.horizon import fit_cells
 from orchestrator.planner.optimum import fit_optimum
 from orchestrator.planner.profile import profile
 from orchestrator.planner.surface import _design, fit_surface
@@ -237,3 +238,31 @@ def test_a_random_search_with_a_linear_axis() -> None:
     assert fit.method == "quadratic_surface", fit.reason
     assert fit.optimum["lr"].contains(2.0**-8.0) and fit.optimum["warmup"].contains(0.12)
     assert abs(fit.optimum["warmup"].value - fit.u["warmup"]) < 1e-12  # linear: HP units are u
+
+
+def test_a_minimum_the_runs_do_not_determine_is_refused() -> None:
+    # a nearly flat init_std direction on a 3-point axis, as in the demo's 5 × 3 grid: most bootstrap
+    # surfaces have no minimum along it
+    hess = np.array([[0.2, 0.0], [0.0, 0.002]])
+    grids = (LR_GRID, STD_GRID[1:4])
+    reasons = [
+        fit_surface(
+            [LR, STD], bowl(np.array([-8.0, -2.0]), np.random.default_rng(s), hess=hess, grids=grids)
+        ).reason
+        for s in range(10)
+    ]
+    # of 10 such studies (seeds 0-9): 5 refused as undetermined, 3 as having no minimum at all, 2 fitted
+    assert sum("not determined" in (r or "") for r in reasons) >= 5
+    assert sum(r is None for r in reasons) <= 2
+
+
+def test_a_law_uses_the_surface_at_every_cell_or_at_none() -> None:
+    good = bowl(np.array([-8.0, -2.0]), np.random.default_rng(5))
+    flat = bowl(
+        np.array([-8.0, -2.0]), np.random.default_rng(6), hess=np.array([[0.2, 0.0], [0.0, -0.05]])
+    )  # a saddle: refused at this cell
+    both = fit_cells([LR, STD], [(good, 32, 1), (flat, 64, 2)], 0.9)
+    assert [f.method for f in both["lr"]] == ["quadratic", "quadratic"]  # the slices, at both cells
+    assert [w.code for w in both["lr"][0].warnings].count("surface_refused") == 1
+    alone = fit_cells([LR, STD], [(good, 32, 1)], 0.9)
+    assert [f.method for f in alone["lr"]] == ["quadratic_surface"]
