@@ -22,8 +22,7 @@ from orchestrator.planner.plan import plan_study
 from orchestrator.run_table import ImportedRun, RunTable, parse_runs, write_runs
 from orchestrator.spec import stored_spec
 from orchestrator.status import TrialStatus
-from orchestrator.store import Conflict, SweepStore, TransferPlan
-from orchestrator.store.models import DEFAULT_PROJECT
+from orchestrator.store import DEFAULT_PROJECT, Conflict, SweepStore, TransferPlan
 
 
 def is_imported(spec: Mapping[str, Any] | None) -> bool:

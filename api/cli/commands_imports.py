@@ -24,8 +24,7 @@ from orchestrator.holdout import HoldOutError
 from orchestrator.imported import DesignError, Target
 from orchestrator.importing import backtest_study, import_study
 from orchestrator.run_table import RunTable, RunTableError, read_runs, runs_from_mlflow
-from orchestrator.store import NotFound
-from orchestrator.store.models import DEFAULT_PROJECT
+from orchestrator.store import DEFAULT_PROJECT, NotFound
 
 HpsOpt = Annotated[str | None, typer.Option("--hps", help="swept HP columns, comma-separated [lr]")]
 AxesOpt = Annotated[

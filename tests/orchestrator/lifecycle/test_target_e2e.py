@@ -208,7 +208,8 @@ def test_a_trained_sweep_exported_and_imported_gives_the_same_plan(client: TestC
     runs = client.get(f"{API}/sweeps/{sweep_id}/runs")
     assert runs.status_code == 200
     target = trained["target"]
-    where = f"width={target['width']},depth={target['depth']},n_params={target['params']},tokens={target['tokens']}"
+    names = {"width": "width", "depth": "depth", "n_params": "params", "tokens": "tokens"}
+    where = ",".join(f"{name}={target[key]}" for name, key in names.items())
     imported = client.post(
         f"{API}/imports",
         content=runs.text,

@@ -30,15 +30,17 @@ FORBIDDEN = [(a, b) for a, b in product(SweepStatus, SweepStatus) if b not in SW
 
 def test_the_table_covers_every_status_and_names_its_groups() -> None:
     assert set(SWEEP_TRANSITIONS) == set(SweepStatus)
-    assert TERMINAL == {"completed", "failed", "cancelled", "preflight_failed"}
+    assert TERMINAL == {"completed", "failed", "cancelled", "preflight_failed", "imported"}
     assert not TERMINAL & ACTIVE
     # nothing but a launch leaves a terminal state, and a launch is only from a launchable one
     for status in TERMINAL:
         assert SWEEP_TRANSITIONS[status] <= ({SweepStatus.TARGET_RUNNING} if status in LAUNCHABLE else set())
-    # every status is reachable from queued
+    # every status is reachable from queued, but an imported study's: it is created so and never moves
     for status in SweepStatus:
-        if status is not SweepStatus.QUEUED:
+        if status not in (SweepStatus.QUEUED, SweepStatus.IMPORTED):
             assert path(SweepStatus.QUEUED, status)
+    assert not SWEEP_TRANSITIONS[SweepStatus.IMPORTED]
+    assert all(SweepStatus.IMPORTED not in targets for targets in SWEEP_TRANSITIONS.values())
     assert len(ALLOWED) + len(FORBIDDEN) == len(SweepStatus) ** 2
 
 
@@ -64,8 +66,11 @@ def test_the_store_refuses_every_forbidden_edge_and_keeps_the_row(
 ) -> None:
     """One sweep per starting state (walked there by allowed edges); every forbidden move from it fails."""
     for current in SweepStatus:
-        sweep = store.create_sweep(parse_spec(tiny_spec))
-        move_to(store, sweep.id, current)
+        if current is SweepStatus.IMPORTED:  # created so (orchestrator/importing.py), never moved there
+            sweep = store.create_imported("runs", {"imported": {"source": "runs.csv"}}, [])
+        else:
+            sweep = store.create_sweep(parse_spec(tiny_spec))
+            move_to(store, sweep.id, current)
         events = len(store.list_events(sweep.id))
         for new in SweepStatus:
             if new in SWEEP_TRANSITIONS[current]:
