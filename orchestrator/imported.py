@@ -195,8 +195,14 @@ def study_design(
         ),
         weight_decay_mode="coupled",
         weight_decay=weight_decay,
-        target_info={"scale": scale_name, "tokens_per_param": t_tokens / t_params if t_params else None},
+        # a swept batch size is an HP of the plan, not a budget: no batch to state for either run
+        target_info={
+            "scale": scale_name,
+            "tokens_per_param": t_tokens / t_params if t_params else None,
+            **({"batch_size": None} if batch_is_hp else {}),
+        },
         proxy_info={
+            **({"batch_size": None} if batch_is_hp else {}),
             "scale": scale_name,
             "budget_unit": unit,
             "base_budget": base,
