@@ -9,12 +9,12 @@ say "not applicable" instead of spinning. A file sized by n_params alone is draw
 from __future__ import annotations
 
 import math
-from collections import Counter
 from typing import Any
 
 import httpx
 import pytest
 from playwright.sync_api import Page, expect
+from support.figures import roles, traces
 from support.seed import surface_loss
 
 WIDTHS = [32, 64, 128]
@@ -66,18 +66,6 @@ def studies(stored_server) -> dict[str, Any]:
         "width": import_runs(server.url, "team-runs.csv", by_width, "width=512"),
         "n_params": import_runs(server.url, "params-only.csv", by_params, f"n_params={n_params(512)}"),
     }
-
-
-def traces(page: Page, plot_id: str) -> list[dict[str, Any]]:
-    return page.evaluate(
-        "id => (document.getElementById(id).figure?.data || [])"
-        ".map(t => ({role: (t.meta || {}).role, name: t.name, points: (t.x || []).length}))",
-        plot_id,
-    )
-
-
-def roles(page: Page, plot_id: str) -> Counter[str]:
-    return Counter(t["role"] for t in traces(page, plot_id))
 
 
 def open_study(page: Page, url: str, sweep_id: int) -> None:

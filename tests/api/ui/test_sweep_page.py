@@ -11,6 +11,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 from playwright.sync_api import Page, expect
+from support.figures import roles, traces
 from support.seed import COORD_MODULES, seed_sweep, study_spec, surface_loss
 
 WIDTHS = [32, 64, 128]
@@ -22,19 +23,6 @@ def finished_sweep(stored_server) -> tuple[str, int]:
     server, store = stored_server
     sweep_id = seed_sweep(store, study_spec("detail-finished", WIDTHS, LR_POINTS), target_metrics=60)
     return server.url, sweep_id
-
-
-def traces(page: Page, plot_id: str) -> list[dict[str, Any]]:
-    """The figure's traces as the page drew them: role (`meta.role`), legend name, point count."""
-    return page.evaluate(
-        "id => (document.getElementById(id).figure?.data || [])"
-        ".map(t => ({role: (t.meta || {}).role, name: t.name, points: (t.x || []).length}))",
-        plot_id,
-    )
-
-
-def roles(page: Page, plot_id: str) -> Counter[str]:
-    return Counter(t["role"] for t in traces(page, plot_id))
 
 
 def wait_for_plot(page: Page, plot_id: str) -> None:
