@@ -27,7 +27,7 @@ import numpy as np
 from scipy.interpolate import LinearNDInterpolator, NearestNDInterpolator
 
 from orchestrator.holdout import parse_hold_out
-from orchestrator.imported import DesignError, Target, hp_bounds, study_design
+from orchestrator.imported import DesignError, Target, hp_axes, hp_bounds, study_design
 from orchestrator.planner import HPAxis, Interval, TrialResult
 from orchestrator.planner.horizon import fit_at
 from orchestrator.planner.numeric import json_safe
@@ -159,7 +159,7 @@ def _score(
     level: float,
     seed: int,
 ) -> CellScore:
-    axes = [HPAxis(h, bounds[h][0] > 0, *bounds[h]) for h in hps if h in bounds]
+    axes = hp_axes(runs, [h for h in hps if h in bounds], bounds)
     trials = [
         TrialResult(
             parametrization=p,

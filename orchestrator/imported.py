@@ -170,8 +170,7 @@ def study_design(
     trials = [
         _trial(r, scale_of, depth_of, hps, budget_of, base, unit, t_params, batch_of, b_base) for r in runs
     ]
-    axes = _axes(runs, hps, bounds)
-    weight_decay = _fixed_value(runs, "weight_decay") if "weight_decay" not in hps else None
+    axes = hp_axes(runs, hps, bounds)
     covers = _coverage(unit, base, t_tokens, proxy_tokens, scale_name, t_scale)
     design = StudyDesign(
         name=name,
@@ -194,7 +193,7 @@ def study_design(
             _base_tokens(unit, base, params(scale, fit_depth)) if tokens_known else 0
         ),
         weight_decay_mode="coupled",
-        weight_decay=weight_decay,
+        weight_decay=None,  # a decay the runs do not sweep is not read: the plan states no timescale
         # a swept batch size is an HP of the plan, not a budget: no batch to state for either run
         target_info={
             "scale": scale_name,
@@ -402,16 +401,15 @@ def _trial(
     )
 
 
-def _axes(
-    runs: Sequence[ImportedRun], hps: Sequence[str], bounds: dict[str, tuple[float, float]] | None
+def hp_axes(
+    runs: Sequence[ImportedRun], hps: Sequence[str], bounds: dict[str, tuple[float, float]] | None = None
 ) -> list[HPAxis]:
-    """One fit axis per swept HP: log2 when every value is positive, over the searched range."""
-    axes = []
-    for name in hps:
-        values = [r.hparams[name] for r in runs if name in r.hparams]
-        lo, hi = (bounds or {}).get(name, (min(values, default=0.0), max(values, default=0.0)))
-        axes.append(HPAxis(name, bool(values) and min(values) > 0 and lo > 0, lo, hi))
-    return axes
+    """One fit axis per swept HP: log2 when every value is positive, over the searched range (`bounds`,
+    else the runs' own)."""
+    limits = bounds or hp_bounds(runs, hps)
+    return [
+        HPAxis(name, name in limits and limits[name][0] > 0, *limits.get(name, (0.0, 0.0))) for name in hps
+    ]
 
 
 def hp_bounds(runs: Iterable[ImportedRun], hps: Sequence[str]) -> dict[str, tuple[float, float]]:
@@ -423,11 +421,6 @@ def hp_bounds(runs: Iterable[ImportedRun], hps: Sequence[str]) -> dict[str, tupl
         if values:
             out[name] = (min(values), max(values))
     return out
-
-
-def _fixed_value(runs: Sequence[ImportedRun], name: str) -> float | None:
-    values = {r.hparams.get(name) for r in runs}
-    return values.pop() if len(values) == 1 else None
 
 
 def _coverage(unit: str, base: float, t_tokens: int, proxy_tokens: int, scale_name: str, t_scale: int) -> str:

@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from orchestrator.backtest import Backtest, BacktestError, run_backtest
-from orchestrator.imported import DesignError, Target, study_design
+from orchestrator.imported import DesignError, Target, hp_axes, study_design
 from orchestrator.planner.model_size import params_for
 from orchestrator.planner.plan import plan_study
 from orchestrator.run_table import ImportedRun, RunTable, parse_runs, write_runs
@@ -142,11 +142,10 @@ def _view(name: str, table: RunTable, target: Target | None, scale: str) -> dict
     """What a reader of any sweep's spec finds (module docstring)."""
     runs = table.runs
     sizes = sorted({(r.width if scale == "width" else r.n_params) or 0 for r in runs})
-    space = {}
-    for h in table.hps:
-        values = [r.hparams[h] for r in runs if h in r.hparams]
-        positive = bool(values) and min(values) > 0
-        space[h] = {"scale": "log" if positive else "linear", "low": min(values), "high": max(values)}
+    space = {
+        a.name: {"scale": "log" if a.log else "linear", "low": a.low, "high": a.high}
+        for a in hp_axes(runs, table.hps)
+    }
     return {
         "name": name,
         "parametrizations": list(dict.fromkeys(r.parametrization for r in runs)),
