@@ -202,7 +202,7 @@ from orchestrator.planner import Plan, build_plan
 from orchestrator.planner.horizon import HORIZON
 from orchestrator.planner.model_size import params_for, target_tokens
 from orchestrator.planner.numeric import json_safe
-from orchestrator.planner.quality import asymptotic_penalty
+from orchestrator.planner.quality import asymptotic_penalty, asymptotic_penalty_interval
 from orchestrator.planner.types import TrialResult
 from orchestrator.spec import ModelSpec, SweepSpec, parse_spec, preflight_widths
 from orchestrator.trial_config import target_steps, trial_config
@@ -422,10 +422,13 @@ class Result:
     robustness_coefficient: float | None = None
     expected_penalty_at_target: float | None = None
     asymptotic_penalty: float | None = None  # proxies' leave-one-out penalties + the measured target point
+    asymptotic_penalty_interval: tuple[float, float] | None = None  # bootstrap over the widths' points, 90 %
     asymptotic_penalty_proxies_only: float | None = None  # the plan's value
     penalty_by_width: dict[str, float] = field(default_factory=dict)
     predicted_loss: dict[str, Any] | None = None
-    transfer_model: str | None = None  # "invariant" (γ = 0 kept) or "power_law" (extrapolated)
+    # the width law's form: "invariant" (shrunk toward γ = 0), "power_law", "saturating_p…" (the largest
+    # weight of the mixture) or "unresolved" (a move whose interval holds 0, not made)
+    transfer_model: str | None = None
     gamma: dict[str, Any] | None = None
     depth_model: str | None = None
     gamma_depth: dict[str, Any] | None = None
@@ -452,10 +455,10 @@ class HorizonResult(Result):
     base_tokens: int | None = None  # tokens per run of the width sweep
     scan_tokens: list[int] = field(default_factory=list)  # the token scan's budgets (the base excluded)
     target_tokens: int | None = None
-    horizon_fit_width: int | None = None  # the proxy width the horizon law was fitted at
+    horizon_fit_width: int | None = None  # the widest proxy width the horizon law pools
     horizon_model: str | None = None
     gamma_horizon: dict[str, Any] | None = None  # γ_D per doubling of tokens, with the plan's interval
-    horizon_optima: dict[str, float | None] = field(default_factory=dict)  # tokens → LR optimum at fit width
+    horizon_optima: dict[str, float | None] = field(default_factory=dict)  # (width, tokens) → LR optimum
     horizon_move: dict[str, Any] | None = None  # the plan's move of the LR along the horizon (None: none)
     horizon_move_octaves: float | None = None  # log2 of its factor
     lr_corrected: float | None = None
@@ -734,7 +737,10 @@ def plan_horizon(spec: SweepSpec, result: HorizonResult, plan: Plan, log: Callab
         lr_law = law.laws.get("lr")
         if lr_law is not None:
             result.horizon_model, result.gamma_horizon = lr_law.model, lr_law.gamma.__dict__
-        result.horizon_optima = {f"{int(f.scale)}": f.optimum.value for f in law.optima.get("lr", [])}
+        result.horizon_optima = {
+            f"width {int(w)}, {int(f.scale)} tokens": f.optimum.value
+            for f, w in zip(law.optima.get("lr", []), law.groups, strict=True)
+        }
     without = spec.model_copy(
         update={
             "parametrizations": [p],
@@ -831,6 +837,7 @@ def score(result: Result) -> None:
         points[float(result.target_width)] = max(result.regret_mean, 0.0)
         result.penalty_by_width = {f"{w:g}": v for w, v in sorted(points.items())}
     result.asymptotic_penalty = asymptotic_penalty(points)
+    result.asymptotic_penalty_interval = asymptotic_penalty_interval(points)
 
 
 def losses_at(runs: list[Run], lr: float) -> dict[int, float]:

@@ -54,6 +54,10 @@ class CellScore:
     regret_method: str  # "surface" | "parabola" | "interpolated" | "none"
     regret_is_lower_bound: bool
     covered: dict[str, bool]
+    # the predicted interval and the cell's own optimum interval agree: their difference's interval (the
+    # two sides' half-widths in quadrature, in the fit coordinate) holds 0. The cell's optimum is itself an
+    # estimate, so `covered` alone under-counts an interval that holds the cell's true optimum.
+    consistent: dict[str, bool]
     predicted_loss: dict[str, float | None]
     best_loss: float | None
     loss_covered: bool | None
@@ -75,12 +79,14 @@ class Backtest:
     def summary(self) -> dict[str, Any]:
         regrets = [c.regret for c in self.cells if c.regret is not None and math.isfinite(c.regret)]
         pairs = [ok for c in self.cells for ok in c.covered.values()]
+        agree = [ok for c in self.cells for ok in c.consistent.values()]
         losses = [c.loss_covered for c in self.cells if c.loss_covered is not None]
         return json_safe(
             {
                 "median_regret": float(np.median(regrets)) if regrets else None,
                 "max_regret": max(regrets) if regrets else None,
                 "coverage": sum(pairs) / len(pairs) if pairs else None,
+                "coverage_with_cell_noise": sum(agree) / len(agree) if agree else None,
                 "loss_coverage": sum(losses) / len(losses) if losses else None,
                 "cells": len(self.cells),
                 "scored_cells": len(regrets),
@@ -184,6 +190,11 @@ def _score(
         for h, v in observed.optimum.items()
         if h in predicted and v is not None
     }
+    consistent = {
+        h: _consistent(axes, h, predicted[h], v, observed.intervals.get(h, {}))
+        for h, v in observed.optimum.items()
+        if h in predicted and v is not None
+    }
     values = {h: predicted.get(h, {}).get("value") for h in hps}
     regret, method, lower = None, "none", False
     if all(v is not None for v in values.values()) and observed.best is not None:
@@ -207,12 +218,39 @@ def _score(
         regret_method=method,
         regret_is_lower_bound=lower,
         covered=covered,
+        consistent=consistent,
         predicted_loss=predicted_loss,
         best_loss=observed.best,
         loss_covered=loss_covered,
         verdict=pp.transfer_verdict if pp is not None else None,
         notes=notes,
     )
+
+
+def _consistent(
+    axes: list[HPAxis], hp: str, predicted: dict[str, float | None], observed: float, cell: dict[str, Any]
+) -> bool:
+    """Whether the predicted and the observed intervals agree: |û − u_obs| ≤ √(h_pred² + h_obs²), each h the
+    half-width on the side facing the other (in log2 on log axes)."""
+    axis = next((a for a in axes if a.name == hp), None)
+    if axis is None or predicted.get("value") is None:
+        return False
+
+    def u(v: Any) -> float | None:
+        if v is None:
+            return None
+        x = float(axis.to_u(np.array([float(v)]))[0])
+        return x if math.isfinite(x) else None
+
+    pv, po = u(predicted["value"]), u(observed)
+    if pv is None or po is None:
+        return False
+    above = po > pv
+    bound_p = u(predicted.get("high") if above else predicted.get("low"))
+    bound_o = u(cell.get("low") if above else cell.get("high"))
+    h_p = abs(bound_p - pv) if bound_p is not None else 0.0
+    h_o = abs(po - bound_o) if bound_o is not None else 0.0
+    return abs(po - pv) <= math.hypot(h_p, h_o)
 
 
 def _interval(x: Interval) -> dict[str, float | None]:

@@ -131,6 +131,13 @@ def _values(pp: dict[str, Any]) -> dict[str, float] | None:
 
 def _choice(p: str, pp: dict[str, Any], fallback: bool, reason: str) -> TargetChoice:
     loss = pp.get("predicted_loss") or {}
+    if (pp.get("predicted_loss_budget") or {}).get("at_target_budget") is False:
+        # the prediction is L(N) at the proxies' budget: not a prediction of this run to compare it with
+        loss = {}
+        reason += (
+            "; predicted_loss is at the proxies' token budget, not the target's, so the realized loss is not "
+            "compared with it"
+        )
     return TargetChoice(
         parametrization=p,
         hparams=_values(pp) or {},

@@ -127,6 +127,19 @@ class BudgetLaw:
     target: float
     laws: dict[str, ScaleLaw]
     optima: dict[str, list[OptimumFit]] = field(default_factory=dict)
+    widths: list[int] = field(default_factory=list)  # every width the law pools (`width` is the widest)
+    groups: list[float] = field(default_factory=list)  # the width of each optimum in `optima`
+
+    def series(self, hparam: str) -> list[OptimumFit]:
+        """The optima of `hparam` at the widest width with ≥ 3 budgets (the held-out check's series), or at
+        the width with the most budgets when none has 3."""
+        fits = self.optima.get(hparam, [])
+        by_width: dict[float, list[OptimumFit]] = {}
+        for fit, width in zip(fits, self.groups, strict=True):
+            by_width.setdefault(width, []).append(fit)
+        if not by_width:
+            return []
+        return max(by_width.items(), key=lambda kv: (min(len(kv[1]), 3), kv[0]))[1]
 
     @property
     def shift(self) -> float:
@@ -138,6 +151,7 @@ class BudgetLaw:
             {
                 "scale_name": self.scale_name,
                 "fit_width": self.width,
+                "fit_widths": self.widths,
                 "base": self.base,
                 "target": self.target,
                 "laws": {k: v.to_dict() for k, v in self.laws.items()},
@@ -155,31 +169,48 @@ def fit_budget_law(
     level: float,
     seed: int,
 ) -> BudgetLaw | None:
-    """The law of every swept HP along one budget axis, at the widest width with ≥ 2 budgets on it.
+    """The law of every swept HP along one budget axis, pooled over every width that ran ≥ 2 budgets of it.
 
     `trials` are one parametrization's trials at the fit depth: the width sweep's (their budget is `base`)
     and the scan's. A trial of the other scan (batch when fitting the horizon) is left out, so each law varies
-    one axis with the other at its base. None when no width ran ≥ 2 budgets of this axis."""
+    one axis with the other at its base. Each width keeps its own intercept and all share the drift along the
+    budget (transfer.py, `groups`): log η* = a(N) + β·log D, the separable form DeepSeek LLM and Step Law fit.
+    With the width sweep at one budget D₀, moving by β·log2(D_t/D₀) from the width law's value at the
+    target's size is the same move in tokens or in tokens per parameter (log(D/N) − log(D₀/N) = log(D/D₀)),
+    so the raw budget is the axis. None when no width ran ≥ 2 budgets of this axis."""
     on_axis = [(t, _budget(t, scale_name, base)) for t in trials if _other_is_base(t, scale_name)]
-    for width in sorted({t.width for t, _ in on_axis}, reverse=True):
+    widths = []
+    for width in sorted({t.width for t, _ in on_axis}):
+        if len({b for t, b in on_axis if t.width == width and t.is_usable}) >= 2:
+            widths.append(width)
+    if not widths:
+        return None
+    cells = []
+    groups: list[float] = []
+    for width in widths:
         mine = [(t, b) for t, b in on_axis if t.width == width and t.is_usable]
-        budgets = sorted({b for _, b in mine})
-        if len(budgets) < 2:
-            continue
-        cells = [
-            ([t for t, b in mine if b == budget], budget, seed + 7 * i) for i, budget in enumerate(budgets)
-        ]
-        optima = fit_cells(axes, cells, level)
-        laws = {
-            a.name: fit_scale_law(
-                a, optima[a.name], target, scale_name=scale_name, level=level, seed=seed, invariant=False
-            )
-            for a in axes
-        }
-        for law in laws.values():
-            law.warnings = [_two_budgets(w, scale_name, budgets) for w in law.warnings]
-        return BudgetLaw(scale_name, width, base, target, laws, optima)
-    return None
+        for i, budget in enumerate(sorted({b for _, b in mine})):
+            cells.append(([t for t, b in mine if b == budget], budget, seed + 7 * i + 1009 * len(groups)))
+            groups.append(float(width))
+    optima = fit_cells(axes, cells, level)
+    laws = {
+        a.name: fit_scale_law(
+            a,
+            optima[a.name],
+            target,
+            scale_name=scale_name,
+            level=level,
+            seed=seed,
+            invariant=False,
+            base_scale=base,
+            groups=groups,
+        )
+        for a in axes
+    }
+    budgets = sorted({b for _, b, _ in cells})
+    for law in laws.values():
+        law.warnings = [_two_budgets(w, scale_name, budgets) for w in law.warnings]
+    return BudgetLaw(scale_name, widths[-1], base, target, laws, optima, widths, groups)
 
 
 def _two_budgets(warning: PlanWarning, scale_name: str, budgets: list[float]) -> PlanWarning:

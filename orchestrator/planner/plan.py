@@ -28,12 +28,14 @@ from orchestrator.planner.horizon import (
     HORIZON,
     BudgetLaw,
     Timescale,
+    fit_at,
     fit_budget_law,
     fit_cells,
     keep_timescale,
     timescale,
 )
 from orchestrator.planner.loss_law import LossLaw, fit_loss_law
+from orchestrator.planner.loss_surface import LossSurface, fit_loss_surface
 from orchestrator.planner.model_size import (
     params_for,
     target_model,
@@ -54,7 +56,7 @@ from orchestrator.planner.quality import (
 from orchestrator.planner.run_noise import RunNoise, estimate_run_noise, hp_miss_penalty, realized_interval
 from orchestrator.planner.transfer import ScaleLaw, fit_scale_law, to_hp
 from orchestrator.planner.types import Interval, PlanWarning, TrialResult
-from orchestrator.planner.verdict import Verdict, judge_transfer, recommend
+from orchestrator.planner.verdict import AxisCheck, Verdict, judge_transfer, recommend
 from orchestrator.spec import SweepSpec
 from orchestrator.trial_config import target_steps, trial_config
 from workers.moe_config import transfer_mapping
@@ -97,6 +99,11 @@ class ParametrizationPlan:
     batch_transfer: BudgetLaw | None = None
     moves: list[dict[str, Any]] = field(default_factory=list)  # every axis each HP moved along, and how far
     timescale: Timescale | None = None  # AdamW's τ at the proxies' optimum and at the target
+    # L(N, D) over the width sweep and the token scan (loss_surface.py), None with one budget
+    loss_surface: LossSurface | None = None
+    # which run `predicted_loss` describes: the law it comes from, the tokens it is at, and whether that is
+    # the target's budget (False: L(N) at the proxies' budget for a target trained on another one)
+    predicted_loss_budget: dict[str, Any] = field(default_factory=dict)
 
     @property
     def transfer_verdict(self) -> str:
@@ -120,6 +127,8 @@ class ParametrizationPlan:
                 "predicted_loss": self.predicted_loss.__dict__,
                 "predicted_loss_noise": self.predicted_loss_noise.to_dict(),
                 "predicted_loss_hp_miss": self.hp_miss,
+                "predicted_loss_budget": self.predicted_loss_budget,
+                "loss_surface": self.loss_surface.to_dict() if self.loss_surface else None,
                 "interval_caveats": self.interval_caveats,
                 "optima": {k: [f.to_dict() for f in v] for k, v in self.optima.items()},
                 "width_transfer": {k: v.to_dict() for k, v in self.width_transfer.items()},
@@ -363,7 +372,7 @@ def plan_study(design: StudyDesign, trials: list[TrialResult], *, level: float =
         parametrizations=plans,
         recommended=recommended,
         recommendation=why,
-        prediction_covers=design.coverage_text,
+        prediction_covers=_covers(design, plans),
         profile_method=PROFILE_METHOD,
         predicted_loss_gap=predicted_loss_gaps({p: pp.loss_vs_params for p, pp in plans.items()}),
         warnings=warnings + [w for pp in plans.values() for w in pp.warnings],
@@ -408,9 +417,10 @@ def _plan_one(
     }
     quality = {a.name: transfer_quality(a, axes, width_laws[a.name], optima[a.name], per_width) for a in axes}
 
-    noise = estimate_run_noise(per_width, optima)
+    noise = estimate_run_noise(per_width, optima, axes[0] if axes else None, axes[1:])
     best = [_best_loss(per_width[w]) for w in widths]
-    losses = [b[0] for b in best]
+    first = optima[axes[0].name] if axes else []
+    losses = [_cell_loss(first[i] if i < len(first) else None, b[0]) for i, b in enumerate(best)]
     sems = [_loss_sem(noise, w, n) for w, (_, n) in zip(widths, best, strict=True)]
     ns = [design.params(w, fit_depth) for w in widths]
     by_params = fit_loss_law(ns, losses, t_params, sems=sems, variable="params", level=level, seed=seed)
@@ -476,10 +486,17 @@ def _plan_one(
         for a in axes
         if moved and a.name in depth_optima and depth_laws[a.name].gamma.value is not None
     }
-    verdict = judge_transfer(optima, width_laws, robustness, depth_robustness)
+    checks = _axis_checks(design, axes, robustness, depth_robustness, budget_laws, sizes, moves, level, seed)
+    verdict = judge_transfer(optima, width_laws, checks)
     widest = {a.name: next((f for f in reversed(optima[a.name]) if f.coefficients), None) for a in axes}
     hp_miss = {a.name: _hp_miss(a, widest[a.name], hparams[a.name]) for a in axes}
-    predicted = realized_interval(by_params.prediction, noise, math.fsum(hp_miss.values()))
+    surface = _loss_surface(design, scans, axes, sizes, level, seed + 17)
+    at_target = surface is not None and surface.identifiable
+    if surface is not None:
+        warnings += surface.warnings
+    law_prediction = surface.prediction if at_target and surface is not None else by_params.prediction
+    predicted = realized_interval(law_prediction, noise, math.fsum(hp_miss.values()))
+    loss_budget = _prediction_budget(sizes, at_target, warnings)
     proxy_flops = sum(
         training_flops(design.params(t.width, t.depth), design.run_tokens(t))
         for t in all_trials
@@ -511,7 +528,117 @@ def _plan_one(
         batch_transfer=batch,
         moves=moves,
         timescale=tau,
+        loss_surface=surface,
+        predicted_loss_budget=loss_budget,
     )
+
+
+def _axis_checks(
+    design: StudyDesign,
+    axes: list[HPAxis],
+    robustness: dict[str, Robustness],
+    depth_robustness: dict[str, Robustness],
+    budget_laws: dict[str, BudgetLaw | None],
+    sizes: _Sizes,
+    moves: list[dict[str, Any]],
+    level: float,
+    seed: int,
+) -> list[AxisCheck]:
+    """Every axis each HP was carried along to the target, with its held-out check (verdict.py): width
+    always; depth, horizon and batch where the target differs; the timescale where weight decay moved by
+    it. A budget move is checked at the widest width with ≥ 3 budgets, like the width law."""
+    checks = [AxisCheck(a.name, "width", robustness[a.name]) for a in axes if a.name in robustness]
+    if sizes.fit_depth != sizes.target_depth:
+        for a in axes:
+            check = depth_robustness.get(a.name)
+            why = "" if check else f"the proxies ran fewer than 2 depths {design.depths} with an optimum"
+            checks.append(AxisCheck(a.name, "depth", check, why))
+    budgets = {
+        HORIZON: (sizes.proxy_tokens, sizes.target_tokens),
+        BATCH: (sizes.proxy_batch, sizes.target_batch),
+    }
+    for name, (base, target) in budgets.items():
+        if base == target:
+            continue
+        law = budget_laws.get(name)
+        for a in axes:
+            if a.name == "weight_decay":
+                continue  # the timescale carries it (below)
+            if law is None:
+                checks.append(AxisCheck(a.name, name, None, f"copied across the {name}: no law was fitted"))
+                continue
+            series = law.series(a.name)
+            check = extrapolation_robustness(a, series, scale_name=name, level=level, seed=seed)
+            checks.append(AxisCheck(a.name, name, check))
+    if any(m["axis"] == "timescale" for m in moves):
+        checks.append(
+            AxisCheck(
+                "weight_decay",
+                "timescale",
+                None,
+                "moved to keep AdamW's timescale τ; no proxy budget was held out to test that rule",
+            )
+        )
+    return checks
+
+
+def _cell_loss(fit: OptimumFit | None, best_mean: float) -> float:
+    """A cell's best loss for the loss laws: the fitted curve's minimum where a parabola (or surface) was
+    fitted, else the lowest seed-mean. The lowest of many noisy grid points is biased low (the winner's
+    curse: the best point is partly its luck); the fitted minimum averages the points near the optimum."""
+    if fit is not None and fit.coefficients is not None and fit.best_loss is not None:
+        if math.isfinite(fit.best_loss):
+            return float(fit.best_loss)
+    return best_mean
+
+
+def _loss_surface(
+    design: StudyDesign,
+    scans: list[TrialResult],
+    axes: list[HPAxis],
+    sizes: _Sizes,
+    level: float,
+    seed: int,
+) -> LossSurface | None:
+    """L(N, D) = E + A·N^−α + B·D^−β over every (width, token budget) cell at the fit depth and the base batch
+    (loss_surface.py), each cell's loss its fitted minimum; None when the proxies ran one budget."""
+    if not axes:
+        return None
+    cells: dict[tuple[int, float], list[TrialResult]] = {}
+    for t in scans:
+        if t.batch_size is None and t.is_usable:
+            cells.setdefault((t.width, -1.0 if t.tokens is None else float(t.tokens)), []).append(t)
+    if len({budget for _, budget in cells}) < 2:
+        return None
+    ns, ds, losses = [], [], []
+    for i, ((width, _), trials) in enumerate(sorted(cells.items())):
+        runs = [t for t in trials if not t.is_diverged]
+        if not runs:
+            continue
+        fit = fit_at(axes[0], axes, trials, width, level, seed + i)
+        ns.append(float(design.params(width, sizes.fit_depth)))
+        ds.append(float(np.median([design.run_tokens(t) for t in runs])))
+        losses.append(_cell_loss(fit, _best_loss(trials)[0]))
+    return fit_loss_surface(
+        ns, ds, losses, float(sizes.target_params), float(sizes.target_tokens), level=level, seed=seed
+    )
+
+
+def _prediction_budget(sizes: _Sizes, at_target: bool, warnings: list[PlanWarning]) -> dict[str, Any]:
+    """Which run `predicted_loss` describes; a warning when it is not the target's budget."""
+    same = sizes.proxy_tokens == sizes.target_tokens
+    if at_target or same:
+        law = "L(N, D)" if at_target else "L(N)"
+        return {"law": law, "tokens": sizes.target_tokens, "at_target_budget": True}
+    warnings.append(
+        PlanWarning(
+            "loss_not_at_target_budget",
+            f"predicted_loss is L(N) at the proxies' budget ({sizes.proxy_tokens:,} tokens per run at the "
+            f"target's size), not at the target's {sizes.target_tokens:,} tokens: L(N, D) needs ≥ 3 token "
+            "budgets (list proxy.token_budgets); a realized target loss is not compared with it",
+        )
+    )
+    return {"law": "L(N)", "tokens": sizes.proxy_tokens, "at_target_budget": False}
 
 
 def _tokens_run(spec: SweepSpec, trial: TrialResult) -> int:
@@ -597,7 +724,6 @@ def _target_hparams(
     moves = [_width_move(axis, width_laws[axis.name], sizes) for axis in axes]
     moves = [m for m in moves if m is not None]
     if sizes.fit_depth != sizes.target_depth:
-        shift = math.log2(sizes.target_depth) - math.log2(sizes.fit_depth)
         for axis in axes:
             depth = depth_laws.get(axis.name)
             if state[axis.name][0].value is None:
@@ -605,9 +731,9 @@ def _target_hparams(
             if depth is None or depth.gamma.value is None:
                 warnings.append(_not_transferred(axis.name, depths, sizes, depth is None))
                 continue
-            state[axis.name] = _moved(*state[axis.name], depth, shift)
-            warnings.append(_transfer_applied(axis, depth, shift, sizes))
-            moves.append(_move(axis, depth, shift, sizes.fit_depth, sizes.target_depth))
+            state[axis.name] = _moved(*state[axis.name], depth)
+            warnings.append(_transfer_applied(axis, depth, sizes))
+            moves.append(_move(axis, depth))
     at_base = {a.name: a.from_u(state[a.name][0].value) for a in axes}
     budgets = {
         HORIZON: (sizes.proxy_tokens, sizes.target_tokens),
@@ -627,28 +753,28 @@ def _target_hparams(
             if fitted.gamma.value is None:
                 warnings.append(_budget_not_transferred(name, base, target, axis.name))
                 continue
-            state[axis.name] = _moved(*state[axis.name], fitted, law.shift)
-            move = _move(axis, fitted, law.shift, base, target)
+            state[axis.name] = _moved(*state[axis.name], fitted)
+            move = _move(axis, fitted)
             moves.append(move)
-            warnings.append(_budget_applied(axis.name, name, move, law.width))
+            warnings.append(_budget_applied(axis.name, name, move, law.widths or [law.width]))
     return {a.name: to_hp(a, state[a.name][0]) for a in axes}, at_base, moves
 
 
-def _moved(start: Interval, draws: np.ndarray, law: ScaleLaw, shift: float) -> tuple[Interval, np.ndarray]:
-    """`start` (u, with its bootstrap draws) moved by the law's applied γ × `shift`. The interval comes from
-    draw-wise sums of the two bootstraps (independent, so pairing by index samples the sum); without draws (a
-    law fitted at one scale) the interval bounds add up instead, which is wider."""
-    g = law.applied_gamma
-    value = float(start.value or 0.0) + float(g.value or 0.0) * shift
-    n = min(draws.size, law.draws_gamma.size)
+def _moved(start: Interval, draws: np.ndarray, law: ScaleLaw) -> tuple[Interval, np.ndarray]:
+    """`start` (u, with its bootstrap draws) moved along `law` from its base to its target. The interval comes
+    from draw-wise sums of the two bootstraps (independent, so pairing by index samples the sum); without
+    draws (a law fitted at one scale) the interval bounds add up instead, which is wider. An unresolved move
+    adds 0 to the point and its band to the interval (transfer.py)."""
+    step = law.move
+    value = float(start.value or 0.0) + float(step.value or 0.0)
+    n = min(draws.size, law.draws_move.size)
     low: float | None = None
     high: float | None = None
-    moved = draws[:n] + shift * law.draws_gamma[:n]
+    moved = draws[:n] + law.draws_move[:n]
     if n:
         low, high = percentile_interval(moved, start.level)
-    elif start.low is not None and start.high is not None and g.low is not None and g.high is not None:
-        moves = (g.low * shift, g.high * shift)
-        low, high = start.low + min(moves), start.high + max(moves)
+    elif start.low is not None and start.high is not None and step.low is not None and step.high is not None:
+        low, high = start.low + step.low, start.high + step.high
     interval = Interval(
         value,
         None if low is None else min(low, value),
@@ -658,18 +784,20 @@ def _moved(start: Interval, draws: np.ndarray, law: ScaleLaw, shift: float) -> t
     return interval, moved
 
 
-def _move(axis: HPAxis, law: ScaleLaw, shift: float, source: float, target: float) -> dict[str, Any]:
-    """One HP's move along one axis: the applied γ (the fitted γ's interval), the octaves and the change."""
-    gamma = law.applied_gamma
-    move = float(gamma.value or 0.0) * shift
+def _move(axis: HPAxis, law: ScaleLaw) -> dict[str, Any]:
+    """One HP's move along one axis, from the law's base to its target: the applied move per doubling (with
+    its interval), the law's form, whether it was applied, the octaves and the change."""
+    move = float(law.move.value or 0.0)
     return {
         "hparam": axis.name,
         "axis": law.scale_name,
-        "source": source,
-        "target": target,
-        "gamma": gamma.__dict__,
+        "source": law.base_scale,
+        "target": law.target_scale,
+        "gamma": law.applied_gamma.__dict__,
+        "move": law.move.__dict__,
         "model": law.model,
-        "octaves": shift,
+        "applied": law.applied,
+        "octaves": law.shift,
         "factor": 2.0**move if axis.log else None,
         "change": None if axis.log else move,
     }
@@ -679,20 +807,29 @@ def _width_move(axis: HPAxis, law: ScaleLaw, sizes: _Sizes) -> dict[str, Any] | 
     """The width law's move from the widest proxy width to the target's (None without a fitted law)."""
     if law.gamma.value is None or not law.scales:
         return None
-    widest = max(law.scales)
-    return _move(axis, law, math.log2(law.target_scale / widest), widest, law.target_scale)
+    return _move(axis, law)
 
 
-def _budget_applied(name: str, scale_name: str, move: dict[str, Any], width: int) -> PlanWarning:
+def _budget_applied(name: str, scale_name: str, move: dict[str, Any], widths: list[int]) -> PlanWarning:
+    """The note of a budget move: applied (the law's move excludes 0) or not (unresolved, copied)."""
     gamma = Interval(**move["gamma"])
     bounds = "unknown" if gamma.low is None or gamma.high is None else f"[{gamma.low:.3g}, {gamma.high:.3g}]"
     change = f"×{move['factor']:.3g}" if move["factor"] is not None else f"by {move['change']:+.3g}"
     unit = " tokens" if scale_name == HORIZON else ""
+    kind = "horizon" if scale_name == HORIZON else "batch"
+    span = f"from {move['source']:,.0f}{unit} to {move['target']:,.0f}{unit}"
+    at = ", ".join(f"{w:g}" for w in widths)
+    level = f"{100 * gamma.level:g} %"
+    fitted = f"{name}: γ over the {scale_name} ({level} interval {bounds}, fitted at width(s) {at})"
+    if not move["applied"]:
+        return PlanWarning(
+            f"{kind}_move_unresolved",
+            f"{fitted} holds 0: the value is not moved {span}; its interval carries the band",
+            hparam=name,
+        )
     return PlanWarning(
-        f"{'horizon' if scale_name == HORIZON else 'batch'}_transfer_applied",
-        f"{name}: γ over the {scale_name} = {gamma.value:.3g} ({100 * gamma.level:g} % interval {bounds}, "
-        f"fitted at width {width}) moves the value {change}, from {move['source']:,.0f}{unit} to "
-        f"{move['target']:,.0f}{unit}",
+        f"{kind}_transfer_applied",
+        f"{fitted.replace(' (', f' = {gamma.value:.3g} (', 1)} moves the value {change}, {span}",
         hparam=name,
     )
 
@@ -785,20 +922,24 @@ def _timescale(
     )
 
 
-def _transfer_applied(axis: HPAxis, law: ScaleLaw, shift: float, sizes: _Sizes) -> PlanWarning:
-    """The informational note of a depth move: the fitted γ_depth with its interval, and the HP's change (none
-    when the parametrization's depth promise held, see transfer.py)."""
-    gamma, applied = law.gamma, law.applied_gamma
-    move = float(applied.value or 0.0) * shift
+def _transfer_applied(axis: HPAxis, law: ScaleLaw, sizes: _Sizes) -> PlanWarning:
+    """The informational note of a depth move: the fitted γ_depth with its interval, and the HP's change
+    (shrunk by the depth promise's prior, or none when the move is unresolved: transfer.py)."""
+    gamma = law.gamma
+    move = float(law.move.value or 0.0)
     change = f"×{2.0**move:.3g}" if axis.log else f"by {move:+.3g}"
     bounds = "unknown" if gamma.low is None or gamma.high is None else f"[{gamma.low:.3g}, {gamma.high:.3g}]"
     fitted = f"γ_depth = {gamma.value:.3g} ({100 * gamma.level:g} % interval {bounds})"
     span = f"from the fit depth {sizes.fit_depth} to the target depth {sizes.target_depth}"
-    if law.model == "invariant":
+    if not law.applied:
         text = (
-            f"{axis.name}: {fitted} is compatible with 0, as the parametrization promises: averaged with the "
-            f"promise (weight {law.promise_weight or 0:.2f}), it moves the value {change}, {span}; the "
-            "interval carries the fitted γ_depth's band"
+            f"{axis.name}: {fitted}; the move {span} is unresolved (its interval holds 0), so it is not made"
+        )
+    elif law.promise_scale is not None:
+        text = (
+            f"{axis.name}: {fitted}; shrunk toward the parametrization's depth promise (prior "
+            f"N(0, {law.promise_scale:g}²) per doubling), it moves the value {change}, {span}; the interval "
+            "carries the fitted band"
         )
     else:
         text = f"{axis.name}: {fitted} moves the width-transferred value {change}, {span}"
@@ -850,6 +991,7 @@ def _depth_laws(
                     level=level,
                     seed=seed,
                     invariant=promises_invariance(p, "depth"),
+                    base_scale=design.fit_depth,
                 )
                 for a in axes
             }
@@ -877,6 +1019,18 @@ def _loss_sem(noise: RunNoise, width: int, n_seeds: int) -> float:
     return sigma / math.sqrt(n_seeds) if sigma is not None and n_seeds > 0 else math.nan
 
 
+def _covers(design: StudyDesign, plans: dict[str, ParametrizationPlan]) -> str:
+    """What `predicted_loss` describes: L(N, D) at the target's size and tokens where every parametrization
+    fitted it (≥ 3 token budgets), else the design's statement of L(N) at the proxies' budget."""
+    laws = {pp.predicted_loss_budget.get("law") for pp in plans.values()}
+    if plans and laws == {"L(N, D)"}:
+        return (
+            "predicted_loss is L(N, D) = E + A·N^−α + B·D^−β fitted to every (size, token budget) cell of "
+            f"the proxies, at the target's size and its {design.target_tokens:,} tokens"
+        )
+    return design.coverage_text
+
+
 def _coverage_text(proxy_tokens: int, t_tokens: int, spec: SweepSpec) -> str:
     base = (
         f"predicted_loss is L(N) at the proxies' budget of {proxy_tokens:,} tokens per run, extrapolated to "
@@ -886,8 +1040,8 @@ def _coverage_text(proxy_tokens: int, t_tokens: int, spec: SweepSpec) -> str:
         return base + "; the target trains on the same budget"
     direction = "more" if t_tokens > proxy_tokens else "fewer"
     scanned = (
-        "the token scan moves the HPs along the horizon, but the loss law is fitted at the width sweep's "
-        "budget only, so L(N, D) is not fitted"
+        "the token scan moves the HPs along the horizon, but L(N, D) needs ≥ 3 token budgets, so the loss "
+        "law is fitted at the width sweep's budget only"
         if len(spec.proxy.horizons(spec.model.context_length)) > 1
         else "the proxies do not vary their token budget, so L(N, D) cannot be fitted"
     )

@@ -1,17 +1,30 @@
 """Transfer quality: the three metrics of Kalra & Barkeshli 2026, as we define them (docs/planner.md,
 "Transfer quality"; the paper's exact formulas are not in our sources, so these definitions are ours, named
-apart from the loss law's irreducible loss E):
+apart from the loss law's irreducible loss E). u*(w) is the fitted optimum at proxy width w in the HP's fit
+coordinate (log2 on log axes: octaves), û(w) = `law.predict_u(w)` the law the plan applied (transfer.py: the
+forms' weighted mixture, shrunk by a promise's prior where there is one, or the base's value where a move was
+not resolved).
 
-1. `fit_error_octaves`: the RMS residual of u*(w) = log2 η*(w) about the law the plan applied (u₀ + γ log2 w,
-   or the constant when γ = 0 is kept), the fitted parameters' degrees of freedom removed; ≥ 3 widths
-   (`fit_error_loo_octaves`, the leave-one-out prediction error, also needs ≥ 3).
+1. `fit_error_octaves`: the RMS residual of the optima about the applied law,
+   √(Σ_w (u*(w) − û(w))² / (n − 2)) (every form has 2 parameters); None with < 3 widths.
+   `fit_error_loo_octaves`: the leave-one-out RMS, each u*(w) predicted by `fit_scale_law` (the plan's own
+   procedure: same axis, same promise, the held-out width as target, no base) on the other widths' optima;
+   ≥ 3 widths (the refit needs 2).
 2. `robustness_exponent` κ: ΔL/L* ≈ c·|u − u*|^κ, fitted (log-log least squares, one c and κ pooled over
-   the proxy widths) to the seed-mean losses 0.25..3 octaves from each width's optimum. Combined with metric 1
-   into `expected_penalty_at_target` = c·E|ε|^κ for ε ~ N(0, σ²), σ² = fit_error² + the law's own variance
-   at the target (its interval's half-width over z): the relative loss a target run pays for the scatter.
-3. `asymptotic_penalty`: R(w) = L(η_transferred(w), w) / L*(w) − 1 at each width, η_transferred(w) predicted
-   by the law refitted without w and read off w's fitted loss parabola (or a measured point the caller adds,
-   e.g. the bench's target run), extrapolated to w → ∞ by R(w) = R∞ + b/w (least squares; 1/w ∝ N^-½).
+   the proxy widths) to the seed-mean losses 0.25..3 octaves from each width's optimum, with a 90 % percentile
+   interval from a bootstrap of the pooled points (`robustness_exponent_interval`). κ is not reported (None,
+   with a note) with < 3 points, points bunched within a factor 1.5 in |u − u*|, or an interval wider than 2;
+   an interval that contains 2 is noted: κ ≈ 2 is what any smooth minimum gives (a parabola near its
+   vertex), so such a κ says only that the basin is smooth. Combined with metric 1 into
+   `expected_penalty_at_target` = c·E|ε|^κ for ε ~ N(0, σ²), σ² = fit_error² + the law's own variance at the
+   target (its interval's half-width over z): the relative loss a target run pays for the scatter (None
+   without κ).
+3. `asymptotic_penalty`: R(w) = L(η_transferred(w), w) / L*(w) − 1 at each width, η_transferred(w) the
+   leave-one-out prediction of metric 1 read off w's fitted loss parabola (or a measured point the caller
+   adds, e.g. the bench's target run), extrapolated to w → ∞ by R(w) = R∞ + b/w, fitted by non-negative
+   least squares (R∞ ≥ 0, b ≥ 0: a penalty is never negative and does not grow with width; 1/w ∝ N^-½),
+   with a 90 % percentile interval from a bootstrap of the widths' points (`asymptotic_penalty_interval`,
+   ≥ 3 points).
 
 `extrapolation_robustness` (hold out the widest proxy, predict it from the rest, price the miss) is the
 plan's own check of whether transfer holds; `predicted_loss_gaps` compares the parametrizations' predicted
@@ -25,11 +38,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from scipy import special, stats
+from scipy import optimize, special, stats
 
 from orchestrator.planner.axis import HPAxis
 from orchestrator.planner.loss_law import LossLaw
-from orchestrator.planner.numeric import finite, json_safe
+from orchestrator.planner.numeric import finite, json_safe, percentile_interval, rng_from
 from orchestrator.planner.optimum import OptimumFit
 from orchestrator.planner.profile import profile
 from orchestrator.planner.transfer import ScaleLaw, fit_scale_law
@@ -37,6 +50,13 @@ from orchestrator.planner.types import TrialResult
 
 # octaves from a width's optimum used for κ: off the noisy bottom, inside the basin
 ROBUSTNESS_WINDOW = (0.25, 3.0)
+QUALITY_LEVEL = 0.9  # the intervals of κ and R∞
+QUALITY_BOOT = 1000  # bootstrap replicates for those intervals
+QUALITY_SEED = 0  # fixed: a re-plan of the same trials gives the same metrics
+LOO_BOOT = 200  # a leave-one-out refit reads only its point, so its own interval needs few replicates
+LAW_PARAMETERS = 2  # every form of the transfer law has 2 parameters (transfer.py)
+KAPPA_MAX_WIDTH = 2.0  # a κ interval wider than this does not identify κ
+SMOOTH_KAPPA = 2.0  # what any smooth minimum gives near its vertex
 
 
 @dataclass(frozen=True)
@@ -57,7 +77,7 @@ class Robustness:
 
 
 def fit_quality(law: ScaleLaw) -> dict[str, Any]:
-    """Metric 1: how well u*(s) = u₀ + γ log2 s describes the optima (None with fewer than 3 scales)."""
+    """How well the applied law describes the optima, as transfer.py measured it (None with < 3 scales)."""
     return json_safe(
         {
             "hparam": law.hparam,
@@ -156,14 +176,16 @@ class TransferQuality:
 
     hparam: str
     n_widths: int
-    fit_error_octaves: float | None  # metric 1
-    fit_error_loo_octaves: float | None
-    robustness_exponent: float | None  # metric 2: κ
+    fit_error_octaves: float | None  # metric 1, about the applied law
+    fit_error_loo_octaves: float | None  # refitted by fit_scale_law without each width
+    robustness_exponent: float | None  # metric 2: κ (None where not identified; see `notes`)
+    robustness_exponent_interval: tuple[float, float] | None  # 90 % bootstrap interval of κ
     robustness_coefficient: float | None  # c
     robustness_points: int
     target_error_octaves: float | None  # σ at the target: fit error and the law's own spread, in quadrature
     expected_penalty_at_target: float | None  # c·E|ε|^κ, relative loss
-    asymptotic_penalty: float | None  # metric 3: R∞ (relative loss)
+    asymptotic_penalty: float | None  # metric 3: R∞ ≥ 0 (relative loss)
+    asymptotic_penalty_interval: tuple[float, float] | None  # 90 % bootstrap interval of R∞ (≥ 3 points)
     penalty_by_width: dict[str, float] = field(default_factory=dict)  # R(w), the points R∞ is fitted to
     notes: list[str] = field(default_factory=list)
 
@@ -171,40 +193,79 @@ class TransferQuality:
         return json_safe(dict(self.__dict__))
 
 
-def _law_line(law: ScaleLaw) -> tuple[float, float] | None:
-    """(u₀, γ) of the law the plan applied: u*(s) = u₀ + γ·log2 s."""
-    if law.model == "invariant":
-        return None if law.target_u.value is None else (float(law.target_u.value), 0.0)
-    if law.intercept is None or law.gamma.value is None:
+def _usable(fits: list[OptimumFit]) -> list[OptimumFit]:
+    """The optima `fit_scale_law` fits: a finite u at a positive scale."""
+    return [f for f in fits if f.u is not None and math.isfinite(f.u) and f.scale > 0]
+
+
+def fit_error(law: ScaleLaw) -> float | None:
+    """Metric 1, in u (octaves on log axes): the RMS residual of the optima about the applied law
+    (`law.predict_u`), √(Σ residual² / (n − 2)); None with fewer than 3 scales."""
+    n = len(law.optima_u)
+    if n < 3:
         return None
-    return float(law.intercept), float(law.gamma.value)
+    predicted = [law.predict_u(s) for s in law.scales]
+    if any(p is None for p in predicted):
+        return None
+    resid = np.asarray(law.optima_u, float) - np.asarray(predicted, float)
+    return finite(math.sqrt(float(np.sum(resid**2)) / (n - LAW_PARAMETERS)))
 
 
-def _ols(x: np.ndarray, u: np.ndarray, invariant: bool) -> tuple[float, float]:
-    if invariant or len(x) < 2 or np.ptp(x) == 0:
-        return float(np.mean(u)), 0.0
-    gamma, u0 = np.polyfit(x, u, 1)
-    return float(u0), float(gamma)
+def loo_predictions(
+    axis: HPAxis, law: ScaleLaw, fits: list[OptimumFit], *, n_boot: int = LOO_BOOT, seed: int = QUALITY_SEED
+) -> dict[float, float]:
+    """Each scale's optimum predicted by the plan's own procedure without it: `fit_scale_law` on the other
+    optima (same axis and promise, the held-out scale as target, no base). Empty with fewer than 3 scales
+    (the refit needs 2)."""
+    usable = _usable(fits)
+    if len(usable) < 3:
+        return {}
+    level = law.target_u.level or QUALITY_LEVEL
+    out: dict[float, float] = {}
+    for i, held in enumerate(usable):
+        refit = fit_scale_law(
+            axis,
+            usable[:i] + usable[i + 1 :],
+            held.scale,
+            scale_name=law.scale_name,
+            level=level,
+            n_boot=n_boot,
+            seed=seed,
+            invariant=law.promise_scale is not None,
+            base_scale=None,
+        )
+        if refit.target_u.value is not None and math.isfinite(refit.target_u.value):
+            out[float(held.scale)] = float(refit.target_u.value)
+    return out
 
 
-def fit_error(law: ScaleLaw) -> tuple[float | None, float | None]:
-    """Metric 1, in octaves: (in-sample RMS residual, fitted parameters' dof removed; leave-one-out RMS)."""
-    x, u = np.log2(np.asarray(law.scales, float)), np.asarray(law.optima_u, float)
-    if len(u) < 3:
-        return None, None
-    line = _law_line(law)
-    invariant = law.model == "invariant"
-    k = 1 if invariant else 2
-    in_sample = None
-    if line is not None:
-        resid = u - (line[0] + line[1] * x)
-        in_sample = math.sqrt(float(np.sum(resid**2)) / (len(u) - k))
-    loo = []
-    for i in range(len(u)):
-        keep = np.arange(len(u)) != i
-        u0, gamma = _ols(x[keep], u[keep], invariant)
-        loo.append(u[i] - (u0 + gamma * x[i]))
-    return finite(in_sample), finite(math.sqrt(float(np.mean(np.square(loo)))))
+def loo_fit_error(fits: list[OptimumFit], predictions: dict[float, float]) -> float | None:
+    """Metric 1's leave-one-out RMS: √(mean (u*(w) − prediction without w)²); None with < 3 predictions."""
+    errors = [
+        float(f.u) - predictions[float(f.scale)] for f in _usable(fits) if float(f.scale) in predictions
+    ]
+    if len(errors) < 3:
+        return None
+    return finite(math.sqrt(float(np.mean(np.square(errors)))))
+
+
+def loo_penalties(
+    axis: HPAxis, law: ScaleLaw, fits: list[OptimumFit], predictions: dict[float, float] | None = None
+) -> dict[float, float]:
+    """R(w) at each proxy width: `fit_scale_law` refitted without w predicts u*(w) (`loo_predictions`); the
+    miss is priced on w's fitted loss parabola, relative to its minimum (an in-sample law would be judged on
+    its own points). Widths without a parabola give no point."""
+    if predictions is None:
+        predictions = loo_predictions(axis, law, fits)
+    out: dict[float, float] = {}
+    for f in _usable(fits):
+        predicted = predictions.get(float(f.scale))
+        if predicted is None or f.coefficients is None:
+            continue
+        at_pred, at_opt = f.loss_at(predicted), f.loss_at(float(f.u))  # type: ignore[arg-type]
+        if at_pred is not None and at_opt and at_opt > 0:
+            out[float(f.scale)] = max(at_pred - at_opt, 0.0) / at_opt
+    return out
 
 
 def seed_mean_curve(
@@ -221,28 +282,103 @@ def seed_mean_curve(
     return np.array(us), np.array([float(np.mean(groups[u])) for u in us])
 
 
-def robustness_exponent(
+@dataclass(frozen=True)
+class RobustnessFit:
+    """Metric 2: κ and c of ΔL/L* ≈ c·|u − u*|^κ, κ's bootstrap interval and why κ is withheld or weak."""
+
+    kappa: float | None  # None where not identified
+    coefficient: float | None
+    points: int
+    interval: tuple[float, float] | None
+    notes: tuple[str, ...] = ()
+
+
+def _robustness_points(
     curves: dict[float, tuple[np.ndarray, np.ndarray]], optima: dict[float, float]
-) -> tuple[float | None, float | None, int]:
-    """Metric 2: (κ, c, points) of log(ΔL/L*) = log c + κ·log|u − u*|, pooled over widths; L* is each width's
-    lowest seed-mean loss, u* its fitted optimum."""
-    xs, ys = [], []
+) -> tuple[np.ndarray, np.ndarray]:
+    """The pooled (log|u − u*|, log ΔL/L*) points inside `ROBUSTNESS_WINDOW`."""
+    xs: list[float] = []
+    ys: list[float] = []
     for scale, (u, loss) in curves.items():
         if scale not in optima or len(loss) == 0:
             continue
         best = float(np.min(loss))
-        du = np.abs(u - optima[scale])
-        rel = (loss - best) / best
+        du = np.abs(np.asarray(u, float) - optima[scale])
+        rel = (np.asarray(loss, float) - best) / best
         ok = (du >= ROBUSTNESS_WINDOW[0]) & (du <= ROBUSTNESS_WINDOW[1]) & (rel > 0)
         xs += list(np.log(du[ok]))
         ys += list(np.log(rel[ok]))
+    return np.array(xs, float), np.array(ys, float)
+
+
+def _slopes(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Least-squares slopes of each row of y on the same row of x (NaN where a row's x is constant)."""
+    xc = x - x.mean(axis=-1, keepdims=True)
+    yc = y - y.mean(axis=-1, keepdims=True)
+    sxx = np.sum(xc * xc, axis=-1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(sxx > 1e-12, np.sum(xc * yc, axis=-1) / sxx, np.nan)
+
+
+def robustness_fit(
+    curves: dict[float, tuple[np.ndarray, np.ndarray]],
+    optima: dict[float, float],
+    *,
+    level: float = QUALITY_LEVEL,
+    n_boot: int = QUALITY_BOOT,
+    seed: int = QUALITY_SEED,
+) -> RobustnessFit:
+    """Metric 2: log(ΔL/L*) = log c + κ·log|u − u*|, pooled over widths (L* each width's lowest seed-mean
+    loss, u* its fitted optimum), κ's interval a percentile bootstrap of the pooled points. κ is withheld
+    (None) with < 3 points, points bunched in |u − u*|, or an interval wider than `KAPPA_MAX_WIDTH`."""
+    x, y = _robustness_points(curves, optima)
+    n = int(x.size)
+    if n < 3:
+        return RobustnessFit(
+            None, None, n, None, (f"κ needs ≥ 3 points of the loss curves' basins; got {n}",)
+        )
     # κ is a slope in log|u − u*|: points bunched within a factor 1.5 of each other do not determine it
-    if len(xs) < 3 or np.ptp(xs) < math.log(1.5):
-        return None, None, len(xs)
-    kappa, logc = np.polyfit(np.array(xs), np.array(ys), 1)
+    if np.ptp(x) < math.log(1.5):
+        return RobustnessFit(
+            None,
+            None,
+            n,
+            None,
+            ("κ not identified: the points' |u − u*| lie within a factor 1.5 of each other",),
+        )
+    kappa, logc = (float(v) for v in np.polyfit(x, y, 1))
+    idx = rng_from(seed).integers(0, n, size=(n_boot, n))
+    lo, hi = percentile_interval(_slopes(x[idx], y[idx]), level)
+    interval = None if lo is None or hi is None else (min(lo, kappa), max(hi, kappa))
+    label = f"{100 * level:g} % interval"
+    if interval is None:
+        return RobustnessFit(
+            None, None, n, None, ("κ not identified: no bootstrap replicate could be fitted",)
+        )
+    text = f"κ = {kappa:.3g}, {label} [{interval[0]:.3g}, {interval[1]:.3g}]"
+    if interval[1] - interval[0] > KAPPA_MAX_WIDTH:
+        return RobustnessFit(
+            None, None, n, interval, (f"{text}, wider than {KAPPA_MAX_WIDTH:g}: κ is not identified",)
+        )
+    notes: tuple[str, ...] = ()
+    tol = 1e-6 * SMOOTH_KAPPA
+    if interval[0] - tol <= SMOOTH_KAPPA <= interval[1] + tol:
+        notes = (
+            f"{text} contains {SMOOTH_KAPPA:g}: κ ≈ 2 is what any smooth minimum gives (a parabola near its "
+            "vertex), so it says only that the basin is smooth, nothing more about the loss curve",
+        )
     # a degenerate fit (points bunched in log|u − u*|) can give a log c past float range: no c, not a crash
     c = math.exp(logc) if logc < 700 else math.inf
-    return finite(float(kappa)), finite(c), len(xs)
+    return RobustnessFit(finite(kappa), finite(c), n, interval, notes)
+
+
+def robustness_exponent(
+    curves: dict[float, tuple[np.ndarray, np.ndarray]], optima: dict[float, float]
+) -> tuple[float | None, float | None, int]:
+    """Metric 2 as (κ, c, points): `robustness_fit` without its interval and notes (κ None where not
+    identified)."""
+    fit = robustness_fit(curves, optima)
+    return fit.kappa, fit.coefficient, fit.points
 
 
 def expected_penalty(kappa: float, c: float, sigma: float) -> float:
@@ -264,32 +400,43 @@ def expected_penalty(kappa: float, c: float, sigma: float) -> float:
     return math.exp(log_value) if log_value < 700 else math.inf
 
 
+def _nnls_r_inf(w: np.ndarray, r: np.ndarray) -> float:
+    """R∞ of R(w) = R∞ + b/w by non-negative least squares (R∞ ≥ 0, b ≥ 0)."""
+    coef, _ = optimize.nnls(np.column_stack([np.ones_like(w), 1.0 / w]), r)
+    return float(coef[0])
+
+
 def asymptotic_penalty(points: dict[float, float]) -> float | None:
-    """Metric 3: R∞ of R(w) = R∞ + b/w, least squares over the widths' penalties (≥ 2 widths)."""
-    if len(points) < 2:
+    """Metric 3: R∞ ≥ 0 of R(w) = R∞ + b/w (b ≥ 0), non-negative least squares over the widths' penalties
+    (≥ 2 widths)."""
+    if len({float(x) for x in points}) < 2:
         return None
     w = np.array(sorted(points), float)
     r = np.array([points[x] for x in sorted(points)], float)
-    _, r_inf = np.polyfit(1.0 / w, r, 1)
-    return finite(float(r_inf))
+    return finite(_nnls_r_inf(w, r))
 
 
-def loo_penalties(law: ScaleLaw, fits: list[OptimumFit]) -> dict[float, float]:
-    """R(w) at each proxy width: the law refitted without w predicts u*(w); the miss is priced on w's fitted
-    loss parabola, relative to its minimum (an in-sample law would be judged on its own points)."""
-    usable = [f for f in fits if f.u is not None and f.coefficients is not None]
-    if len(usable) < 3:
-        return {}
-    x = np.log2([f.scale for f in usable])
-    u = np.array([f.u for f in usable], float)
-    out: dict[float, float] = {}
-    for i, f in enumerate(usable):
-        keep = np.arange(len(usable)) != i
-        u0, gamma = _ols(x[keep], u[keep], law.model == "invariant")
-        at_pred, at_opt = f.loss_at(u0 + gamma * x[i]), f.loss_at(float(f.u))  # type: ignore[arg-type]
-        if at_pred is not None and at_opt and at_opt > 0:
-            out[float(f.scale)] = max(at_pred - at_opt, 0.0) / at_opt
-    return out
+def asymptotic_penalty_interval(
+    points: dict[float, float],
+    *,
+    level: float = QUALITY_LEVEL,
+    n_boot: int = QUALITY_BOOT,
+    seed: int = QUALITY_SEED,
+) -> tuple[float, float] | None:
+    """Metric 3's interval: the widths' points resampled with replacement and refitted (a replicate with a
+    single distinct width cannot place R∞ and is skipped), the percentile interval widened to hold the point;
+    None with fewer than 3 points."""
+    point = asymptotic_penalty(points)
+    if len(points) < 3 or point is None:
+        return None
+    w = np.array(sorted(points), float)
+    r = np.array([points[x] for x in sorted(points)], float)
+    idx = rng_from(seed).integers(0, w.size, size=(n_boot, w.size))
+    draws = np.array([_nnls_r_inf(w[i], r[i]) if np.ptp(w[i]) > 0 else math.nan for i in idx])
+    lo, hi = percentile_interval(draws, level)
+    if lo is None or hi is None:
+        return None
+    return min(lo, point), max(hi, point)  # nnls: every draw is ≥ 0
 
 
 def transfer_quality(
@@ -303,12 +450,16 @@ def transfer_quality(
     """Seed 004's three metrics for `axis` along width. `extra_penalties` adds measured R(w) points to the
     asymptotic fit (the bench's target run: L_transferred / L_oracle − 1)."""
     notes: list[str] = []
-    err, err_loo = fit_error(law)
+    err = fit_error(law)
+    predictions = loo_predictions(axis, law, fits)
+    err_loo = loo_fit_error(fits, predictions)
     if err is None:
         notes.append(f"fit error needs optima at ≥ 3 widths; got {len(law.scales)}")
     optima = {float(f.scale): float(f.u) for f in fits if f.u is not None}
     curves = {float(w): seed_mean_curve(ts, axis, axes) for w, ts in trials_by_width.items()}
-    kappa, c, n = robustness_exponent(curves, optima)
+    rob = robustness_fit(curves, optima)
+    notes += list(rob.notes)
+    kappa, c = rob.kappa, rob.coefficient
     sigma, expected = None, None
     t = law.target_u
     if t.low is not None and t.high is not None and t.level:
@@ -318,7 +469,7 @@ def transfer_quality(
         notes.append(f"κ = {kappa:.3g} ≤ 0: the losses do not rise away from the optimum (noise-dominated)")
     elif kappa is not None and c is not None and sigma is not None:
         expected = finite(expected_penalty(kappa, c, sigma))
-    by_width = loo_penalties(law, fits)
+    by_width = loo_penalties(axis, law, fits, predictions)
     by_width.update(extra_penalties or {})
     return TransferQuality(
         hparam=axis.name,
@@ -326,11 +477,13 @@ def transfer_quality(
         fit_error_octaves=err,
         fit_error_loo_octaves=err_loo,
         robustness_exponent=kappa,
+        robustness_exponent_interval=rob.interval,
         robustness_coefficient=c,
-        robustness_points=n,
+        robustness_points=rob.points,
         target_error_octaves=finite(sigma) if sigma is not None else None,
         expected_penalty_at_target=expected,
         asymptotic_penalty=asymptotic_penalty(by_width),
+        asymptotic_penalty_interval=asymptotic_penalty_interval(by_width),
         penalty_by_width={f"{w:g}": v for w, v in sorted(by_width.items())},
         notes=notes,
     )

@@ -10,6 +10,10 @@ the transferred HPs, so the interval it is judged against must also hold:
   it cannot be measured, because all learning rates of a width share one init draw and one batch order: the
   scatter around the LR parabola shows only the part of the noise that differs between LRs. The stated model
   takes the shared part to be as large as that visible part, so σ = √2 × the scatter.
+  With ≥ 2 seeds the model's ratio is measured as well (`shared_to_visible`): each seed's own LR curve near
+  the optimum is fitted by a parabola, whose scatter is the visible part; the seeds' spread at a fixed
+  configuration is the whole; the shared part is their difference. Plans of single-seed studies still use the
+  assumed 1, and say so; a multi-seed study tells a team what its single-seed studies would leave out.
 * **HP miss**: the target trains at the transferred value, not at its (unknown) optimum; the upper bound adds
   the loss of an HP at the far end of its interval, read off the widest proxy's fitted loss curve.
 
@@ -20,14 +24,16 @@ approximation for the skewed ones.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 from scipy import stats
 
+from orchestrator.planner.axis import HPAxis
 from orchestrator.planner.numeric import finite, json_safe
 from orchestrator.planner.optimum import OptimumFit
+from orchestrator.planner.profile import profile
 from orchestrator.planner.types import Interval, TrialResult
 
 SHARED_TO_VISIBLE = 1.0  # the model's ratio of the unseen (init, batch order) variance to the visible scatter
@@ -51,6 +57,8 @@ class RunNoise:
     dof: int | None  # degrees of freedom of a measured σ (its quantile is Student's t), None for the model
     method: str
     per_width: dict[int, float] = field(default_factory=dict)
+    # measured (shared variance)/(visible variance) where ≥ 2 seeds allow it, else None (the model assumes 1)
+    shared_to_visible: float | None = None
 
     def quantile(self, level: float) -> float:
         """The two-sided `level` multiplier of σ: t for a measured σ with few degrees of freedom, else z."""
@@ -71,16 +79,25 @@ class RunNoise:
                 "dof": self.dof,
                 "method": self.method,
                 "per_width": {str(w): s for w, s in self.per_width.items()},
+                "shared_to_visible": self.shared_to_visible,
+                "shared_to_visible_assumed": SHARED_TO_VISIBLE,
             }
         )
 
 
 def estimate_run_noise(
-    per_width: dict[int, list[TrialResult]], fits: dict[str, list[OptimumFit]]
+    per_width: dict[int, list[TrialResult]],
+    fits: dict[str, list[OptimumFit]],
+    axis: HPAxis | None = None,
+    others: list[HPAxis] | None = None,
 ) -> RunNoise:
     """σ of one run's final loss: from the proxy seeds when any configuration has ≥ 2, else the model."""
     measured = _pooled_seed_noise(per_width)
     if measured is not None:
+        visible = _visible_scatter(per_width, axis, others or []) if axis is not None else None
+        if visible and measured.sigma is not None:
+            ratio = max(0.0, measured.sigma**2 - visible**2) / visible**2
+            return replace(measured, shared_to_visible=finite(ratio))
         return measured
     per: dict[int, float] = {}
     for width in per_width:
@@ -120,6 +137,30 @@ def _pooled_seed_noise(per_width: dict[int, list[TrialResult]]) -> RunNoise | No
     if not total_dof:
         return None
     return RunNoise("proxy_seeds", finite(math.sqrt(total_ss / total_dof)), total_dof, SEEDS_TEXT, per)
+
+
+def _visible_scatter(
+    per_width: dict[int, list[TrialResult]], axis: HPAxis, others: list[HPAxis]
+) -> float | None:
+    """The pooled scatter of each seed's own loss curve along `axis` (the slice through its best configuration
+    of the other HPs) about a parabola over its better half: the part of the noise that differs between LRs
+    (≥ 5 finite points per curve; None when no curve has them)."""
+    ss, dof = 0.0, 0
+    for trials in per_width.values():
+        for seed in sorted({t.seed for t in trials}):
+            mine = [t for t in trials if t.seed == seed]
+            prof = profile(mine, axis, others)
+            ok = ~prof.diverged & np.isfinite(prof.losses)
+            values = np.asarray(prof.values, float)[ok]
+            losses = np.asarray(prof.losses, float)[ok]
+            if values.size < 5:
+                continue
+            u = np.asarray(axis.to_u(values), float)
+            near = np.argsort(losses)[: max(5, values.size // 2)]
+            coef = np.polyfit(u[near], losses[near], 2)
+            ss += float(np.sum((losses[near] - np.polyval(coef, u[near])) ** 2))
+            dof += near.size - 3
+    return math.sqrt(ss / dof) if dof > 0 else None
 
 
 def hp_miss_penalty(fits: OptimumFit | None, value_u: float | None, interval_u: Interval) -> float:

@@ -76,8 +76,10 @@ def test_every_plot_draws_its_series(finished_sweep, page: Page, screenshot) -> 
         assert float(shown) == pytest.approx(lr, rel=2e-3)  # the transferred lr, to the digits shown
         law = per_param[p]["width_transfer"]["lr"]
         expect(cell).to_contain_text(f"{law['gamma']['value']:.2f}")
-        if law["model"] == "invariant":  # μP's γ = 0 held: averaged in, the interval still the line's band
-            expect(cell).to_contain_text("averaged with the promise")
+        if (
+            law["model"] == "invariant"
+        ):  # μP's γ = 0 held: shrunk toward it, the interval still the data's band
+            expect(cell).to_contain_text("shrunk toward the promise")
     if plan_doc["recommended"]:
         expect(plan_table.locator(f'tr[data-parametrization="{plan_doc["recommended"]}"]')).to_contain_text(
             "recommended"

@@ -114,8 +114,8 @@ def test_a_width_law_without_draws_moves_its_bounds_by_the_depth_interval() -> N
 
 def test_completep_keeps_its_value_over_depth_when_the_depth_optima_agree() -> None:
     """CompleteP promises a depth-invariant optimum: with γ_depth = 0 in the data the plan moves the
-    width-transferred value to depth 8 by the promise-averaged slope (1 − w₀)·γ_depth, carries the fitted
-    γ_depth's band in the interval, and says so."""
+    width-transferred value to depth 8 by the depth law's move, shrunk toward the promise by its prior,
+    carries the fitted γ_depth's band in the interval, and says so."""
     surface = Surface(gamma=0.0, gamma_depth=0.0, u0=-5.0)
     spec = make_spec(
         [32, 64, 128],
@@ -133,12 +133,14 @@ def test_completep_keeps_its_value_over_depth_when_the_depth_optima_agree() -> N
     pp = plan.parametrizations["completep"]
     law = pp.depth_transfer["lr"]
     assert law.model == "invariant" and pp.width_transfer["lr"].model == "invariant"
-    shift = math.log2(8) - math.log2(4)
-    moved = pp.width_transfer["lr"].target_u.value + law.applied_gamma.value * shift
+    moved = pp.width_transfer["lr"].target_u.value + law.move.value
     assert math.log2(pp.hparams["lr"].value) == pytest.approx(moved)
-    assert law.applied_gamma.value == pytest.approx((1 - law.promise_weight) * law.gamma.value)
+    assert law.promise_scale == 0.1 and abs(law.move.value) < abs(law.gamma.value) + 1e-9  # shrunk
+    assert law.move.low == pytest.approx(law.gamma.low * law.shift) and law.move.high == pytest.approx(
+        law.gamma.high * law.shift
+    )
     notes = [w.message for w in plan.warnings if w.code == "depth_transfer_applied"]
-    assert notes and "compatible with 0" in notes[0] and "averaged with the promise" in notes[0]
+    assert notes and "shrunk toward the parametrization's depth promise" in notes[0]
     assert pp.hparams["lr"].contains(2**-5)
     # 3 widths test the width law; 2 depths cannot test the depth law the target was moved along
     assert pp.transfer_verdict == "untested" and "over depth" in pp.verdict.reason

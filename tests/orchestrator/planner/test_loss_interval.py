@@ -78,3 +78,19 @@ def test_one_seed_states_its_noise_model_and_lists_it_among_the_caveats() -> Non
     assert "modelled, not measured" in caveats
     assert "pure power law" in caveats  # the E = 0 point with < 4 widths, no longer hidden among warnings
     assert "2 widths" in caveats
+
+
+@pytest.mark.parametrize(("seed_noise", "expected"), [(0.0, 0.0), (0.01, 1.0), (0.02, 4.0)])
+def test_the_shared_noise_ratio_is_measured_from_the_seeds(seed_noise: float, expected: float) -> None:
+    """With ≥ 2 seeds the plan measures what a single-seed study must assume (run_noise.py): the part of the
+    noise all LRs of a seed share (init draw, batch order) over the part that differs between LRs, here drawn
+    as seed_noise² / noise² with noise 0.01 (0, 1, 4). Pooled over 3 widths × 4 seeds of 11 LRs."""
+    spec = make_spec([32, 64, 128], 1024, seeds=4, points=11, low=2**-12, high=2**-2)
+    surface = Surface(gamma=0.0, u0=-7.0, noise=0.01, seed_noise=seed_noise)
+    ratios = []
+    for s in range(8):
+        plan = build_plan(spec, grid_trials(spec, {"mup": surface}, np.random.default_rng(s)), lambda *a: [])
+        noise = plan.parametrizations["mup"].predicted_loss_noise
+        assert noise.source == "proxy_seeds" and noise.to_dict()["shared_to_visible_assumed"] == 1.0
+        ratios.append(noise.shared_to_visible)
+    assert abs(float(np.median(ratios)) - expected) < 0.35 + 0.35 * expected, ratios

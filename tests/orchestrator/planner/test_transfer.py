@@ -84,31 +84,32 @@ def test_poor_power_law_widens_the_interval() -> None:
     assert law.reduced_chi2 > 2
 
 
-def test_a_kept_promise_moves_the_point_toward_it_but_keeps_the_lines_band() -> None:
-    """μP's γ = 0 held by the data: the point averages the promise and the line by their BIC weights (closer
-    to the truth than the line alone when the promise is true), but the interval is the line's band, since two
-    proxies cannot exclude a drift inside it (docs/planner.md, "Promises")."""
-    free_errors, kept_errors = [], []
+def test_a_kept_promise_shrinks_the_point_toward_it_but_keeps_the_datas_band() -> None:
+    """μP's γ = 0 held by the data: the prior N(0, 0.1²) per doubling shrinks the slope to the posterior mean
+    γ̂·τ²/(τ² + se²) (se² of the weighted line's slope), but the interval is the data's band, since two
+    proxies cannot exclude a drift inside it (docs/planner.md, "Promises"). Without a promise, a move whose
+    interval holds 0 is not made: the value stays at the widest proxy's."""
+    kept_laws = 0
     for s in range(40):
-        fits, u0 = optima(0.0, np.random.default_rng(100 + s), widths=(32, 64), seed=s)
+        fits, _ = optima(0.0, np.random.default_rng(100 + s), widths=(32, 64), seed=s)
         kept = fit_scale_law(LR, fits, 512, seed=s, invariant=True)
         free = fit_scale_law(LR, fits, 512, seed=s)
-        assert free.promise_weight is None
+        assert free.promise_scale is None and kept.promise_scale == 0.1
+        if not free.applied:
+            assert free.target_u.value == pytest.approx(fits[-1].u)  # the line through both is not moved
+            assert "move_unresolved" in [w.code for w in free.warnings]
         if kept.model != "invariant":
             continue  # γ excluded 0 by chance (about 1 in 10 at a 90 % level)
+        kept_laws += 1
         assert "invariance_assumed" in [w.code for w in kept.warnings]
-        weight = kept.promise_weight
-        assert 0.0 < weight <= 1 / (1 + 2**-0.5) + 1e-9  # two scales never make the promise certain
-        assert kept.applied_gamma.value == pytest.approx((1 - weight) * kept.gamma.value)
-        assert np.array_equal(kept.draws_gamma, free.draws_gamma)  # any depth move carries the line's band
+        se2 = kept.sigmas[0] ** 2 + kept.sigmas[1] ** 2  # two points one octave apart
+        posterior = kept.gamma.value * 0.1**2 / (0.1**2 + se2)
+        assert kept.applied_gamma.value == pytest.approx(posterior, rel=1e-6)
+        assert np.array_equal(kept.draws_gamma, free.draws_gamma)  # any move carries the data's band
         assert kept.target_u.low == pytest.approx(min(free.target_u.low, kept.target_u.value))
         assert kept.target_u.high == pytest.approx(max(free.target_u.high, kept.target_u.value))
-        u0_line, slope = kept.applied_line
-        assert u0_line + slope * math.log2(512) == pytest.approx(kept.target_u.value)
-        kept_errors.append(abs(kept.target_u.value - u0))
-        free_errors.append(abs(free.target_u.value - u0))
-    assert len(kept_errors) >= 30
-    assert np.mean(kept_errors) < 0.8 * np.mean(free_errors)
+        assert kept.predict_u(512) == pytest.approx(kept.target_u.value)
+    assert kept_laws >= 30
 
 
 # The review's setting (synthetic.HALF_OCTAVE_GRID): 15 learning rates half an octave apart, one seed, noise
@@ -128,7 +129,9 @@ def test_the_target_lr_interval_covers_the_true_optimum_whatever_the_drift(
     """≥ 80 % of 40 seeded studies' 90 % intervals hold the true optimum at the target, under a promise that
     may be slightly wrong (γ = −0.1, −0.2) or refuted (−0.5), and with no promise (SP). The widths are bounded
     too: the median interval is no wider than γ's own band carried over the extrapolation distance (+20 %),
-    so the test cannot pass by being merely wide."""
+    so the test cannot pass by being merely wide. With 3 widths the law is a mixture of a line and saturating
+    forms (transfer.py), which costs width: up to 1.3× the line's band (a refuted μP promise: the shrunk point
+    widens its own interval), 1.3 octaves at most."""
     spec = make_spec(list(widths), 512, seeds=1, **HALF_OCTAVE_GRID)
     surface = Surface(gamma=gamma, u0=-9.0 if promise else -7.5, noise=0.015)
     truth = surface.optimum_u(512)
@@ -142,8 +145,8 @@ def test_the_target_lr_interval_covers_the_true_optimum_whatever_the_drift(
         spans.append(law.target_u.high - law.target_u.low)
         ratios.append(spans[-1] / ((law.gamma.high - law.gamma.low) * distance))
     assert hits >= 0.8 * COVERAGE_STUDIES, (hits, np.median(spans))
-    assert np.median(ratios) < 1.2, np.median(ratios)
-    assert np.median(spans) < (1.6 if len(widths) == 2 else 0.8), np.median(spans)  # octaves
+    assert np.median(ratios) < 1.3, np.median(ratios)
+    assert np.median(spans) < (1.7 if len(widths) == 2 else 1.3), np.median(spans)  # octaves
 
 
 def test_a_refuted_invariance_follows_the_line_and_says_so() -> None:

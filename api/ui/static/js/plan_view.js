@@ -221,16 +221,22 @@ function multipliersHtml(rows) {
 }
 
 /**
- * One transfer law's γ with its interval. When the parametrization's promise (γ = 0) held, the value averages
- * the promise and the fitted line by their BIC weight, and the interval stays the line's band (transfer.py).
+ * One transfer law's γ (the data's line) with its interval, and what the plan applied: under a promise the
+ * move is shrunk toward it by a prior N(0, τ²) per doubling; without one a move whose interval holds 0 is not
+ * made; the law may be a mixture of a line and drifts that level off (transfer.py, `form_weights`).
  */
 function gammaHtml(label, law) {
   const g = law?.gamma || {};
   if (!isNum(g.value)) return "";
   const bounds = isNum(g.low) && isNum(g.high) ? ` [${g.low.toFixed(2)}, ${g.high.toFixed(2)}]` : "";
-  const weight = isNum(law.promise_weight) ? `, weight ${law.promise_weight.toFixed(2)}` : "";
-  const kept = law.model === "invariant"
-    ? ` (compatible with 0: averaged with the promise${weight}; interval from the fitted line)` : "";
+  const forms = Object.entries(law.form_weights || {}).filter(([, w]) => isNum(w) && w >= 0.005)
+    .map(([f, w]) => `${f.replace("_", " ")} ${w.toFixed(2)}`).join(", ");
+  const notes = [];
+  if (law.model === "invariant") notes.push(`compatible with 0: shrunk toward the promise, prior τ = ${fmtNum(law.promise_scale, 2)}`);
+  else if (isNum(law.promise_scale)) notes.push(`promise refuted: shrunk by its prior, τ = ${fmtNum(law.promise_scale, 2)}`);
+  if (law.model === "unresolved") notes.push("the move's interval holds 0: not made");
+  if (forms && !forms.startsWith("power law 1.00")) notes.push(`forms: ${forms}`);
+  const kept = notes.length ? ` (${esc(notes.join("; "))}; interval from the data)` : "";
   return `γ<sub>${esc(label)}</sub> = ${g.value.toFixed(2)}${bounds}${kept}`;
 }
 
@@ -283,12 +289,14 @@ function moveChange(m) {
   return `<b class="move-change" title="${esc(octaves)}">${esc(change)}</b>`;
 }
 
-/** γ with its interval; the law's model (e.g. "invariant": the promise kept) in the tooltip. */
+/** γ with its interval; the law's model (e.g. "invariant": shrunk toward the promise) in the tooltip, and a
+ * move the data did not resolve marked as not made. */
 function moveGamma(m) {
   const g = m.gamma;
   if (!g || !isNum(g.value)) return `<span class="muted">${esc(m.model || "—")}</span>`;
   const bounds = isNum(g.low) && isNum(g.high) ? ` <span class="muted">[${g.low.toFixed(2)}, ${g.high.toFixed(2)}]</span>` : "";
-  return `<span title="${esc(m.model || "")}">γ = ${g.value.toFixed(2)}${bounds}</span>`;
+  const skipped = m.applied === false ? ` <span class="muted">(unresolved: not moved)</span>` : "";
+  return `<span title="${esc(m.model || "")}">γ = ${g.value.toFixed(2)}${bounds}</span>${skipped}`;
 }
 
 /**
