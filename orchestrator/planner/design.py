@@ -47,6 +47,7 @@ class StudyDesign:
     run_tokens: Callable[[TrialResult], int]  # tokens one proxy run trained on (its compute)
     base_tokens_at: Callable[[int], int]  # the width sweep's tokens per run at a proxy scale
     weight_decay_mode: str = "coupled"
+    batch_unit_tokens: int = 1  # tokens per unit of `proxy_batch`/`target_batch` (the context length)
     weight_decay: float | None = None  # the fixed decay, when it is not swept
     target_info: dict[str, Any] = field(default_factory=dict)  # extra fields of the plan's `target`
     proxy_info: dict[str, Any] = field(default_factory=dict)  # extra fields of the plan's `proxy`

@@ -10,10 +10,13 @@ u*(D) = u₀ + γ_D·log2 D, with the width law's machinery (transfer.py) and no
 widest proxy width that ran ≥ 2 budgets; the batch-size law likewise over the batch sizes, each at the base
 budget. The target's HPs move by γ·log2(target / base) along each axis (plan.py adds the moves).
 
-Weight decay moves by AdamW's timescale instead of a fitted law: τ = B/(η·λ·D), the EMA timescale of the
-weights as a fraction of the run (Wang & Aitchison 2024; Bergsma et al. 2025, "Power Lines"), is what stays
-optimal as B, η and D change, so the target keeps the proxies' τ* and λ_target = B_t/(η_t·τ*·D_t). With
-decay independent of the LR (`weight_decay_mode: independent`, p ← p − λ·p) the timescale is B/(λ·D).
+Weight decay moves by AdamW's timescale instead of a fitted law: τ = B/(η·λ·D), B the batch in tokens, is
+the EMA timescale of the weights, 1/(η·λ) steps, as a fraction of the run's D/B steps (Wang & Aitchison
+2024). Power Lines (Bergsma et al. 2025) measure that the optimal τ is not a constant but a power law in
+tokens per parameter, τ* ∝ (D/N)^c; keeping the proxies' τ* is exact only where the target's tokens per
+parameter equal the proxies'. So the target keeps the proxies' τ* (λ_target = B_t/(η_t·τ*·D_t)) and the plan
+says this rule was never tested on a held-out budget (verdict.py). With decay independent of the LR
+(`weight_decay_mode: independent`, p ← p − λ·p) the timescale is B/(λ·D).
 """
 
 from __future__ import annotations
@@ -237,23 +240,26 @@ def _other_is_base(trial: TrialResult, scale_name: str) -> bool:
 
 @dataclass(frozen=True)
 class Timescale:
-    """AdamW's τ = B/(η·λ·D) (B/(λ·D) with LR-independent decay) at the proxies' optimum and at the target,
-    in units of the run: the fraction of the run the weights' moving average spans."""
+    """AdamW's τ = B/(η·λ·D) (B/(λ·D) with LR-independent decay), B the batch in tokens, at the proxies'
+    optimum and at the target, in units of the run: the fraction of the run the weights' moving average
+    spans."""
 
     mode: str  # the spec's weight_decay_mode
-    proxy: dict[str, float]  # batch_size, lr, weight_decay, tokens, tau
+    proxy: dict[str, float]  # batch_size (sequences), batch_tokens, lr, weight_decay, tokens, tau
     target: dict[str, float]
 
     def to_dict(self) -> dict[str, Any]:
         return json_safe({"mode": self.mode, "proxy": self.proxy, "target": self.target})
 
 
-def timescale(mode: str, *, batch_size: float, lr: float, weight_decay: float, tokens: float) -> float | None:
-    """τ in runs; None when the decay is off (an infinite timescale)."""
+def timescale(
+    mode: str, *, batch_tokens: float, lr: float, weight_decay: float, tokens: float, **_: float
+) -> float | None:
+    """τ in runs (the batch in tokens, like D); None when the decay is off (an infinite timescale)."""
     rate = weight_decay * (1.0 if mode == "independent" else lr)
     if rate <= 0 or tokens <= 0:
         return None
-    return batch_size / (rate * tokens)
+    return batch_tokens / (rate * tokens)
 
 
 def keep_timescale(mode: str, proxy: dict[str, float], target: dict[str, float]) -> float | None:
@@ -262,4 +268,4 @@ def keep_timescale(mode: str, proxy: dict[str, float], target: dict[str, float])
     if tau is None:
         return None
     lr = 1.0 if mode == "independent" else target["lr"]
-    return target["batch_size"] / (lr * tau * target["tokens"])
+    return target["batch_tokens"] / (lr * tau * target["tokens"])

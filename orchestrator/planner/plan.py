@@ -270,6 +270,7 @@ def spec_design(spec: SweepSpec, resolver: MultiplierResolver | None) -> StudyDe
         run_tokens=lambda trial: _tokens_run(spec, trial),
         base_tokens_at=lambda width: proxy_tokens,
         weight_decay_mode=spec.optimizer.weight_decay_mode,
+        batch_unit_tokens=spec.model.context_length,
         weight_decay=spec.optimizer.weight_decay,
         target_info={
             "steps": target_steps(spec),
@@ -879,8 +880,21 @@ def _timescale(
                 )
             )
         return None
-    proxy = {"batch_size": sizes.proxy_batch, "lr": lr_base, "weight_decay": wd, "tokens": sizes.proxy_tokens}
-    target = {"batch_size": sizes.target_batch, "lr": lr, "weight_decay": wd, "tokens": sizes.target_tokens}
+    per = design.batch_unit_tokens  # tokens per batch element: τ compares the batch with D in tokens
+    proxy = {
+        "batch_size": sizes.proxy_batch,
+        "batch_tokens": sizes.proxy_batch * per,
+        "lr": lr_base,
+        "weight_decay": wd,
+        "tokens": sizes.proxy_tokens,
+    }
+    target = {
+        "batch_size": sizes.target_batch,
+        "batch_tokens": sizes.target_batch * per,
+        "lr": lr,
+        "weight_decay": wd,
+        "tokens": sizes.target_tokens,
+    }
     proxy_tau = timescale(mode, **proxy)
     if "weight_decay" in hparams:
         kept = keep_timescale(mode, proxy, target)
@@ -911,7 +925,8 @@ def _timescale(
                     "weight_decay_timescale",
                     f"weight_decay ×{factor:.3g} to {kept:.3g}: it keeps AdamW's timescale τ = B/(η·λ·D) "
                     f"at the proxies' optimum ({proxy_tau:.3g} of a run) for the target's "
-                    f"B = {sizes.target_batch}, η = {lr:.3g} and D = {sizes.target_tokens:,} tokens",
+                    f"B = {target['batch_tokens']:,} tokens, η = {lr:.3g} and D = {sizes.target_tokens:,} "
+                    "tokens (Power Lines find the optimal τ drifts with tokens per parameter: untested here)",
                     hparam="weight_decay",
                 )
             )

@@ -37,7 +37,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from scipy import stats
 
 from orchestrator.planner.axis import HPAxis
 from orchestrator.planner.numeric import finite, json_safe, percentile_interval, rng_from
@@ -49,9 +48,6 @@ PROMISE_SCALE = 0.1  # prior sd of a promised drift, octaves per doubling (docs/
 LINEAR_PROMISE_FRACTION = 0.05  # on a linear axis: that fraction of the searched range per doubling
 SATURATION_POWERS = (0.5, 1.0)
 POWER_LAW = "power_law"
-# the held-out optima are scored by a Student-t density: one outlying optimum (heavy-tailed run noise)
-# must not hand the weight to a form that merely bends toward it
-LOO_DOF = 3
 
 
 @dataclass(frozen=True)
@@ -410,7 +406,7 @@ def _loo(design: np.ndarray, u: np.ndarray, sig: np.ndarray) -> tuple[float | No
         var = float(sig[i] ** 2 + design[i] @ cov @ design[i])
         errors.append(err)
         z2.append(err**2 / var)
-        logp += float(stats.t.logpdf(err / math.sqrt(var), LOO_DOF)) - 0.5 * math.log(var)
+        logp += -0.5 * (err**2 / var + math.log(2 * math.pi * var))
     return math.sqrt(float(np.mean(np.square(errors)))), logp, float(np.mean(z2))
 
 

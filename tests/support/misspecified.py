@@ -11,6 +11,7 @@ breaks one assumption at a time, as real runs do:
   finite-width offset fading as 1/width);
 * `Jump`: the optimum moves by a step at the widest width(s) only (a Megatron μP study saw one at 2048);
 * `dof`: Student-t run noise with 2-3 degrees of freedom, at the Gaussian's scale σ (σ·t_ν);
+* `spread`: heteroscedastic run noise, larger away from the optimum (σ·(1 + spread·|u − u*|));
 * `asymmetry`: loss curves steeper towards divergence, k·(2/a²)·(e^(a·d) − 1 − a·d) with d = u − u*, which
   has the parabola's curvature k at the optimum;
 * `BrokenPowerLaw`: L(N) whose exponent changes with N, so the fitted E + A·N^−α extrapolates wrongly.
@@ -105,6 +106,9 @@ class Truth:
     asymmetry: float = 0.0  # a (per octave) of the exponential loss curve; 0: the parabola
     dof: float | None = None  # Student-t degrees of freedom of the noise; None: Gaussian
     loss_law: BrokenPowerLaw | None = None  # None: the surface's E + A·N^−α
+    # heteroscedastic noise: σ × (1 + spread·|u − u*|), noisier away from the optimum (near divergence and
+    # at tiny LRs, where runs are most sensitive to their init and batches); 0: the same σ everywhere
+    spread: float = 0.0
 
     def optimum_u(self, width: float, depth: int = 2) -> float:
         s = self.surface
@@ -156,8 +160,9 @@ def grid_trials(spec: SweepSpec, truths: dict[str, Truth], rng: np.random.Genera
                 for lr in spec.search.space["lr"].grid():
                     u = math.log2(lr)
                     diverged = u - truth.optimum_u(w, depth) > s.diverge_above
+                    scale = s.noise * (1.0 + truth.spread * abs(u - truth.optimum_u(w, depth)))
                     for seed in spec.proxy.seeds:
-                        noise = truth.draw(rng, s.noise) + shared[seed]
+                        noise = truth.draw(rng, scale) + shared[seed]
                         loss = math.nan if diverged else truth.expected_loss(u, w, depth) + noise
                         status = "diverged" if diverged else "completed"
                         trials.append(TrialResult(p, w, depth, seed, {"lr": lr}, loss, diverged, status))
@@ -333,6 +338,8 @@ def cases(design: Design) -> list[tuple[str, dict[str, Truth]]]:
         # 3. Student-t noise at the Gaussian's scale σ
         ("3a. Student-t noise, 3 dof", each(dof=3.0)),
         ("3b. Student-t noise, 2 dof", each(dof=2.0)),
+        # σ three times larger 2 octaves from the optimum, five times 4 octaves away
+        ("3c. heteroscedastic noise, σ × (1 + octaves off the optimum)", each(spread=1.0)),
         # 4. a = 1 per octave: 2 octaves above the optimum cost 2.2× the parabola's excess, 2 below 0.57×
         ("4. asymmetric loss curve, a = 1", each(asymmetry=1.0)),
         # 5. the loss law's exponent changes around the widest proxy or just beyond it

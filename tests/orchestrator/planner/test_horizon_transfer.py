@@ -104,7 +104,8 @@ def test_swept_weight_decay_keeps_the_adamw_timescale() -> None:
     assert tau.target["tau"] == pytest.approx(tau.proxy["tau"], rel=1e-9)
     lr = mup.hparams["lr"].value
     wd = mup.hparams["weight_decay"].value
-    assert wd == pytest.approx(8 / (lr * tau.proxy["tau"] * 8 * BASE))
+    assert wd == pytest.approx(8 * 64 / (lr * tau.proxy["tau"] * 8 * BASE))  # batch 8 × 64 tokens
+    assert tau.proxy["batch_tokens"] == tau.proxy["batch_size"] * 64
     assert any(m["axis"] == "timescale" for m in mup.moves)
 
 

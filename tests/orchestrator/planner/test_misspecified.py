@@ -58,62 +58,67 @@ def test_a_truth_that_replaces_nothing_is_the_planners_own_model() -> None:
 
 @pytest.mark.parametrize("design", [THREE_WIDTHS, FOUR_WIDTHS], ids=["3 widths", "4 widths"])
 def test_on_its_own_model_the_planner_covers_and_holds(design: Design) -> None:
-    """The control every other case is read against: the same design drawn from the planner's own model."""
+    """The control every other case is read against: the same design drawn from the planner's own model.
+    With 3 widths SP pays for not assuming the line: levelling-off forms the three optima cannot exclude get
+    some weight, which moves the point in a few studies (RMS error ~0.17 octave, a study or two above 1 %)."""
     for p, s in measured(design, "control").items():
         assert s.cover >= 0.8 and s.median_width < 0.35, (p, s)
-        assert s.rms_error < 0.12 and s.mean_regret < 0.001, (p, s)
-        assert s.verdicts.get("holds", 0) >= 38 and s.holds_with_regret == 0, (p, s)
+        loose = design is THREE_WIDTHS and p == "sp"
+        assert s.rms_error < (0.3 if loose else 0.12), (p, s)
+        assert s.mean_regret < (0.003 if loose else 0.001), (p, s)
+        assert s.verdicts.get("holds", 0) >= 38 and s.holds_with_regret <= (3 if loose else 0), (p, s)
         assert s.loss_cover >= 0.85, (p, s)
         # with 3 widths the loss law is a pure power law and its band reaches the widest proxy's loss
         if design is FOUR_WIDTHS:
             assert s.loss_width < 0.15, (p, s)
 
 
-def test_a_saturating_drift_is_overshot_and_often_passes_the_verdict() -> None:
-    """The line extrapolates a drift that has stopped. μP (an offset fading as 1/width): the target lr lands
-    ~0.55 octave low, outside its interval in over 90 % of studies, all with a "holds" verdict. SP (0.75
-    octave per doubling up to width 64, flat beyond, as in the repo's benchmark): ~1.25 octaves low, ~4 %
-    regret, and the extrapolation check catches it in only about half the studies; every "holds" costs more
-    than 1 %. Known misses, asserted by size."""
+def test_a_saturating_drift_is_followed_where_the_held_out_widths_see_it() -> None:
+    """A drift that levels off, 3 widths. μP (an offset fading as 1/width): the levelling-off forms win the
+    leave-one-out comparison, the target lr lands within ~0.1 octave and the interval covers in ~80 % of
+    studies (the line alone: 0.55 octave low, covered in under a third). SP (0.75 octave per doubling up to
+    width 64, flat beyond, as in the repo's benchmark): still ~0.5 octave low (the line keeps some weight),
+    ~0.7 % regret instead of ~4 %, and the verdict fails half the studies; a "holds" above 1 % is rare."""
     mup, sp = measured(THREE_WIDTHS, "1.").values()
-    assert -0.75 < mup.median_error < -0.35 and mup.cover <= 0.3, mup
-    assert 0.004 < mup.mean_regret < 0.015 and mup.verdicts.get("holds", 0) >= 36, mup
-    assert mup.holds_with_regret >= 5, mup
-    assert -1.5 < sp.median_error < -0.9 and sp.mean_regret > 0.025, sp
-    # the check sees the knee from the widest proxy (on the flat part) in about half the studies
-    assert 10 <= sp.verdicts.get("fails", 0) <= 30, sp
-    assert sp.holds_with_regret == sp.verdicts.get("holds", 0), sp
-    assert sp.median_width > 1.5 and 0.5 <= sp.cover <= 0.85, sp  # the widened band, still missing often
+    assert -0.25 < mup.median_error < 0.1 and mup.cover >= 0.7 and mup.mean_regret < 0.002, mup
+    assert mup.verdicts.get("holds", 0) >= 36 and mup.holds_with_regret <= 1, mup
+    assert -0.8 < sp.median_error < -0.25 and 0.003 < sp.mean_regret < 0.012, sp
+    assert 10 <= sp.verdicts.get("fails", 0) <= 30 and sp.holds_with_regret <= 3, sp
+    assert sp.cover >= 0.7, sp
 
 
-def test_two_proxies_past_the_knee_fail_the_verdict_but_not_the_lr() -> None:
+def test_two_proxies_past_the_knee_fail_the_verdict_and_cost_under_one_percent() -> None:
     """With 4 widths and SP's knee at 128, two proxies sit on the flat part: the check fails in most studies,
-    yet the plan's lr still follows the line, ~1.9 octaves low at a ~10 % regret, and no interval (lr or
-    loss) holds the truth."""
+    and the levelling-off forms carry the lr to ~0.5 octave low at a ~0.7 % regret (the line alone: 1.9
+    octaves, ~10 %); the interval, narrow around a wrong form, still misses the truth. μP's fading offset is
+    followed to within 0.1 octave."""
     sp = measured(FOUR_WIDTHS, "1.")["sp"]
-    assert sp.verdicts.get("fails", 0) >= 30 and sp.holds_with_regret == sp.verdicts.get("holds", 0), sp
-    assert sp.median_error < -1.5 and sp.mean_regret > 0.06, sp
-    assert sp.cover <= 0.05 and sp.loss_cover <= 0.1, sp
+    assert sp.verdicts.get("fails", 0) >= 30 and sp.holds_with_regret <= 2, sp
+    assert -0.8 < sp.median_error < -0.2 and sp.mean_regret < 0.012, sp
+    assert sp.cover <= 0.2, sp
+    mup = measured(FOUR_WIDTHS, "1.")["mup"]
+    assert abs(mup.median_error) < 0.1 and mup.cover >= 0.75 and mup.mean_regret < 0.001, mup
 
 
 @pytest.mark.parametrize("design", [THREE_WIDTHS, FOUR_WIDTHS], ids=["3 widths", "4 widths"])
 def test_a_one_octave_jump_at_the_widest_proxy_fails_the_verdict(design: Design) -> None:
     """The step costs ~2 % on the widest proxy's loss curve, over the check's 1 % limit, so the plan says
-    "fails"; the lr it still states follows the line through the step (with 3 widths 0.6-0.9 octave low)."""
+    "fails"; the lr it still states is pulled by the step (with 3 widths 0.4-0.6 octave low)."""
     for p, s in measured(design, "2a.").items():
         assert s.verdicts.get("fails", 0) >= 38, (p, s)
         if design is THREE_WIDTHS:
-            assert s.median_error < -0.4 and s.mean_regret > 0.015, (p, s)
+            assert s.median_error < -0.2 and s.mean_regret > 0.004, (p, s)
 
 
 def test_a_half_octave_jump_at_the_widest_proxy_is_not_flagged() -> None:
     """Half an octave at the widest proxy costs its loss curve less than the verdict's 1 % limit, so the
-    transfer "holds" while the line through the jump overshoots the target by ~0.55 octave; a third of the
-    studies then lose more than 1 %. The line's widened band still covers the truth in most studies."""
+    transfer "holds" while the point lands 0.3-0.5 octave low; the mixture's band covers the truth (it spans
+    the line and the levelling-off forms), and a "holds" above 1 % now happens in ~10 % of SP's studies
+    (before: a third to three quarters)."""
     for p, s in measured(THREE_WIDTHS, "2b.").items():
         assert s.verdicts.get("holds", 0) >= 36, (p, s)
-        assert -0.75 < s.median_error < -0.35 and s.holds_with_regret >= 6, (p, s)
-        assert s.cover >= 0.7 and s.median_width > 1.2, (p, s)
+        assert -0.65 < s.median_error < -0.15 and s.holds_with_regret <= 8, (p, s)
+        assert s.cover >= 0.85 and s.median_width > 1.2, (p, s)
 
 
 @pytest.mark.parametrize("design", [THREE_WIDTHS, FOUR_WIDTHS], ids=["3 widths", "4 widths"])
@@ -132,12 +137,30 @@ def test_a_jump_beyond_the_proxies_is_invisible(design: Design) -> None:
 @pytest.mark.parametrize("key", ["3a.", "3b."], ids=["t, 3 dof", "t, 2 dof"])
 def test_heavy_tailed_noise_keeps_the_coverage(key: str) -> None:
     """Student-t run noise at the Gaussian's scale: the intervals widen (pooled σ and bootstraps see the
-    outliers) and keep covering; the point error grows but the regret stays negligible."""
+    outliers) and keep covering. μP's regret stays negligible; SP's does not with 3 widths: an outlying
+    optimum reads as a bend and hands weight to a levelling-off form (RMS error 0.3-0.7 octave, 0.3-1.2 %
+    regret, up to a quarter of studies "holds" above 1 %), a cost of choosing the form from three optima."""
     control = measured(THREE_WIDTHS, "control")
     for p, s in measured(THREE_WIDTHS, key).items():
-        assert s.cover >= 0.8 and s.median_width < 2.5 * control[p].median_width, (p, s)
-        assert s.rms_error < 0.25 and s.mean_regret < 0.002, (p, s)
+        assert s.cover >= 0.8 and s.median_width < 3.5 * control[p].median_width, (p, s)
+        if p == "mup":
+            assert s.rms_error < 0.25 and s.mean_regret < 0.002, (p, s)
+        else:
+            assert s.rms_error < 0.8 and s.mean_regret < 0.02 and s.holds_with_regret <= 12, (p, s)
         assert s.verdicts.get("holds", 0) >= 36, (p, s)
+
+
+def test_heteroscedastic_noise_is_survived_by_mup_and_costs_sp_its_form() -> None:
+    """Run noise three times larger 2 octaves from the optimum: the parabola's window sees it and widens;
+    μP's interval still covers ~90 % at a negligible regret. SP with 3 widths: the noisier optima again
+    hand weight to a levelling-off form now and then (coverage ~0.8, regret up to ~1 %); with 4 widths the
+    form is told apart and SP covers ~0.9 too."""
+    for design in (THREE_WIDTHS, FOUR_WIDTHS):
+        for p, s in measured(design, "3c.").items():
+            wide = p == "sp" and design is THREE_WIDTHS
+            assert s.cover >= (0.65 if wide else 0.8), (design, p, s)
+            assert s.mean_regret < (0.02 if wide else 0.002), (design, p, s)
+            assert s.verdicts.get("holds", 0) >= 36, (design, p, s)
 
 
 def test_heavy_tailed_noise_keeps_the_loss_interval() -> None:
@@ -148,14 +171,16 @@ def test_heavy_tailed_noise_keeps_the_loss_interval() -> None:
 @pytest.mark.parametrize("design", [THREE_WIDTHS, FOUR_WIDTHS], ids=["3 widths", "4 widths"])
 def test_an_asymmetric_loss_curve_pulls_the_lr_to_the_gentle_side(design: Design) -> None:
     """Loss steeper toward divergence: the parabola's vertex sits ~¼ octave below the true optimum at every
-    width, so the transferred lr carries that bias, which its interval (~0.55 octave wide with 3 widths, ~0.4
-    with 4) misses in about half the studies (most, with 4). The bias is toward the gentle side, so it costs
-    ~0.2 %: the lr interval's claim fails, the regret and loss-interval claims survive."""
+    width, so the transferred lr carries that bias, which its interval misses in most studies (μP) or about
+    half (SP, whose mixture is wider). The bias is toward the gentle side, so μP's cost is ~0.2 %; SP's is up
+    to ~0.6 % with 3 widths, where the levelling-off forms add their own scatter."""
     for p, s in measured(design, "4.").items():
-        assert -0.4 < s.median_error < -0.15, (p, s)
-        assert s.mean_regret < 0.003 and s.holds_with_regret <= 1, (p, s)
-        assert s.loss_cover >= 0.85, (p, s)
-        assert s.cover <= (0.75 if design is THREE_WIDTHS else 0.55), (p, s)
+        assert -0.4 < s.median_error < -0.1, (p, s)
+        cheap = p == "mup" or design is FOUR_WIDTHS
+        assert s.mean_regret < (0.003 if cheap else 0.012), (p, s)
+        assert s.holds_with_regret <= (1 if cheap else 10), (p, s)
+        assert s.loss_cover >= 0.8, (p, s)
+        assert s.cover <= 0.8, (p, s)
 
 
 def test_a_loss_law_whose_exponent_changes_breaks_the_loss_interval() -> None:

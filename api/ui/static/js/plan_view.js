@@ -357,7 +357,7 @@ function timescaleHtml(plan) {
   if (!items.length) return "";
   const mode = entries(plan).find(([, e]) => e.timescale)?.[1].timescale.mode;
   const formula = mode === "independent" ? "B/(λ·D)" : "B/(η·λ·D)";
-  return `<dt>AdamW timescale τ = ${formula}</dt><dd id="plan-timescale">${items.join("")}</dd>`;
+  return `<dt>AdamW timescale τ = ${formula} <span class="muted">(B in tokens)</span></dt><dd id="plan-timescale">${items.join("")}</dd>`;
 }
 
 function listHtml(title, items, cls) {
