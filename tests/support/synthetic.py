@@ -82,6 +82,7 @@ def make_spec(
     batch_sizes: list[int] | None = None,
     target_tokens: int | None = None,
     target_batch: int | None = None,
+    scan_widths: str | None = None,
 ) -> SweepSpec:
     space = {"lr": {"scale": "log", "low": low, "high": high, "grid_points": points}, **(extra_space or {})}
     return parse_spec(
@@ -98,6 +99,7 @@ def make_spec(
                 "seeds": list(range(seeds)),
                 "token_budgets": token_budgets,
                 "batch_sizes": batch_sizes,
+                **({"scan_widths": scan_widths} if scan_widths else {}),
             },
             "search": {"algorithm": "grid", "space": space},
             "target": {

@@ -14,6 +14,7 @@ import pytest
 from support.synthetic import Surface, grid_trials, make_spec
 
 from orchestrator.planner import build_plan
+from orchestrator.planning import choose_target
 
 BASE = 200 * 8 * 64
 
@@ -117,3 +118,30 @@ def test_two_token_budgets_are_a_caveat_of_the_horizon_law_not_of_the_width_law(
     assert any("2 token budgets" in c for c in mup.interval_caveats)
     longer, _ = horizon_plan(-0.4, 0, token_budgets=None)
     assert any("no horizon law" in c for c in longer.parametrizations["mup"].interval_caveats)
+
+
+def test_two_budgets_say_the_loss_is_not_at_the_target_budget_and_the_launch_carries_none() -> None:
+    """The horizon example's design (2 budgets at the narrowest width, a target on 8× the base): L(N, D) is
+    not identifiable, so predicted_loss is L(N) at the proxies' budget, the plan says so, the target run is
+    launched without a prediction to be compared with, and the lr's horizon move is untested."""
+    plan, _ = horizon_plan(-0.4, 0)
+    mup = plan.parametrizations["mup"]
+    assert mup.predicted_loss_budget == {"law": "L(N)", "tokens": BASE, "at_target_budget": False}
+    assert "loss_not_at_target_budget" in {w.code for w in mup.warnings}
+    choice = choose_target(plan.to_dict())
+    assert choice.predicted_loss is None and choice.predicted_low is None
+    assert "not the target's" in choice.reason
+    assert mup.verdict.by_hparam["lr"] == "untested" and "horizon" in mup.verdict.untested_axes["lr"]
+
+
+def test_three_budgets_at_every_width_fit_the_loss_at_the_target_budget_and_test_the_horizon_move() -> None:
+    """Three budgets at every proxy width: L(N, D) is fitted over the 9 cells and read at the target's size
+    and tokens, and the horizon law's held-out check runs (the largest budget predicted from the rest)."""
+    plan, _ = horizon_plan(-0.4, 0, token_budgets=[2 * BASE, 4 * BASE], scan_widths="all")
+    mup = plan.parametrizations["mup"]
+    assert mup.predicted_loss_budget["law"] == "L(N, D)" and mup.predicted_loss_budget["at_target_budget"]
+    assert mup.loss_surface is not None and mup.loss_surface.identifiable
+    assert mup.predicted_loss.value == pytest.approx(mup.loss_surface.prediction.value)
+    assert "L(N, D)" in plan.prediction_covers
+    assert "horizon" in mup.verdict.tested_axes["lr"]
+    assert mup.horizon_transfer is not None and mup.horizon_transfer.widths == [32, 64, 128]
