@@ -559,7 +559,7 @@ def _axis_checks(
         BATCH: (sizes.proxy_batch, sizes.target_batch),
     }
     for name, (base, target) in budgets.items():
-        if base == target:
+        if _same_budget(base, target):
             continue
         law = budget_laws.get(name)
         for a in axes:
@@ -627,7 +627,7 @@ def _loss_surface(
 
 def _prediction_budget(sizes: _Sizes, at_target: bool, warnings: list[PlanWarning]) -> dict[str, Any]:
     """Which run `predicted_loss` describes; a warning when it is not the target's budget."""
-    same = sizes.proxy_tokens == sizes.target_tokens
+    same = _same_budget(sizes.proxy_tokens, sizes.target_tokens)
     if at_target or same:
         law = "L(N, D)" if at_target else "L(N)"
         return {"law": law, "tokens": sizes.target_tokens, "at_target_budget": True}
@@ -640,6 +640,14 @@ def _prediction_budget(sizes: _Sizes, at_target: bool, warnings: list[PlanWarnin
         )
     )
     return {"law": "L(N)", "tokens": sizes.proxy_tokens, "at_target_budget": False}
+
+
+def _same_budget(base: float, target: float) -> bool:
+    """Budgets within 1 % of each other are one budget: a target stated in round tokens against a base read
+    off runs (tokens per parameter × parameters) must not count as a move along the horizon."""
+    if base <= 0 or target <= 0:
+        return base == target
+    return abs(math.log(target / base)) < math.log(1.01)
 
 
 def _tokens_run(spec: SweepSpec, trial: TrialResult) -> int:
@@ -741,7 +749,7 @@ def _target_hparams(
         BATCH: (sizes.proxy_batch, sizes.target_batch),
     }
     for name, (base, target) in budgets.items():
-        if base == target:
+        if _same_budget(base, target):
             continue
         law = budget_laws.get(name)
         if law is None:

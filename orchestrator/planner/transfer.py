@@ -44,7 +44,7 @@ from orchestrator.planner.optimum import OptimumFit
 from orchestrator.planner.types import Interval, PlanWarning
 
 MIN_SIGMA = 1e-3  # in u: an optimum known "exactly" (one sampled point) still gets a finite weight
-PROMISE_SCALE = 0.1  # prior sd of a promised drift, octaves per doubling (docs/planner.md, "Promises")
+PROMISE_SCALE = 0.1  # prior sd of a promised drift, octaves per doubling (docs/planner.md, "Transfer laws")
 LINEAR_PROMISE_FRACTION = 0.05  # on a linear axis: that fraction of the searched range per doubling
 SATURATION_POWERS = (0.5, 1.0)
 POWER_LAW = "power_law"
