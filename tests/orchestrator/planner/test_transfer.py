@@ -87,8 +87,8 @@ def test_poor_power_law_widens_the_interval() -> None:
 def test_a_kept_promise_shrinks_the_point_toward_it_but_keeps_the_datas_band() -> None:
     """μP's γ = 0 held by the data: the prior N(0, 0.1²) per doubling shrinks the slope to the posterior mean
     γ̂·τ²/(τ² + se²) (se² of the weighted line's slope), but the interval is the data's band, since two
-    proxies cannot exclude a drift inside it (docs/planner.md, "Transfer laws"). Without a promise, a move whose
-    interval holds 0 is not made: the value stays at the widest proxy's."""
+    proxies cannot exclude a drift inside it (docs/planner.md, "Transfer laws"). Without a promise, a move
+    whose interval holds 0 is not made: the value stays at the widest proxy's."""
     kept_laws = 0
     for s in range(40):
         fits, _ = optima(0.0, np.random.default_rng(100 + s), widths=(32, 64), seed=s)
