@@ -71,6 +71,9 @@ class Robustness:
     loss_penalty: float | None
     relative_penalty: float | None
     note: str
+    # the prediction lies inside the held-out scale's own optimum interval: the check cannot tell it from
+    # that optimum (a 3-point grid knows its optimum only to ± half a step), so it does not fail on it
+    within_held_out_interval: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return json_safe(self.__dict__)
@@ -134,6 +137,7 @@ def extrapolation_robustness(
         )
     penalty = max(at_pred - at_opt, 0.0)
     relative = penalty / at_opt if at_opt > 0 else None
+    inside = held.u_low is not None and held.u_high is not None and held.u_low <= predicted <= held.u_high
     return Robustness(
         axis.name,
         held.scale,
@@ -142,7 +146,9 @@ def extrapolation_robustness(
         finite(error),
         finite(penalty),
         finite(relative),
-        f"fitted on {len(usable) - 1} {scale_name}s, checked at {held.scale:g}",
+        f"fitted on {len(usable) - 1} {scale_name}s, checked at {held.scale:g}"
+        + ("; the prediction is inside that scale's own optimum interval" if inside else ""),
+        inside,
     )
 
 

@@ -9,7 +9,8 @@ an axis no held-out point tested (two widths, two budgets, a budget with no law 
 decay moved by the timescale rule) is "untested" for that HP, with the reason:
 
 * **fails**: a check failed (no law, an optimum at the edge of the searched range, or a check's loss penalty
-  above `MAX_ROBUSTNESS_PENALTY`);
+  above `MAX_ROBUSTNESS_PENALTY` for a prediction outside the held-out scale's own optimum interval: inside
+  it, the miss is one the held-out scale cannot resolve, such as a 3-point grid's ± half step);
 * **untested**: nothing failed, but some HP was carried along an axis no check tested;
 * **holds**: every check ran and passed.
 """
@@ -84,7 +85,9 @@ def judge_transfer(
             why = c.why_untested or (c.check.note if c.check is not None else "no check")
             untested.setdefault(c.hparam, []).append(c.axis)
             notes.append(f"{c.hparam} over {c.axis}: not tested ({why})")
-        elif penalty > MAX_ROBUSTNESS_PENALTY:
+        elif penalty > MAX_ROBUSTNESS_PENALTY and not (
+            c.check is not None and c.check.within_held_out_interval
+        ):
             tested.setdefault(c.hparam, []).append(c.axis)
             failed.setdefault(c.hparam, []).append(
                 f"{c.hparam}: the {c.axis} law fitted without the largest proxy value misses its optimum by "
