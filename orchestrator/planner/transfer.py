@@ -111,16 +111,38 @@ class ScaleLaw:
 
     def predict_u(self, scale: float) -> float | None:
         """The applied law's u* at any scale: the forms' weighted mean (the base's value when unresolved)."""
+        if not self.applied and self.base_scale:
+            return self._mixture_u(self.base_scale)
+        return self._mixture_u(scale)
+
+    def _mixture_u(self, scale: float) -> float | None:
         if not self.coefficients:
             return None
-        x = math.log2(self.base_scale if not self.applied and self.base_scale else scale)
+        x = math.log2(scale)
         total = 0.0
         for form in FORMS:
             if form.name in self.coefficients:
-                theta = np.array(self.coefficients[form.name])
                 row = form.basis(np.array([x]), self.x0)[0]  # (1, g(x)) against (intercept, drift)
-                total += self.form_weights.get(form.name, 0.0) * float(row @ theta)
+                total += self.form_weights.get(form.name, 0.0) * float(
+                    row @ np.array(self.coefficients[form.name])
+                )
         return total
+
+    def curve(self, points: int = 25) -> list[tuple[float, float]]:
+        """(scale, u) of the law the plan applied, from the narrowest scale to the target: the forms' mixture
+        through the proxies, flat from the base on where the move was not made. What a plot should draw."""
+        scales = [s for s in [*self.scales, self.target_scale] if s > 0]
+        if not self.coefficients or not scales:
+            return []
+        lo, hi = min(scales), max(scales)
+        out = []
+        for k in range(points):
+            s = lo * (hi / lo) ** (k / (points - 1))
+            past_base = not self.applied and self.base_scale is not None and s > self.base_scale
+            u = self._mixture_u(self.base_scale if past_base else s)  # type: ignore[arg-type]
+            if u is not None:
+                out.append((s, u))
+        return out
 
     @property
     def applied_gamma(self) -> Interval:
@@ -160,6 +182,7 @@ class ScaleLaw:
                 "applied_gamma": self.applied_gamma,
                 "base_scale": self.base_scale,
                 "move": self.move,
+                "curve": self.curve(),
                 "target_scale": self.target_scale,
                 "target": self.target,
                 "target_u": self.target_u,

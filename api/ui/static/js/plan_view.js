@@ -75,6 +75,14 @@ function lawOf(entry, hp) {
 /** HP value from the fit coordinate u: log2 on log-scale axes, the value itself on linear ones. */
 const fromU = (u, logAxis) => (logAxis ? 2 ** u : u);
 
+/** The law the plan applied (`curve`: the forms' mixture, flat past the base where a move was not made), as
+ * plot points; empty for plans stored before laws carried it, which then draw their line u₀ + γ·log2 w. */
+function appliedCurve(law, logAxis) {
+  return Array.isArray(law?.curve)
+    ? law.curve.filter((c) => isNum(c?.[0]) && isNum(c?.[1])).map(([w, u]) => ({ width: w, value: fromU(u, logAxis) }))
+    : [];
+}
+
 /** Inputs of the optimum-vs-width plot (`logAxis`: whether the HP was searched on a log scale). */
 export function optimumFits(plan, hp, logAxis = true) {
   const fits = [];
@@ -83,8 +91,8 @@ export function optimumFits(plan, hp, logAxis = true) {
     const law = lawOf(e, hp);
     if (!optima.length && !law) continue;
     const gamma = law?.gamma || {};
-    const line = [];
-    if (law && isNum(gamma.value) && isNum(law.intercept)) {
+    const line = appliedCurve(law, logAxis);
+    if (!line.length && law && isNum(gamma.value) && isNum(law.intercept)) {
       const scales = [...optima.map((o) => o.scale), law.target_scale].filter(isNum);
       const lo = Math.min(...scales);
       const hi = Math.max(...scales);
@@ -137,9 +145,9 @@ export function budgetFits(plan, key, hp, logAxis = true) {
       return { width: scale, value: isNum(u) ? fromU(u, logAxis) : null,
         low: ci ? fromU(u - z * sigma, logAxis) : null, high: ci ? fromU(u + z * sigma, logAxis) : null };
     });
-    const line = [];
+    const line = appliedCurve(law, logAxis);
     const scales = [...law.scales, law.target_scale].filter((x) => isNum(x) && x > 0);
-    if (isNum(gamma.value) && isNum(law.intercept) && scales.length) {
+    if (!line.length && isNum(gamma.value) && isNum(law.intercept) && scales.length) {
       const lo = Math.min(...scales);
       const hi = Math.max(...scales);
       for (let i = 0; i <= 24; i += 1) {
