@@ -330,8 +330,13 @@ def print_outcome(client: ApiClient, sweep_id: int) -> None:
     if run is not None:
         target = client.request("GET", f"/sweeps/{sweep_id}/target-run")
         realized = target.get("realized_loss")
-        inside = {True: "inside", False: "outside", None: "no interval for"}[target.get("within_interval")]
-        outcome = "not known yet" if realized is None else f"{realized:.3f}, {inside} the predicted interval"
+        inside = {True: "inside the predicted interval", False: "outside the predicted interval"}.get(
+            target.get("within_interval"),
+            "no prediction at the target's budget to compare it with"
+            if target.get("predicted_loss") is None
+            else "the prediction has no interval",
+        )
+        outcome = "not known yet" if realized is None else f"{realized:.3f}, {inside}"
         console.print(f"target run {target['status']}: realized loss {outcome}")
 
 

@@ -108,6 +108,15 @@ def plan_renderables(plan: dict[str, Any], version: int | None = None) -> Render
         if verdict != "holds" and reason:
             notes.append(Text(f"{name}: transfer {verdict}: {reason}"))
         notes += [Text(line) for line in moves_text(name, entry)]
+        budget = entry.get("predicted_loss_budget") or {}
+        if budget.get("at_target_budget") is False:
+            notes.append(
+                Text(
+                    f"{name}: the predicted loss is {budget.get('law', 'L(N)')} at the proxies' budget "
+                    f"({budget.get('tokens', 0):,} tokens), not the target's: it is not compared with the "
+                    "target run"
+                )
+            )
         for caveat in entry.get("interval_caveats") or []:
             notes.append(Text(f"{name}: not in the intervals: {caveat}"))
     recommendation = plan.get("recommendation")

@@ -66,7 +66,8 @@ def interval_caveats(warnings: list[PlanWarning], noise: RunNoise, verdict: str)
         out.append("predicted loss: one run's noise could not be estimated and is not in the interval")
     if verdict == "untested":
         out.append(
-            "transfer: the law was not checked against a held-out proxy (≥ 3 widths needed), so a law that "
-            "fits the proxies but not the target would go unnoticed"
+            "transfer: a law the target was moved along was not checked against a held-out proxy value "
+            "(≥ 3 widths, depths or budgets needed; the verdict names the axis), so a law that fits the "
+            "proxies but not the target would go unnoticed"
         )
     return out
