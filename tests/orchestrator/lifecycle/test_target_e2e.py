@@ -179,7 +179,11 @@ def test_a_token_scan_moves_the_lr_and_the_target_trains_at_its_own_budget(clien
     assert horizon["factor"] == pytest.approx(2.0 ** (3 * gamma))
     width_lr = mup["width_transfer"]["lr"]["target"]["value"]
     assert mup["hparams"]["lr"]["value"] == pytest.approx(width_lr * horizon["factor"])
-    assert any(w["code"] == "horizon_transfer_applied" for w in plan["warnings"])
+    # the move is made where its interval excludes 0, else noted as unresolved (factor 1): either is said
+    codes = {w["code"] for w in plan["warnings"]}
+    assert "horizon_transfer_applied" in codes or (
+        "horizon_move_unresolved" in codes and horizon["factor"] == 1
+    )
 
     run = client.get(f"{API}/sweeps/{sweep_id}/target-run").json()
     assert run["status"] == "completed", run
