@@ -554,13 +554,7 @@ def _axis_checks(
             check = depth_robustness.get(a.name)
             why = "" if check else f"the proxies ran fewer than 2 depths {design.depths} with an optimum"
             checks.append(AxisCheck(a.name, "depth", check, why))
-    budgets = {
-        HORIZON: (sizes.proxy_tokens, sizes.target_tokens),
-        BATCH: (sizes.proxy_batch, sizes.target_batch),
-    }
-    for name, (base, target) in budgets.items():
-        if _same_budget(base, target):
-            continue
+    for name, _, _ in _budget_moves(sizes):
         law = budget_laws.get(name)
         for a in axes:
             if a.name == "weight_decay":
@@ -640,6 +634,15 @@ def _prediction_budget(sizes: _Sizes, at_target: bool, warnings: list[PlanWarnin
         )
     )
     return {"law": "L(N)", "tokens": sizes.proxy_tokens, "at_target_budget": False}
+
+
+def _budget_moves(sizes: _Sizes) -> list[tuple[str, float, float]]:
+    """(axis, base, target) of each budget axis the target differs on from the width sweep."""
+    budgets = [
+        (HORIZON, sizes.proxy_tokens, sizes.target_tokens),
+        (BATCH, sizes.proxy_batch, sizes.target_batch),
+    ]
+    return [(name, base, target) for name, base, target in budgets if not _same_budget(base, target)]
 
 
 def _same_budget(base: float, target: float) -> bool:
@@ -744,13 +747,7 @@ def _target_hparams(
             warnings.append(_transfer_applied(axis, depth, sizes))
             moves.append(_move(axis, depth))
     at_base = {a.name: a.from_u(state[a.name][0].value) for a in axes}
-    budgets = {
-        HORIZON: (sizes.proxy_tokens, sizes.target_tokens),
-        BATCH: (sizes.proxy_batch, sizes.target_batch),
-    }
-    for name, (base, target) in budgets.items():
-        if _same_budget(base, target):
-            continue
+    for name, base, target in _budget_moves(sizes):
         law = budget_laws.get(name)
         if law is None:
             warnings.append(_budget_not_transferred(name, base, target))
