@@ -22,7 +22,7 @@ from workers.checkpoint import check_resumable, config_fingerprint, load_latest_
 from workers.config import TrialConfig
 from workers.data import load_dataset
 from workers.metrics import COMPLETED, DIVERGED, StepMetrics, is_diverged
-from workers.parametrization import build_model, build_optimizer
+from workers.parametrization import build_model, build_optimizer, clip_unfolded
 from workers.schedules import schedule_for
 
 
@@ -132,7 +132,7 @@ def train_step(
         return value, None
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
-    norm = float(torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip or math.inf).item())
+    norm = clip_unfolded(model.parameters(), optimizer.param_groups, grad_clip)
     if not math.isfinite(norm):
         return value, None
     optimizer.step()

@@ -75,8 +75,10 @@ def describe_failure(failure: dict[str, Any]) -> str:
     measured, predicted = failure.get("measured"), failure.get("predicted")
     shown = f"{measured:+.2f}" if isinstance(measured, int | float) else "not finite (diverged)"
     expected = f"{predicted:+.2f}" if isinstance(predicted, int | float) else "?"
+    between = failure.get("between")
+    where = f" from {between[0]} to {between[1]}" if isinstance(between, list) and len(between) == 2 else ""
     return (
-        f"{failure.get('module')} {failure.get('stat')} at step {failure.get('step')}: slope {shown}, "
+        f"{failure.get('module')} {failure.get('stat')} at step {failure.get('step')}: slope{where} {shown}, "
         f"predicted {expected} ± {failure.get('tolerance')}"
     )
 

@@ -108,6 +108,7 @@ class ScaleLaw:
     coefficients: dict[str, tuple[float, float]] = field(default_factory=dict, repr=False)
     x0: float = 0.0
     applied: bool = True  # False: the move was not applied (unresolved), the point stays at the base
+    form_error: float = 0.0  # u per doubling of extrapolation added to the interval (`_form_error`)
 
     def predict_u(self, scale: float) -> float | None:
         """The applied law's u* at any scale: the forms' weighted mean (the base's value when unresolved)."""
@@ -179,6 +180,7 @@ class ScaleLaw:
                 "loo_rms": self.loo_rms,
                 "promise_scale": self.promise_scale,
                 "applied": self.applied,
+                "form_error": self.form_error,
                 "applied_gamma": self.applied_gamma,
                 "base_scale": self.base_scale,
                 "move": self.move,
@@ -303,6 +305,10 @@ def fit_scale_law(
             f"law (reduced χ² {chi2 or 0:.2g}, held-out {loo_z2:.2g}); the intervals were widened to match",
         )
 
+    # extrapolating a form past the proxies costs more than its parameters' band when the form is wrong
+    # there: the error of forecasting each next scale from the ones below it, beyond that forecast's own
+    # variance, per doubling of extrapolation, is added to the draws in proportion to the distance
+    form_sd = _form_error(forms, weights, x, u, sig, group, n_groups, x0)
     draws = np.stack([o.draws[rng.integers(0, o.draws.size, n_boot)] for o in usable], axis=1)
     pick = rng.choice(len(forms), size=n_boot, p=[weights[f.name] for f in forms])
     at_t = np.empty(n_boot)
@@ -322,8 +328,13 @@ def fit_scale_law(
 
     point_b, point_t = predict(xb), predict(xt)
     moves = at_t - at_b
+    # whether the data resolve a drift is a question about the proxies, not about the form's extrapolation
     m_lo, m_hi = percentile_interval(moves, level)
     resolved = m_lo is not None and m_hi is not None and (m_lo > 0 or m_hi < 0)
+    if form_sd > 0 and xt != xb:
+        extra = rng.normal(0.0, form_sd * abs(xt - xb), n_boot)
+        at_t, moves = at_t + extra, moves + extra
+        m_lo, m_hi = percentile_interval(moves, level)
     applied = tau is not None or resolved or xt == xb
     point_move = point_t - point_b if applied else 0.0
     point = point_b + point_move
@@ -370,6 +381,7 @@ def fit_scale_law(
         coefficients={k: (float(v[ref]), float(v[-1])) for k, v in coefs.items()},
         x0=x0,
         applied=applied,
+        form_error=form_sd,
     )
 
 
@@ -431,6 +443,59 @@ def _loo(design: np.ndarray, u: np.ndarray, sig: np.ndarray) -> tuple[float | No
         z2.append(err**2 / var)
         logp += -0.5 * (err**2 / var + math.log(2 * math.pi * var))
     return math.sqrt(float(np.mean(np.square(errors)))), logp, float(np.mean(z2))
+
+
+def _form_error(
+    forms: list[Form],
+    weights: dict[str, float],
+    x: np.ndarray,
+    u: np.ndarray,
+    sig: np.ndarray,
+    group: np.ndarray,
+    n_groups: int,
+    x0: float,
+) -> float:
+    """The forms' extrapolation error per doubling, in u: forward chaining (rolling-origin evaluation, as
+    forecasts are checked): fit each form on the scales up to one cut, forecast every optimum at the next
+    scale up whose series has a point below the cut, and take the excess of the squared errors over their
+    predicted variance (the optimum's plus the refit's), per squared doubling of extrapolation, by the
+    method of moments (≥ 0). The forms' values are averaged by their weights; a form with too few scales
+    below every cut has no check and does not count. 0 with fewer than 3 scales: nothing to check."""
+    levels = np.unique(x)
+    per_form: dict[str, float] = {}
+    for form in forms:
+        excess, dist = 0.0, 0.0
+        for cut in range(1, levels.size):
+            train = x < levels[cut] - 1e-12
+            test = np.isclose(x, levels[cut])
+            design = form.basis(x, x0, group, n_groups)
+            used = np.flatnonzero(design[train].any(axis=0))
+            if train.sum() < used.size + (0 if form.power is None else 1) or train.sum() < 2:
+                continue  # a saturating form needs a third point to say anything a line does not
+            cols = np.zeros(design.shape[1], dtype=bool)
+            cols[used] = True
+            w = 1.0 / sig[train] ** 2
+            sub = design[train][:, cols]
+            cov = np.linalg.pinv(sub.T @ (sub * w[:, None]))
+            theta = cov @ (sub * w[:, None]).T @ u[train]
+            for i in np.flatnonzero(test):
+                row = design[i]
+                if np.any(row[~cols] != 0):
+                    continue  # its series has no point below the cut: its intercept is unknown
+                known = x[train & (group == group[i])]
+                d = float(x[i] - known.max()) if known.size else 0.0
+                if d <= 0:
+                    continue
+                r = row[cols]
+                err = float(u[i] - r @ theta)
+                excess += err**2 - float(sig[i] ** 2 + r @ cov @ r)
+                dist += d**2
+        if dist > 0:
+            per_form[form.name] = max(0.0, excess / dist)
+    total = sum(weights[k] for k in per_form)
+    if not per_form or total <= 0:
+        return 0.0
+    return math.sqrt(sum(weights[k] * v for k, v in per_form.items()) / total)
 
 
 def _weights(loo: dict[str, tuple[float | None, float]], birge: float) -> dict[str, float]:

@@ -18,7 +18,7 @@ import pytest
 import torch
 
 from workers.config import TrialConfig
-from workers.coord_check import CoordCheckReport, coord_check, slope
+from workers.coord_check import CoordCheckReport, coord_check, judge, slope
 from workers.coord_plot import save_artifacts
 from workers.parametrization import table
 from workers.roles import Role
@@ -62,6 +62,19 @@ def test_slope_is_the_log_log_exponent() -> None:
     assert slope([64, 128, 256], [1.0, 2.0, 4.0]) == pytest.approx(1.0)
     assert slope([64, 128, 256], [3.0, 3.0, 3.0]) == pytest.approx(0.0, abs=1e-12)
     assert slope([64, 128], [1.0, math.nan]) is None
+
+
+def test_a_jump_at_the_widest_width_fails_its_doubling_though_the_ladder_fit_passes() -> None:
+    """0/0/0/+0.4: the least-squares line over 64..512 is +0.12 (inside ±0.15), the last doubling +0.4
+    (outside 2 × 0.15): it fails there, and says between which widths."""
+    x = [64, 128, 256, 512]
+    stats = {"blocks.0.mlp": {"rms": [[1.0, 1.0, 1.0, 2**0.4]]}}
+    slopes, failing = judge(x, stats, {"blocks.0.mlp": {"rms": [0.0]}}, 0.15)
+    assert slopes["blocks.0.mlp"]["rms"][0] == pytest.approx(0.12, abs=0.005)
+    assert len(failing) == 1 and failing[0]["between"] == [256, 512]
+    assert failing[0]["measured"] == pytest.approx(0.4) and failing[0]["tolerance"] == pytest.approx(0.3)
+    flat = {"blocks.0.mlp": {"rms": [[1.0, 2**0.1, 2**0.05, 2**0.15]]}}  # noise within the doubling tolerance
+    assert judge(x, flat, {"blocks.0.mlp": {"rms": [0.0]}}, 0.15)[1] == []
 
 
 @pytest.mark.parametrize(("parametrization", "optimizer"), PAIRS)

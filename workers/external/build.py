@@ -41,7 +41,9 @@ def external_model(config: TrialConfig, vocab_size: int) -> ExternalModel:
             "the model's forward: external models support sp, mup, sp-embedding-lr and u-mup"
         )
     build = builder_for(config, vocab_size)
-    inferred = infer_roles(build, config.base_width, config.depth, vocab_size, config.roles)
+    inferred = infer_roles(
+        build, config.base_width, config.depth, vocab_size, config.roles, context_length=config.context_length
+    )
     # The parameters whose own init is kept (vectors: a Linear's bias is random) come from config.seed,
     # whatever the process's random state.
     with torch.random.fork_rng(devices=[]):

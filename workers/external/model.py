@@ -17,7 +17,6 @@ modules, registered here and listed by `hook_notes()`.
 
 from __future__ import annotations
 
-import inspect
 from typing import Any
 
 import torch
@@ -25,36 +24,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from workers.activations import CoordSite, Kind
+from workers.external.behaviour import norm_modules, readouts_reading_norms
+from workers.external.forward import call
 from workers.external.roles import InferredParam
 from workers.models.layers import ParameterSite
 from workers.roles import Role
-
-
-def _takes_input_ids(model: nn.Module) -> bool:
-    try:
-        parameters = inspect.signature(model.forward).parameters
-    except (TypeError, ValueError):
-        return False
-    return "input_ids" in parameters
-
-
-def _positional_arity(model: nn.Module) -> int:
-    try:
-        parameters = inspect.signature(model.forward).parameters.values()
-    except (TypeError, ValueError):
-        return 2
-    kinds = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
-    if any(p.kind == inspect.Parameter.VAR_POSITIONAL for p in parameters):
-        return 2
-    return sum(p.kind in kinds for p in parameters)
-
-
-def _first_tensor(value: Any) -> torch.Tensor | None:
-    if isinstance(value, torch.Tensor):
-        return value
-    if isinstance(value, list | tuple):
-        return next((v for v in value if isinstance(v, torch.Tensor)), None)
-    return getattr(value, "logits", None) if not isinstance(value, dict) else value.get("logits")
 
 
 class ExternalModel(nn.Module):
@@ -65,8 +39,6 @@ class ExternalModel(nn.Module):
         self.model = model
         self.inferred = inferred
         self.param_roles = {p.name: p.role for p in inferred}
-        self.hf_style = _takes_input_ids(model)
-        self.arity = _positional_arity(model)
         # module name -> multiplier, for the forward hooks a tied weight needs (set by the parametrization)
         self.hook_multipliers: dict[str, float] = {}
         modules = dict(model.named_modules())
@@ -94,7 +66,7 @@ class ExternalModel(nn.Module):
         sites = []
         for p in self.inferred:
             if p.tied_readout is not None:
-                fan_in, fan_out = p.owner.fans(tuple(params[p.name].shape))
+                fan_in, fan_out = p.fans(tuple(params[p.name].shape))
                 sites.append((p.owner.module, Role.INPUT, fan_in, fan_out))
                 sites.append((p.tied_readout, Role.OUTPUT, fan_out, fan_in))
         return sites
@@ -117,7 +89,7 @@ class ExternalModel(nn.Module):
         for p in self.inferred:
             assert p.role is not None  # inference raised on ambiguous parameters
             tied = p.tied_readout is not None
-            fan_in, fan_out = p.owner.fans(tuple(params[p.name].shape))  # at this width, not the base's
+            fan_in, fan_out = p.fans(tuple(params[p.name].shape))  # at this width, not the base's
             sites.append(
                 ParameterSite(
                     name=p.name,
@@ -142,69 +114,37 @@ class ExternalModel(nn.Module):
     def forward(
         self, idx: torch.Tensor, targets: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        loss = None
-        if self.hf_style:
-            out: Any = self.model(input_ids=idx)
-        elif targets is not None and self.arity >= 2:
-            out = self.model(idx, targets)
-            if isinstance(out, tuple) and len(out) == 2 and isinstance(out[1], torch.Tensor):
-                loss = out[1]
-        else:
-            out = self.model(idx)
-        logits = _first_tensor(out)
-        if logits is None:
-            raise TypeError(
-                f"the model's forward returned {type(out).__name__}: mutransfer needs logits (a tensor, "
-                "(logits, loss), or an object with .logits; docs/external-models.md)"
-            )
+        logits, loss = call(self.model, idx, targets)
         if loss is None and targets is not None:
             loss = F.cross_entropy(logits.flatten(0, 1).float(), targets.flatten())
         return logits, loss
 
     def coord_modules(self) -> dict[str, CoordSite]:
-        """Every leaf module's output. Its kind comes from the roles of what it applies: an input weight makes
-        an embedding, an output weight the logits (chain 1 when the readout reads a norm's output, which a
-        forward on the meta device finds), a module whose class is a norm a norm; anything else is opaque
-        (only theories that predict every activation alike judge it)."""
+        """Every leaf module's output, and the logits. A site's kind comes from what it does: the module that
+        looks up an input weight makes an embedding; the readout (its module, or the model's output when
+        the readout is written in the forward, `h @ W`) the logits, chain 1 when it reads a norm's output;
+        a module that behaves as a norm (`behaviour.norm_modules`: its output's scale ignores its input's)
+        a norm; anything else is opaque (only theories that predict every activation alike judge it). The
+        behaviour is read on real weights: on the meta device nothing is a norm."""
+        norms = norm_modules(self.model)
+        leaves = {
+            name for name, m in self.model.named_modules() if name and not any(True for _ in m.children())
+        }
+        readouts = {p.name: p.tied_readout or p.owner.module for p in self.inferred if p.role == Role.OUTPUT}
+        readouts |= {p.name: p.tied_readout for p in self.inferred if p.tied_readout is not None}
+        reading = readouts_reading_norms(self.model, set(readouts), norms) if norms else set()
         kinds: dict[str, Kind] = {}
         for p in self.inferred:
             if p.role == Role.INPUT:
                 kinds.setdefault(p.owner.module, Kind.EMBEDDING)
-            if p.role == Role.OUTPUT or p.tied_readout is not None:
-                kinds[p.tied_readout or p.owner.module] = Kind.LOGITS
-        reads_norm = self._readout_reads_norm([m for m, k in kinds.items() if k == Kind.LOGITS])
         sites = {}
         for name, module in self.model.named_modules():
-            if not name or any(True for _ in module.children()):
-                continue
-            kind = kinds.get(name) or (Kind.NORM if "norm" in type(module).__name__.lower() else Kind.OPAQUE)
-            if kind == Kind.LOGITS and not reads_norm.get(name, False):
-                kind = Kind.OPAQUE
-            sites[name] = CoordSite(module, "output", kind, chain=1 if kind == Kind.LOGITS else 0)
+            if name in leaves:
+                kind = kinds.get(name) or (Kind.NORM if name in norms else Kind.OPAQUE)
+                sites[name] = CoordSite(module, "output", kind)
+        for param, module in readouts.items():
+            kind = Kind.LOGITS if param in reading else Kind.OPAQUE
+            label = module if module in leaves else "logits"
+            target = sites[module].module if module in leaves else self
+            sites[label] = CoordSite(target, "output", kind, chain=1 if kind == Kind.LOGITS else 0)
         return sites
-
-    def _readout_reads_norm(self, readouts: list[str]) -> dict[str, bool]:
-        """Whether each readout's input is the output of a norm module: one forward of 4 tokens (free on the
-        meta device, where `recorded_sites` builds the model) with hooks that compare tensor identity."""
-        modules = dict(self.model.named_modules())
-        norm_outputs: list[torch.Tensor] = []
-        found: dict[str, bool] = {}
-        handles = []
-        for module in modules.values():
-            if "norm" in type(module).__name__.lower():
-                handles.append(module.register_forward_hook(lambda _m, _a, out: norm_outputs.append(out)))
-        for name in readouts:
-
-            def check(_m: nn.Module, args: Any, name: str = name) -> None:
-                x = args[0]  # the norm's output itself, or a view of it (transformers slices positions)
-                found[name] = any(x is out or x._base is out for out in norm_outputs)
-
-            handles.append(modules[name].register_forward_pre_hook(check))
-        device = next(self.model.parameters()).device
-        try:
-            with torch.no_grad():
-                self(torch.zeros(1, 4, dtype=torch.long, device=device))
-        finally:
-            for handle in handles:
-                handle.remove()
-        return found

@@ -1,21 +1,23 @@
 """Role inference for a model mutransfer did not write: microsoft/mup's base-shape idea, without attributes
-on tensors (docs/external-models.md, "How roles are inferred").
+on tensors, and with each weight's fan-in read from how the forward uses it (docs/external-models.md, "How
+roles are inferred").
 
 The model is built twice on the meta device (no memory, no init cost), at the base width and at twice it,
-at the same depth. A dimension whose size differs between the two grows with width; which of a weight's
-dimensions is its fan-in and which its fan-out comes from the module that owns it (torch's `Linear` and any
-other layer store (fan_out, fan_in), an `...Embedding` (rows, width), `transformers`' GPT-2 `Conv1D`
-(fan_in, fan_out)). Then:
+at the same depth: a dimension whose size differs between the two grows with width. One forward of a few
+tokens on the meta device (`workers.external.usage`) says which of a weight's dimensions meets the
+activation (its fan-in) and which is its output (its fan-out): the shape alone never decides, since torch's
+`Linear` stores (fan_out, fan_in), GPT-2's `Conv1D` (fan_in, fan_out) and a raw `nn.Parameter` anything. Then:
 
+- a 0-D parameter (a learned scalar gate or temperature): `vector`, width-independent;
 - one dimension, growing: `vector` (norm gains, biases);
-- fan-in and fan-out growing: `hidden`;
-- fan-out growing, fan-in fixed: `input` (token and position embeddings: the fan-in is the vocabulary or
-  the context);
-- fan-in growing, fan-out fixed: `output` (the readout, whose fan-out is the vocabulary);
-- a weight shared by an input module and an output module (tied embeddings): `input`, as microsoft/mup
-  treats a shared readout, and the readout's forward multiplier goes on the readout module, not the weight;
-- nothing growing, or more than two dimensions: ambiguous. These are listed in one error with the fix,
-  a `roles:` entry, never guessed.
+- a matrix contracted with the activation: `hidden` when fan-in and fan-out grow, `input` when only the
+  fan-out grows, `output` (the readout) when only the fan-in grows;
+- a matrix whose rows are picked by index (an embedding) or added to the activation (a learned positional
+  table): `input`, its fan-out the dimension that grows;
+- a weight used both ways by two modules (tied embeddings): `input`, as microsoft/mup treats a shared
+  readout, and the readout's forward multiplier goes on the module that reads it out, not the weight;
+- anything else (nothing growing, a use whose fan-in is unknown, conflicting uses, more than two dimensions):
+  ambiguous. These are listed in one error with the fix, a `roles:` entry, never guessed.
 
 `roles:` (glob pattern -> role) overrides any inference; the first matching pattern wins.
 """
@@ -30,6 +32,7 @@ import torch
 from torch import nn
 
 from workers.external.source import Builder, ModelSourceError
+from workers.external.usage import ADDED, CONTRACT, ELEMENTWISE, LOOKUP, OTHER, PROBE_TOKENS, Use, trace_uses
 from workers.roles import Role
 
 OVERRIDE_ROLES = (Role.INPUT, Role.HIDDEN, Role.OUTPUT, Role.VECTOR)
@@ -41,22 +44,9 @@ class AmbiguousRoles(ModelSourceError):
 
 @dataclass(frozen=True)
 class Owner:
-    """A module that applies a parameter, and where the parameter's fan-in and fan-out sit in its shape."""
+    """The module a parameter's role is applied through (its multipliers' hook, its coordinate site)."""
 
     module: str
-    kind: str  # "embedding" | "linear" | "conv1d" | "other"
-
-    def fans(self, shape: tuple[int, ...]) -> tuple[int, int]:
-        """(fan_in, fan_out) of a weight of `shape` used by this module."""
-        if len(shape) == 1:
-            return 1, shape[0]
-        if self.kind in ("embedding", "conv1d"):
-            return shape[0], int(torch.Size(shape[1:]).numel())
-        return int(torch.Size(shape[1:]).numel()), shape[0]
-
-    def axes(self, ndim: int) -> tuple[int, int]:
-        """(fan-in axis, fan-out axis) of a 2-D weight."""
-        return (0, 1) if self.kind in ("embedding", "conv1d") else (1, 0)
 
 
 @dataclass(frozen=True)
@@ -71,18 +61,17 @@ class InferredParam:
     # A tied weight: the module that uses it as the readout (its multiplier is applied there).
     tied_readout: str | None = None
     aliases: tuple[str, ...] = field(default_factory=tuple)
+    axes: tuple[int, int] | None = None  # a matrix's (fan-in, fan-out) dimensions, from its use
 
-
-def _owner_kind(module: nn.Module) -> str:
-    """A lookup table stores (rows, width): torch's `Embedding`, or any layer whose class says it is one
-    (mutransfer's own `ScaledEmbedding`, a library's scaled word embedding)."""
-    if isinstance(module, nn.Embedding) or type(module).__name__.endswith("Embedding"):
-        return "embedding"
-    if isinstance(module, nn.Linear):
-        return "linear"
-    if type(module).__name__ == "Conv1D":  # transformers' GPT-2 layer: weight is (fan_in, fan_out)
-        return "conv1d"
-    return "other"
+    def fans(self, shape: tuple[int, ...]) -> tuple[int, int]:
+        """(fan_in, fan_out) of this parameter at `shape` (its shape at another width)."""
+        if len(shape) == 0:
+            return 1, 1
+        if len(shape) == 1:
+            return 1, shape[0]
+        if self.axes is not None and len(shape) == 2:
+            return shape[self.axes[0]], shape[self.axes[1]]
+        return int(torch.Size(shape[1:]).numel()), shape[0]  # torch's layout: declared by `roles:`
 
 
 def owners(model: nn.Module) -> dict[int, list[tuple[str, Owner]]]:
@@ -93,29 +82,109 @@ def owners(model: nn.Module) -> dict[int, list[tuple[str, Owner]]]:
             if param is None:
                 continue
             full = f"{module_name}.{attr}" if module_name else attr
-            entry = (full, Owner(module_name, _owner_kind(module)))
+            entry = (full, Owner(module_name))
             if entry not in found.setdefault(id(param), []):
                 found[id(param)].append(entry)
     return found
 
 
-def _classify(
-    shape: tuple[int, ...], grows: set[int], owner: Owner, vocab_size: int
-) -> tuple[Role | None, str]:
-    if not grows:
-        return None, "no dimension changes with width"
+@dataclass(frozen=True)
+class _Decision:
+    role: Role | None
+    reason: str
+    axes: tuple[int, int] | None = None
+    module: str | None = None  # the module whose use decided it
+    tied_readout: str | None = None
+
+
+def _decide(shape: tuple[int, ...], grows: set[int], uses: list[Use], holders: set[str]) -> _Decision:
+    """The role of one parameter from its shape's growth and its uses (module docstring)."""
+    if len(shape) == 0:
+        return _Decision(Role.VECTOR, "a scalar (0-D): width-independent, a vector's rule")
     if len(shape) == 1:
-        return Role.VECTOR, "one dimension, growing with width"
+        if not grows:
+            return _Decision(None, "no dimension changes with width")
+        return _Decision(Role.VECTOR, "one dimension, growing with width")
+    if not uses:
+        return _Decision(None, "the forward on a few tokens does not use it")
     if len(shape) > 2:
-        return None, f"{len(shape)}-D weight: which dimensions are its fan-in and fan-out is not known"
-    fan_in_axis, fan_out_axis = owner.axes(2)
-    in_grows, out_grows = fan_in_axis in grows, fan_out_axis in grows
+        return _Decision(None, f"{len(shape)}-D weight: {uses[0].describe()}")
+    unknown = [u for u in uses if u.kind in (OTHER, ELEMENTWISE)]
+    if unknown:
+        return _Decision(None, unknown[0].describe())
+    tables = [u for u in uses if u.kind in (LOOKUP, ADDED)]
+    contracts = [u for u in uses if u.kind == CONTRACT]
+    if tables:
+        return _table(shape, grows, tables, contracts, holders)
+    axes = {(u.fan_in_axis, u.fan_out_axis) for u in contracts}
+    if len(axes) > 1:
+        ways = "; ".join(u.describe() for u in contracts)
+        return _Decision(None, f"contracted along different dimensions: {ways}")
+    fan_in, fan_out = next(iter(axes))
+    assert fan_in is not None and fan_out is not None
+    use = contracts[0].describe()
+    in_grows, out_grows = fan_in in grows, fan_out in grows
     if in_grows and out_grows:
-        return Role.HIDDEN, "fan-in and fan-out grow with width"
+        return _Decision(Role.HIDDEN, f"{use}; fan-in and fan-out grow with width", (fan_in, fan_out))
     if out_grows:
-        return Role.INPUT, f"fan-in fixed at {shape[fan_in_axis]}, fan-out grows with width"
-    what = "the vocabulary" if shape[fan_out_axis] == vocab_size else "fixed"
-    return Role.OUTPUT, f"fan-in grows with width, fan-out {shape[fan_out_axis]} ({what})"
+        return _Decision(
+            Role.INPUT, f"{use}; fan-in fixed at {shape[fan_in]}, fan-out grows with width", (fan_in, fan_out)
+        )
+    if in_grows:
+        reason = f"{use}; fan-in grows with width, fan-out fixed at {shape[fan_out]}"
+        return _Decision(Role.OUTPUT, reason, (fan_in, fan_out))
+    return _Decision(None, f"{use}; no dimension changes with width")
+
+
+def _table(
+    shape: tuple[int, ...], grows: set[int], tables: list[Use], contracts: list[Use], holders: set[str]
+) -> _Decision:
+    """A matrix looked up by index or added to the activation: an input layer, maybe also a tied readout."""
+    lookups = {(u.fan_in_axis, u.fan_out_axis) for u in tables if u.kind == LOOKUP}
+    if len(lookups) > 1:
+        return _Decision(None, "looked up along different dimensions")
+    if lookups:
+        fan_in, fan_out = next(iter(lookups))
+    elif len(grows) == 1:
+        fan_out = next(iter(grows))
+        fan_in = 1 - fan_out
+    else:
+        what = "both its dimensions grow" if grows else "no dimension changes"
+        return _Decision(None, f"{tables[0].describe()}, but {what} with width: its width is unknown")
+    assert fan_in is not None and fan_out is not None
+    use = tables[0].describe()
+    if fan_in in grows or fan_out not in grows:
+        return _Decision(None, f"{use}, but its fan-out (dim {fan_out}) is not the one growing with width")
+    decision = _Decision(
+        Role.INPUT, f"{use}; fan-in fixed at {shape[fan_in]}, fan-out grows with width", (fan_in, fan_out),
+        tables[0].module or None,
+    )  # fmt: skip
+    if not contracts:
+        return decision
+    readouts = [u for u in contracts if u.fan_in_axis == fan_out]
+    if len(readouts) != len(contracts):
+        return _Decision(None, f"{use}, and also contracted along its fixed dimension")
+    module = readouts[0].module
+    if module not in holders:
+        where = f"inside {module}" if module else "in the model's own forward"
+        return _Decision(
+            None,
+            f"{use}, and read out {where}, which does not hold it: μP's readout multiplier needs a module to "
+            "apply it; tie the weight through a module (lm_head.weight = token.weight) or declare its role",
+        )
+    reason = decision.reason + f"; tied: also the readout of {module}"
+    return _Decision(Role.INPUT, reason, decision.axes, decision.module, module)
+
+
+def _declared_axes(role: Role, shape: tuple[int, ...], grows: set[int]) -> tuple[int, int] | None:
+    """A declared role's (fan-in, fan-out) dimensions where its use did not say: the growing dimension is an
+    input's fan-out and a readout's fan-in; otherwise torch's layout (fan_out, fan_in)."""
+    if len(shape) != 2:
+        return None
+    if len(grows) == 1 and role in (Role.INPUT, Role.OUTPUT):
+        grown = next(iter(grows))
+        return (1 - grown, grown) if role == Role.INPUT else (grown, 1 - grown)
+    return (1, 0)
 
 
 def _override(names: tuple[str, ...], roles: Mapping[str, str]) -> tuple[Role, str] | None:
@@ -135,7 +204,12 @@ def check_overrides(roles: Mapping[str, str] | None) -> dict[str, str]:
 
 
 def infer_roles(
-    build: Builder, base_width: int, depth: int, vocab_size: int, roles: Mapping[str, str] | None = None
+    build: Builder,
+    base_width: int,
+    depth: int,
+    vocab_size: int,
+    roles: Mapping[str, str] | None = None,
+    context_length: int = PROBE_TOKENS,
 ) -> list[InferredParam]:
     """Every parameter of the model `build` makes, in `named_parameters` order, with its role."""
     overrides = check_overrides(roles)
@@ -143,6 +217,11 @@ def infer_roles(
         small, large = build(base_width, depth), build(2 * base_width, depth)
     large_shapes = {name: tuple(p.shape) for name, p in large.named_parameters()}
     small_owners = owners(small)
+    try:
+        uses = trace_uses(small, context_length)
+        failed = None
+    except Exception as exc:  # noqa: BLE001 (the user's forward on the meta device: say what failed)
+        uses, failed = {}, f"the forward on the meta device failed ({type(exc).__name__}: {exc})"
     inferred, ambiguous = [], []
     any_grows = False
     for name, param in small.named_parameters():
@@ -156,17 +235,19 @@ def infer_roles(
         grows = {i for i, (a, b) in enumerate(zip(shape, other, strict=False)) if a != b}
         holders = small_owners[id(param)]
         aliases = tuple(full for full, _ in holders)
-        role, reason = _classify(shape, grows, holders[0][1], vocab_size)
-        tied_readout = None
-        if len(holders) > 1 and role is not None:
-            readouts = [o for _, o in holders[1:] if _classify(shape, grows, o, vocab_size)[0] == Role.OUTPUT]
-            if role == Role.INPUT and readouts:
-                tied_readout = readouts[0].module
-                reason += f"; tied: also the readout of {tied_readout}"
+        modules = {owner.module for _, owner in holders}
+        decision = _decide(shape, grows, uses.get(name, []), modules)
+        if failed and decision.role is None and len(shape) >= 2:
+            decision = _Decision(None, failed)
+        role, reason, axes = decision.role, decision.reason, decision.axes
         chosen = _override(aliases, overrides)
         if chosen is not None:
             role, reason = chosen
-        item = InferredParam(name, shape, role, holders[0][1], reason, tied_readout, aliases)
+            if axes is None or role != decision.role:
+                axes = _declared_axes(role, shape, grows)
+        owner = Owner(decision.module) if decision.module in modules else holders[0][1]
+        tied = decision.tied_readout if role == decision.role else None
+        item = InferredParam(name, shape, role, owner, reason, tied, aliases, axes)
         (ambiguous if role is None else inferred).append(item)
         any_grows = any_grows or bool(grows)
     if not any_grows:
@@ -180,12 +261,20 @@ def infer_roles(
             f"{p.reason}"
             for p in ambiguous
         )
-        example = ", ".join(
-            f'"{p.name}": {"vector" if len(p.shape) == 1 else "hidden"}' for p in ambiguous[:2]
-        )
+        example = ", ".join(f'"{p.name}": {_suggest(p, large_shapes[p.name])}' for p in ambiguous[:2])
         raise AmbiguousRoles(
             f"{len(ambiguous)} parameter(s) have no role mutransfer can infer:\n{lines}\n"
             f"say each one's role in the spec's model.roles (input | hidden | output | vector), e.g. "
             f"roles: {{{example}}}"
         )
     return inferred
+
+
+def _suggest(p: InferredParam, wide: tuple[int, ...]) -> str:
+    """The role the example line proposes: a guess for the user to check, never applied."""
+    if len(p.shape) <= 1:
+        return "vector"
+    grown = [a != b for a, b in zip(p.shape, wide, strict=False)]
+    if all(grown):
+        return "hidden"
+    return "input" if any(grown) else "vector"

@@ -17,6 +17,8 @@ class Lamb(PerParameterOptimizer):
         if group["weight_decay"]:
             direction.add_(p, alpha=group["weight_decay"])
         p_norm, d_norm = p.norm(), direction.norm()
-        # A zero-initialized parameter (biases, a zero readout) has no scale to trust: plain step.
-        trust = torch.where((p_norm > 0) & (d_norm > 0), p_norm / d_norm, torch.ones_like(p_norm))
+        # A zero-initialized parameter (biases, a zero readout) has no scale to trust: a plain step, times
+        # the multiplier folded into it (workers/parametrization/fold.py), so a folded one steps as it would.
+        fallback = torch.full_like(p_norm, float(group.get("folded_multiplier", 1.0)))
+        trust = torch.where((p_norm > 0) & (d_norm > 0), p_norm / d_norm, fallback)
         p.add_(direction * trust, alpha=-group["lr"])

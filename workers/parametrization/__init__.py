@@ -15,6 +15,7 @@ from workers.config import TrialConfig
 from workers.external import EXTERNAL_FAMILIES
 from workers.external.build import external_model
 from workers.models import make_model
+from workers.parametrization.fold import clip_unfolded
 from workers.parametrization.optimizer import build_optimizer, param_groups
 from workers.parametrization.resolve import ParamRow, apply_parametrization, resolve_params
 from workers.parametrization.table import OPTIMIZERS, PARAMETRIZATIONS, lookup
@@ -26,6 +27,7 @@ __all__ = [
     "apply_parametrization",
     "build_model",
     "build_optimizer",
+    "clip_unfolded",
     "lookup",
     "make_structure",
     "param_groups",

@@ -25,7 +25,7 @@ def param_groups(model: nn.Module, config: TrialConfig) -> list[dict[str, Any]]:
     for item in resolve_params(model, config):
         use_muon = config.optimizer == "muon" and item.site.role in MATRIX_ROLES
         row = item.row
-        key = (row.role, row.lr, row.weight_decay, item.eps, use_muon)
+        key = (row.role, row.lr, row.weight_decay, item.eps, use_muon, item.folded_multiplier)
         group = groups.setdefault(
             key,
             {
@@ -37,6 +37,8 @@ def param_groups(model: nn.Module, config: TrialConfig) -> list[dict[str, Any]]:
                 "weight_decay": row.weight_decay,
                 "eps": item.eps,
                 "use_muon": use_muon,
+                # the forward multiplier folded into these parameters: the clip and LAMB read it (fold.py)
+                "folded_multiplier": item.folded_multiplier,
             },
         )
         group["params"].append(item.site.param)

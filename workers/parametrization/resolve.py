@@ -58,6 +58,7 @@ class ResolvedParam:
     site: ParameterSite
     rule: Rule
     eps: float  # absolute Adam ε for this parameter
+    folded_multiplier: float = 1.0  # c when a forward multiplier c is folded into this parameter
 
 
 def validate(config: TrialConfig) -> None:
@@ -162,7 +163,7 @@ def resolve_params(model: nn.Module, config: TrialConfig) -> list[ResolvedParam]
             applied_as=applied,
             role_source=site.role_source,
         )
-        resolved.append(ResolvedParam(row, site, rule, eps))
+        resolved.append(ResolvedParam(row, site, rule, eps, forward if applied == "folded" else 1.0))
     return resolved
 
 

@@ -90,12 +90,14 @@ def test_a_saturating_drift_is_followed_where_the_held_out_widths_see_it() -> No
 def test_two_proxies_past_the_knee_fail_the_verdict_and_cost_under_one_percent() -> None:
     """With 4 widths and SP's knee at 128, two proxies sit on the flat part: the check fails in most studies,
     and the levelling-off forms carry the lr to ~0.5 octave low at a ~0.7 % regret (the line alone: 1.9
-    octaves, ~10 %); the interval, narrow around a wrong form, still misses the truth. μP's fading offset is
-    followed to within 0.1 octave."""
+    octaves, ~10 %). The forms' forecasts of the widest proxies from the narrower ones miss by far more than
+    their variance, so the extrapolation's form error widens the interval (~2.5 octaves) until it holds the
+    truth; without it the interval, narrow around a wrong form, missed in ~95 % of studies. μP's fading
+    offset is followed to within 0.1 octave."""
     sp = measured(FOUR_WIDTHS, "1.")["sp"]
     assert sp.verdicts.get("fails", 0) >= 30 and sp.holds_with_regret <= 2, sp
     assert -0.8 < sp.median_error < -0.2 and sp.mean_regret < 0.012, sp
-    assert sp.cover <= 0.2, sp
+    assert sp.cover >= 0.8 and sp.median_width < 3.5, sp
     mup = measured(FOUR_WIDTHS, "1.")["mup"]
     assert abs(mup.median_error) < 0.1 and mup.cover >= 0.75 and mup.mean_regret < 0.001, mup
 

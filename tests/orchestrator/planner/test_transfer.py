@@ -9,8 +9,10 @@ import numpy as np
 import pytest
 from support.synthetic import HALF_OCTAVE_GRID, Surface, grid_trials, lr_optima, make_spec
 
-from orchestrator.planner import HPAxis, fit_optimum, fit_scale_law
+from orchestrator.planner import HPAxis, fit_optimum, fit_scale_law, transfer
+from orchestrator.planner.optimum import OptimumFit
 from orchestrator.planner.quality import extrapolation_robustness
+from orchestrator.planner.types import Interval
 
 LR = HPAxis("lr", log=True, low=2**-16, high=2**-2)
 WIDTHS = (32, 64, 128, 256)
@@ -130,8 +132,9 @@ def test_the_target_lr_interval_covers_the_true_optimum_whatever_the_drift(
     may be slightly wrong (γ = −0.1, −0.2) or refuted (−0.5), and with no promise (SP). The widths are bounded
     too: the median interval is no wider than γ's own band carried over the extrapolation distance (+20 %),
     so the test cannot pass by being merely wide. With 3 widths the law is a mixture of a line and saturating
-    forms (transfer.py), which costs width: up to 1.3× the line's band (a refuted μP promise: the shrunk point
-    widens its own interval), 1.3 octaves at most."""
+    forms (transfer.py), which costs width: up to 1.6× the line's band (a refuted μP promise: the shrunk point
+    widens its own interval; the forecast of the third width from the first two adds its excess error in the
+    studies where it misses by chance), 1.45 octaves at most."""
     spec = make_spec(list(widths), 512, seeds=1, **HALF_OCTAVE_GRID)
     surface = Surface(gamma=gamma, u0=-9.0 if promise else -7.5, noise=0.015)
     truth = surface.optimum_u(512)
@@ -145,8 +148,8 @@ def test_the_target_lr_interval_covers_the_true_optimum_whatever_the_drift(
         spans.append(law.target_u.high - law.target_u.low)
         ratios.append(spans[-1] / ((law.gamma.high - law.gamma.low) * distance))
     assert hits >= 0.8 * COVERAGE_STUDIES, (hits, np.median(spans))
-    assert np.median(ratios) < 1.3, np.median(ratios)
-    assert np.median(spans) < (1.7 if len(widths) == 2 else 1.3), np.median(spans)  # octaves
+    assert np.median(ratios) < (1.3 if len(widths) == 2 else 1.6), np.median(ratios)
+    assert np.median(spans) < (1.7 if len(widths) == 2 else 1.45), np.median(spans)  # octaves
 
 
 def test_a_refuted_invariance_follows_the_line_and_says_so() -> None:
@@ -155,3 +158,52 @@ def test_a_refuted_invariance_follows_the_line_and_says_so() -> None:
     assert law.model == "power_law" and "invariance_refuted" in [w.code for w in law.warnings]
     assert law.target_u.contains(u0 - math.log2(2048 / 32))
     assert law.to_dict()["model"] == "power_law"
+
+
+def _optima(us: list[float], widths: list[int], sd: float = 0.02) -> list[OptimumFit]:
+    """Optima exactly at `us` with bootstrap draws of spread `sd` (no fit: what the law sees)."""
+    rng = np.random.default_rng(0)
+    return [
+        OptimumFit(
+            "lr",
+            float(w),
+            Interval(2.0**u, 2.0 ** (u - sd), 2.0 ** (u + sd), 0.9),
+            u,
+            u - sd,
+            u + sd,
+            "quadratic",
+            9,
+            9,
+            0,
+            3.0,
+            None,
+            None,
+            draws=u + rng.normal(0.0, sd, 400),
+        )  # fmt: skip
+        for u, w in zip(us, widths, strict=True)
+    ]
+
+
+def test_the_forms_extrapolation_error_is_measured_by_forecasting_each_proxy_from_the_narrower_ones(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A drift that the forms follow (a line) forecasts every proxy within its variance: no form error, the
+    interval is the bootstrap's. A drift that stops at the widest two proxies (−1 octave per doubling, then
+    flat) is forecast ~1 octave wrong from the first two: the error per doubling of extrapolation is
+    added to the target's draws, the interval reaches the flat continuation, the point does not move, and
+    whether the move is resolved is still the data's drift. Two scales: nothing to forecast."""
+    axis = HPAxis("lr", log=True, low=2**-16, high=2**-2)
+    widths = [32, 64, 128, 256]
+    line = fit_scale_law(axis, _optima([-6.0, -7.0, -8.0, -9.0], widths), 2048, seed=0)
+    assert line.form_error == pytest.approx(0.0, abs=1e-9) and line.to_dict()["form_error"] < 1e-9
+    knee = fit_scale_law(axis, _optima([-6.0, -7.0, -8.0, -8.0], widths), 2048, seed=0)
+    assert knee.form_error > 0.25
+    assert knee.target_u.contains(-8.0) and knee.applied  # the flat continuation; the data's drift resolved
+    assert knee.move.contains(0.0)  # ... while the move's interval, with the form error, holds 0
+    monkeypatch.setattr(transfer, "_form_error", lambda *args: 0.0)
+    without = fit_scale_law(axis, _optima([-6.0, -7.0, -8.0, -8.0], widths), 2048, seed=0)
+    assert knee.target_u.value == pytest.approx(without.target_u.value)
+    assert not without.target_u.contains(-8.0)
+    assert knee.target_u.high - knee.target_u.low > 2 * (without.target_u.high - without.target_u.low)
+    two = fit_scale_law(axis, _optima([-6.0, -7.0], [32, 64]), 2048, seed=0)
+    assert two.form_error == 0.0

@@ -231,7 +231,9 @@ function multipliersHtml(rows) {
 /**
  * One transfer law's γ (the data's line) with its interval, and what the plan applied: under a promise the
  * move is shrunk toward it by a prior N(0, τ²) per doubling; without one a move whose interval holds 0 is not
- * made; the law may be a mixture of a line and drifts that level off (transfer.py, `form_weights`).
+ * made; the law may be a mixture of a line and drifts that level off (transfer.py, `form_weights`); where
+ * its forms forecast the proxies worse than their own variance, that error per doubling widens the interval
+ * (`form_error`).
  */
 function gammaHtml(label, law) {
   const g = law?.gamma || {};
@@ -244,6 +246,9 @@ function gammaHtml(label, law) {
   else if (isNum(law.promise_scale)) notes.push(`promise refuted: shrunk by its prior, τ = ${fmtNum(law.promise_scale, 2)}`);
   if (law.model === "unresolved") notes.push("the move's interval holds 0: not made");
   if (forms && !forms.startsWith("power law 1.00")) notes.push(`forms: ${forms}`);
+  if (isNum(law.form_error) && law.form_error >= 0.005) {
+    notes.push(`forecasts of the proxies missed: ±${law.form_error.toFixed(2)} per doubling of extrapolation added`);
+  }
   const kept = notes.length ? ` (${esc(notes.join("; "))}; interval from the data)` : "";
   return `γ<sub>${esc(label)}</sub> = ${g.value.toFixed(2)}${bounds}${kept}`;
 }
