@@ -7,15 +7,20 @@ Per parametrization (default `mup,sp,sp-embedding-lr`), with the product's train
 2. the LR grid at every proxy width × seed, widened by two half-octave points wherever a width's seed-mean
    optimum sits at an edge (docs/planner.md: widen and resample);
 3. the product's planner (`orchestrator.planner.build_plan`) on those runs → the transferred LR;
-4. the target at the transferred LR (one run per seed), and the oracle: the target width swept directly on a
-   grid centred on the transferred LR (±1 octave, half-octave steps), widened one point at a time while its
-   seed-mean optimum sits at an edge. The centre point is the transferred run itself.
+4. the oracle, placed before the transfer is looked at: the target width swept directly on a grid centred
+   on the widest proxy's fitted optimum (±1 octave, half-octave steps), widened one point at a time while its
+   seed-mean optimum sits at an edge, then refined by two points a quarter octave either side of that
+   optimum; and the target at the transferred LR (one run per seed), which may fall anywhere on that grid.
 
 What is reported (docs/benchmark.md has the definitions and the reasoning):
-- regret per seed s: r_s = L_s(η_transferred) / L_s(η_oracle) − 1, paired (same seed: same init, batches and
-  held-out batches), η_oracle the grid LR with the lowest seed-mean loss; `regret_mean` with a 95 % Student-t
-  interval over seeds (`regret_ci`, df = N − 1). Picking η_oracle on the same seeds biases the regret up
-  (the oracle's best point is partly its luck), so the interval is conservative.
+- the oracle's optimum and the regret are read off fitted curves, not grid points: a parabola in log2 LR
+  through the seed-mean losses within one octave of the grid's best (every run at the target: the oracle's
+  and the transferred ones) gives η_oracle (its vertex) and L_oracle. Per seed s the same window's parabola
+  gives r_s = L̂_s(η_transferred) / L̂_s(η_oracle) − 1, paired (same seed: same init, batches and held-out
+  batches); `regret_mean` with a 95 % Student-t interval over seeds (`regret_ci`, df = N − 1). A regret of
+  exactly 0 now means the transfer landed on the fitted optimum, not on a grid point. The grid reading of
+  earlier runs (L_s(η_transferred) over L_s at the best grid point, the transferred run being the grid's
+  centre) is kept as `regret_grid` for comparison.
 - `noise_floor`: the std over seeds (ddof 1) of the target's loss at η_oracle, relative to its mean. Goal:
   μP's regret ≤ max(0.5 %, noise floor).
 - `compute_fraction_vs_target_run` (TP5's measure, Yang et al. 2022: "about 7 % of one pretraining run"): all
@@ -54,9 +59,10 @@ the 2 cores): a step costs 0.006 / 0.010 s at widths 32 / 64, 0.072 s at 256, 0.
 1024, about twice that with two runs at once. The oracle dominates: 3 parametrizations × 3 seeds × 5 points
 is 45 target runs; at 512 that is ≈ 45 × 100 s / 2 jobs ≈ 38 min of oracle alone, over the 45-minute
 budget once the proxies (117 grid runs × 3 widths, ≈ 8 min) are added, so the target is 256 (≈ 12 min of
-oracle, ≈ 25 min in all). Five oracle points at half-octave steps around the transferred LR bracket any
-transferred LR within an octave of the target's optimum and the widening rule catches larger misses; a grid
-as wide as the proxies' (13 points) would cost 2.6× more for points far from either optimum.
+oracle, ≈ 25 min in all). Five oracle points at half-octave steps around the widest proxy's optimum, placed
+before the transfer is read, two refining points and the transferred run (8 runs per seed, 5 before
+2026-12-08) bracket the target's optimum and the widening rule catches larger misses; a grid as wide as the
+proxies' (13 points) would cost more for points far from either optimum.
 
 Full mode (a GPU's budget): proxies 32, 64, 128 (≤ 1/16 of the 2048-wide target), depth 4, 1,000 steps of
 32 × 128 tokens, 9 LRs 2^-12..2^-8 (widened where an optimum sits at an edge), 1 seed: by the accounting above
@@ -396,6 +402,12 @@ class Result:
     regret_mean: float | None = None
     regret_ci: list[float] | None = None
     regret_ci_method: str = f"paired by seed, Student-t {100 * CI_LEVEL:g} % interval, df = seeds − 1"
+    regret_method: str | None = None  # "fitted" (parabola, module docstring) or "grid" (too few points)
+    lr_oracle_grid: float | None = None  # the oracle grid's best point (its seed-mean loss: loss_oracle_grid)
+    loss_oracle_grid: float | None = None
+    regret_grid: float | None = None  # the old reading: transferred run over the best grid point, seed-mean
+    regret_grid_ci: list[float] | None = None
+    oracle_centre: float | None = None  # where the oracle grid was centred: the widest proxy's optimum
     noise_floor: float | None = None  # relative std over seeds of the target's loss at lr_oracle
     noise_floor_abs: float | None = None
     regret_goal: float | None = None
@@ -648,9 +660,48 @@ def proxy_jobs(spec: SweepSpec, p: str) -> list[Job]:
 
 
 def oracle_jobs(spec: SweepSpec, result: Result, mode: Mode) -> list[Job]:
-    """The target swept around the transferred LR; the centre (k = 0) is the transferred run."""
+    """The oracle grid centred on the widest proxy's fitted optimum (set before the transferred LR is read),
+    and the target at the transferred LR (kind "transferred")."""
+    centre = result.proxy_optima.get(str(max(result.proxy_widths)))
+    if centre is None:  # no fitted optimum: the widest proxy's best grid LR
+        widest = [r for r in result.proxy_runs if r.width == max(result.proxy_widths)]
+        centre = 2.0 ** min(seed_means(widest).items(), key=lambda kv: kv[1])[0]
+    result.oracle_centre = centre
+    depth = spec.target.depth or spec.model.depth
+    k = round(mode.oracle_span / mode.oracle_step)
+    p, w, tokens = result.parametrization, spec.target.width, spec.target.tokens
+    jobs = [
+        Job("oracle", p, w, depth, centre * 2.0 ** (i * mode.oracle_step), s, tokens)
+        for i in range(-k, k + 1)
+        for s in spec.proxy.seeds
+    ]
+    if result.lr_transferred is not None:
+        jobs += [Job("transferred", p, w, depth, result.lr_transferred, s, tokens) for s in spec.proxy.seeds]
+    return jobs
+
+
+def refine_jobs(spec: SweepSpec, result: Result, mode: Mode) -> list[Job]:
+    """Two points a quarter octave either side of the oracle's seed-mean best point (once it is bracketed),
+    so the parabola the optimum is read from has five points within half an octave of it."""
+    grid = [r for r in result.oracle_runs if r.kind == "oracle"]
+    finite = {u: m for u, m in seed_means(grid).items() if math.isfinite(m)}
+    if not finite or edge(grid) != 0:
+        return []
+    best = min(finite, key=finite.__getitem__)
+    depth = spec.target.depth or spec.model.depth
+    p, w, tokens = result.parametrization, spec.target.width, spec.target.tokens
+    quarter = mode.oracle_step / 2
+    return [
+        Job("oracle", p, w, depth, 2.0 ** (best + side * quarter), s, tokens)
+        for side in (-1, 1)
+        for s in spec.proxy.seeds
+    ]
+
+
+def legacy_oracle_jobs(spec: SweepSpec, result: Result, mode: Mode) -> list[Job]:
+    """`--vary tokens`: the grid centred on the corrected LR, whose centre is the transferred run."""
     centre = result.lr_transferred
-    if centre is None:  # no plan: centre on the widest proxy's best LR so the oracle still brackets
+    if centre is None:
         centre = 2.0 ** min(seed_means(result.proxy_runs).items(), key=lambda kv: kv[1])[0]
     depth = spec.target.depth or spec.model.depth
     k = round(mode.oracle_span / mode.oracle_step)
@@ -761,7 +812,7 @@ def plan_horizon(spec: SweepSpec, result: HorizonResult, plan: Plan, log: Callab
 def horizon_oracle_jobs(spec: SweepSpec, result: HorizonResult, mode: Mode) -> list[Job]:
     """The oracle around the corrected LR (`oracle_jobs`), its half-octave grid extended until it brackets the
     copied LR, and a run at the copied LR itself where it is off that grid."""
-    jobs = oracle_jobs(spec, result, mode)
+    jobs = legacy_oracle_jobs(spec, result, mode)
     centre, copied = result.lr_transferred, result.lr_copied
     if centre is None or copied is None:
         return jobs
@@ -787,22 +838,32 @@ def score(result: Result) -> None:
     result.seeds = len({r.seed for r in transferred})
     if finite:
         u_best = min(finite, key=finite.__getitem__)
-        result.lr_oracle, result.loss_oracle = 2.0**u_best, finite[u_best]
+        result.lr_oracle_grid, result.loss_oracle_grid = 2.0**u_best, finite[u_best]
+        result.lr_oracle, result.loss_oracle = result.lr_oracle_grid, result.loss_oracle_grid
         at_best = {r.seed: r.loss for r in oracle if round(math.log2(r.lr), 9) == u_best}
         losses = [v for v in at_best.values() if v is not None]
         if len(losses) >= 2:
             result.noise_floor_abs = float(np.std(losses, ddof=1))
             result.noise_floor = result.noise_floor_abs / float(np.mean(losses))
         paired = [(r.loss, at_best.get(r.seed)) for r in transferred]
-        if all(t is not None and o for t, o in paired):
-            regrets = [t / o - 1.0 for t, o in paired]  # type: ignore[operator]
-            result.regret_by_seed = regrets
-            result.regret_mean = float(np.mean(regrets))
+        grid: list[float] = []
+        if paired and all(t is not None and o for t, o in paired):
+            grid = [t / o - 1.0 for t, o in paired]  # type: ignore[operator]
+            result.regret_grid, result.regret_grid_ci = mean_ci(grid)
             result.loss_transferred = float(np.mean([t for t, _ in paired]))
-            if len(regrets) >= 2:
-                half = stats.t.ppf(0.5 + CI_LEVEL / 2, len(regrets) - 1) * np.std(regrets, ddof=1)
-                half /= math.sqrt(len(regrets))
-                result.regret_ci = [result.regret_mean - half, result.regret_mean + half]
+        # `--vary tokens` keeps the grid reading: its oracle is centred on the corrected LR and both of its
+        # regrets are paired against one grid point (score_horizon)
+        horizon = isinstance(result, HorizonResult)
+        fitted = None if horizon else fitted_regrets(oracle, transferred, u_best)
+        if fitted is not None:
+            (result.lr_oracle, result.loss_oracle), regrets = fitted
+            result.regret_method = "fitted"
+        else:
+            regrets = grid
+            result.regret_method = "grid" if grid else None
+        if regrets:
+            result.regret_by_seed = regrets
+            result.regret_mean, result.regret_ci = mean_ci(regrets)
         result.regret_goal = max(REGRET_GOAL, result.noise_floor or 0.0)
         if result.regret_mean is not None:
             result.meets_regret_goal = result.regret_mean <= result.regret_goal
@@ -810,7 +871,9 @@ def score(result: Result) -> None:
     # --vary tokens: lr_copied is the width-only transfer instead, its regret paired (score_horizon)
     if widest is not None and result.loss_oracle and not isinstance(result, HorizonResult):
         result.lr_copied = widest
-        copied = curve_at(finite, math.log2(widest))
+        curve = parabola(finite, math.log2(result.lr_oracle_grid)) if result.lr_oracle_grid else None
+        copied = curve(math.log2(widest)) if curve is not None else None
+        copied = copied if copied is not None else curve_at(finite, math.log2(widest))
         if copied is not None:
             result.regret_copied = copied / result.loss_oracle - 1.0
     result.coord_check_flops = sum(r.flops for r in result.coord_check_runs)
@@ -840,6 +903,55 @@ def score(result: Result) -> None:
     result.asymptotic_penalty_interval = asymptotic_penalty_interval(points)
 
 
+ORACLE_WINDOW = 1.0  # octaves either side of the grid's best point that the oracle's parabola is fitted over
+
+
+def parabola(points: dict[float, float], centre: float) -> Callable[[float], float | None] | None:
+    """A least-squares parabola through the finite (log2 lr, loss) points within `ORACLE_WINDOW` of `centre`,
+    as a function that is None outside that window; None with < 3 points or a curve that opens downward."""
+    near = {u: v for u, v in points.items() if abs(u - centre) <= ORACLE_WINDOW + 1e-9 and math.isfinite(v)}
+    if len(near) < 3:
+        return None
+    a, b, c = np.polyfit(list(near), list(near.values()), 2)
+    if not a > 0:
+        return None
+    lo, hi = min(near), max(near)
+    return lambda u: float(a * u * u + b * u + c) if lo - 1e-9 <= u <= hi + 1e-9 else None
+
+
+def fitted_regrets(
+    oracle: list[Run], transferred: list[Run], u_best: float
+) -> tuple[tuple[float, float], list[float]] | None:
+    """((η_oracle, L_oracle), regret per seed) read off parabolas (module docstring): the seed-mean curve's
+    vertex, and each seed's curve at the transferred LR over its value at that vertex (the transferred run's
+    own loss where it lies outside the window). None where the curves cannot be fitted."""
+    curve = parabola({u: m for u, m in seed_means(oracle).items()}, u_best)
+    if curve is None or not transferred:
+        return None
+    near = sorted(u for u in seed_means(oracle) if abs(u - u_best) <= ORACLE_WINDOW + 1e-9)
+    grid = np.linspace(near[0], near[-1], 401)
+    values = [curve(float(u)) for u in grid]
+    u_star = float(grid[int(np.argmin([v if v is not None else math.inf for v in values]))])
+    loss_star = curve(u_star)
+    regrets = []
+    for run in transferred:
+        mine: dict[float, list[float]] = {}
+        for r in oracle:
+            if r.seed == run.seed:
+                mine.setdefault(round(math.log2(r.lr), 9), []).append(math.inf if r.loss is None else r.loss)
+        seed_curve = parabola({u: float(np.mean(v)) for u, v in mine.items()}, u_best)
+        if seed_curve is None or run.loss is None:
+            return None
+        at_star = seed_curve(u_star)
+        at_t = seed_curve(math.log2(run.lr))
+        at_t = at_t if at_t is not None else run.loss
+        if not at_star or at_star <= 0:
+            return None
+        regrets.append(at_t / at_star - 1.0)
+    assert loss_star is not None
+    return (2.0**u_star, loss_star), regrets
+
+
 def losses_at(runs: list[Run], lr: float) -> dict[int, float]:
     """Seed → loss of the runs at `lr` (inf where a run diverged or failed)."""
     u = math.log2(lr)
@@ -861,9 +973,9 @@ def mean_ci(values: list[float]) -> tuple[float | None, list[float] | None]:
 def score_horizon(result: HorizonResult) -> None:
     """Both regrets against the same oracle point on the same seeds, and their paired difference."""
     oracle = result.oracle_runs
-    if result.lr_oracle is None or result.lr_corrected is None or result.lr_copied is None:
+    if result.lr_oracle_grid is None or result.lr_corrected is None or result.lr_copied is None:
         return
-    best = losses_at(oracle, result.lr_oracle)
+    best = losses_at(oracle, result.lr_oracle_grid)
     corrected, copied = losses_at(oracle, result.lr_corrected), losses_at(oracle, result.lr_copied)
     seeds = sorted(s for s in best if s in corrected and s in copied and 0 < best[s] < math.inf)
     if not seeds:
@@ -947,12 +1059,27 @@ def bench(spec: SweepSpec, mode: Mode, names: list[str], jobs: int, threads: int
         for run in pool.run([j for r in results.values() for j in targets(r)]):
             results[run.parametrization].oracle_runs.append(run)
         for _ in range(mode.oracle_widenings):
-            groups = _groups([x for r in results.values() for x in r.oracle_runs])
-            extra = widen(groups, 1, mode.oracle_step, "oracle", seeds)
+            # the width oracle widens its own grid (the transferred LR may lie anywhere); the horizon's grid
+            # is centred on the transferred run, which is one of its points
+            grid = [
+                x
+                for r in results.values()
+                for x in r.oracle_runs
+                if x.kind == "oracle" or kind is HorizonResult
+            ]
+            extra = widen(_groups(grid), 1, mode.oracle_step, "oracle", seeds)
             if not extra:
                 break
             for run in pool.run(extra):
                 results[run.parametrization].oracle_runs.append(run)
+        refine = [
+            j
+            for r in results.values()
+            if not isinstance(r, HorizonResult)
+            for j in refine_jobs(spec, r, mode)
+        ]
+        for run in pool.run(refine):
+            results[run.parametrization].oracle_runs.append(run)
     for result in results.values():
         score(result)
         if isinstance(result, HorizonResult):
@@ -1199,7 +1326,9 @@ def main(argv: list[str] | None = None) -> int:
                 f"{r.parametrization:>16}: proxies {r.proxy_widths} x depths {r.proxy_depths} -> "
                 f"{r.target_width} x {r.target_depth}, {r.seeds} seeds  "
                 f"lr transferred {_fmt(r.lr_transferred)} "
-                f"({r.transfer_model}) vs oracle {_fmt(r.lr_oracle)}  regret {_pct(r.regret_mean)} {ci}  "
+                f"({r.transfer_model}) vs oracle {_fmt(r.lr_oracle)} ({r.regret_method}; grid best "
+                f"{_fmt(r.lr_oracle_grid)})  regret {_pct(r.regret_mean)} {ci} (grid reading "
+                f"{_pct(r.regret_grid)} {_ci(r.regret_grid_ci)})  "
                 f"noise {_pct(r.noise_floor)}  compute/target run {_pct(r.compute_fraction_vs_target_run)} "
                 f"(wall {_pct(r.wall_fraction_vs_target_run)}; /direct sweep "
                 f"{_pct(r.compute_fraction_vs_direct_sweep)})  fit error {_fmt(r.fit_error_octaves)} oct  "

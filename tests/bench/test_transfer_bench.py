@@ -1,6 +1,6 @@
 """bench/transfer.py, the headline measurement, runs its whole procedure (coordinate check, proxy sweep over
-seeds, plan, oracle around the transferred LR) and prints the fields docs/benchmark.md defines; tiny sizes
-here, the numbers come from `--quick`."""
+seeds, plan, an oracle placed around the widest proxy's optimum, the regret read off fitted curves) and prints
+the fields docs/benchmark.md defines; tiny sizes here, the numbers come from `--quick`."""
 
 from __future__ import annotations
 
@@ -86,15 +86,39 @@ def test_width_mode_reports_the_measurement_for_all_three_parametrizations(bench
         assert len(transferred) == 2
         assert all(x["lr"] == pytest.approx(r["lr_transferred"]) for x in transferred)
         assert len(r["oracle_runs"]) >= 5 * 2 and len(r["proxy_runs"]) >= 3 * 3 * 2
-        # the regret is paired by seed against the oracle LR, and its interval brackets its mean
-        at_oracle = {
-            x["seed"]: x["loss"] for x in r["oracle_runs"] if x["lr"] == pytest.approx(r["lr_oracle"])
+        # the oracle grid is centred on the widest proxy's optimum, set before the transferred LR is read
+        grid = sorted({x["lr"] for x in r["oracle_runs"] if x["kind"] == "oracle"})
+        assert r["oracle_centre"] == pytest.approx(r["proxy_optima"]["48"])
+        assert any(lr == pytest.approx(r["oracle_centre"]) for lr in grid)
+        # the grid reading (the old one) is kept: the transferred run over the best point run at the target
+        # (the transferred LR itself may be it), by seed
+        at_grid = {
+            x["seed"]: x["loss"]
+            for x in r["oracle_runs"]
+            if x["lr"] == pytest.approx(r["lr_oracle_grid"])
         }
-        expected = [
-            x["loss"] / at_oracle[x["seed"]] - 1 for x in sorted(transferred, key=lambda x: x["seed"])
-        ]
-        assert r["regret_by_seed"] == pytest.approx(expected)
+        grid_regrets = [x["loss"] / at_grid[x["seed"]] - 1 for x in transferred]
+        assert r["regret_grid"] == pytest.approx(np.mean(grid_regrets))
+        # the regret proper is read off parabolas: one per seed, each over the same window, at the vertex of
+        # the seed-mean curve (the oracle's optimum), paired by seed
+        if r["regret_method"] == "fitted":
+            u_star = math.log2(r["lr_oracle"])
+            u_grid = math.log2(r["lr_oracle_grid"])
+            assert abs(u_star - u_grid) <= 1.0 + 1e-9
+            for x, regret in zip(
+                sorted(transferred, key=lambda x: x["seed"]), r["regret_by_seed"], strict=True
+            ):
+                mine = {}
+                for y in r["oracle_runs"]:
+                    if y["seed"] == x["seed"] and abs(math.log2(y["lr"]) - u_grid) <= 1.0 + 1e-9:
+                        mine.setdefault(math.log2(y["lr"]), []).append(y["loss"])
+                us = sorted(mine)
+                coef = np.polyfit(us, [np.mean(mine[u]) for u in us], 2)
+                inside = us[0] <= math.log2(x["lr"]) <= us[-1]
+                at_t = np.polyval(coef, math.log2(x["lr"])) if inside else x["loss"]
+                assert regret == pytest.approx(at_t / np.polyval(coef, u_star) - 1, rel=1e-6, abs=1e-9)
         assert r["regret_ci"][0] <= r["regret_mean"] <= r["regret_ci"][1]
+        at_oracle = at_grid
         losses = list(at_oracle.values())
         assert r["noise_floor"] == pytest.approx(np.std(losses, ddof=1) / np.mean(losses))
         # TP5's measure: every proxy FLOP (the coordinate check included) over ONE target run

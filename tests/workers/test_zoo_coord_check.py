@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from support.external import DECODER, ENTRYPOINT, LLAMA, TIE, write_decoder
 
 from workers.config import TrialConfig
 from workers.coord_check import coord_check
@@ -21,19 +22,41 @@ torch.set_num_threads(2)
 ZOO = str(Path(__file__).resolve().parent)
 WIDTHS = (64, 128, 256, 512)
 GPT2 = {"model_type": "gpt2", "n_embd": 32, "n_head": 4}
+
+
+def custom(entrypoint: str, code: str = ZOO) -> TrialConfig:
+    return TrialConfig(family="custom", entrypoint=entrypoint, code_path=code, head_dim=8)
+
+
+@pytest.fixture(scope="module")
+def example(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The examples' decoder (a position embedding module, LayerNorm, a GELU MLP with biases), untied."""
+    return str(write_decoder(tmp_path_factory.mktemp("untied"), DECODER.replace(TIE, "")))
+
+
 MODELS = {
-    "raw decoder": TrialConfig(family="custom", entrypoint="zoo.models:raw", code_path=ZOO, head_dim=8),
-    "einsum SwiGLU, tied": TrialConfig(
-        family="custom", entrypoint="zoo.models:einsum", code_path=ZOO, head_dim=8
-    ),
+    "raw decoder": custom("zoo.models:raw"),
+    "einsum SwiGLU, tied": custom("zoo.models:einsum"),
     "transformers GPT-2": TrialConfig(family="hf", hf_config=GPT2, head_dim=8),
+    "transformers Llama": TrialConfig(family="hf", hf_config=LLAMA, head_dim=8),
+    "example decoder, untied": custom(ENTRYPOINT),  # its code is written by the `example` fixture
 }
-READOUT = {"raw decoder": "logits", "einsum SwiGLU, tied": "unembed", "transformers GPT-2": "lm_head"}
+READOUT = {
+    "raw decoder": "logits",
+    "einsum SwiGLU, tied": "unembed",
+    "transformers GPT-2": "lm_head",
+    "transformers Llama": "lm_head",
+    "example decoder, untied": "lm_head",
+}
+
+
+def config_of(name: str, example: str) -> TrialConfig:
+    return replace(MODELS[name], code_path=example) if name.startswith("example") else MODELS[name]
 
 
 @pytest.mark.parametrize("name", list(MODELS))
-def test_zoo_models_pass_under_mup_and_show_sps_growth(name: str) -> None:
-    config = MODELS[name]
+def test_zoo_models_pass_under_mup_and_show_sps_growth(name: str, example: str) -> None:
+    config = config_of(name, example)
     mup = coord_check(config, "mup", "adamw", widths=WIDTHS)
     assert mup.passed, mup.failing
     readout = READOUT[name]
@@ -54,13 +77,32 @@ def test_norms_are_found_by_behaviour_not_by_name() -> None:
     assert "transformer.ln_f" in found and not any("mlp" in n or "attn.c_" in n for n in found)
 
 
-@pytest.mark.parametrize("name", ["raw decoder", "transformers GPT-2"])
-def test_a_readout_without_mups_multiplier_fails_on_the_logits(
-    name: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    found = table.lookup("mup", Role.OUTPUT, "adamw")
-    rows = tuple(replace(row, forward=table.one) if row is found else row for row in table.RULES)
+def broken(monkeypatch: pytest.MonkeyPatch, role: Role, **rule: object) -> None:
+    """μP + AdamW with one rule of the table replaced (the table's own functions: `one`, `sigma`)."""
+    found = table.lookup("mup", role, "adamw")
+    rows = tuple(replace(row, **rule) if row is found else row for row in table.RULES)
     monkeypatch.setattr(table, "RULES", rows)
+
+
+BROKEN = {
+    # rule -> (role, the replaced field, its wrong value, where it must fail: (module kind, stat, step))
+    "readout multiplier 1 (SP's)": (Role.OUTPUT, {"forward": table.one}, ("readout", "rms", 0)),
+    "hidden LR η (not η/m)": (Role.HIDDEN, {"lr": table.one}, ("hidden", "delta_rms", 1)),
+    "hidden init σ (not σ/√m)": (Role.HIDDEN, {"init": table.sigma}, ("hidden", "rms", 0)),
+}
+HIDDEN = {"raw decoder": "blocks.0.fc", "transformers GPT-2": "transformer.h.0.mlp.c_fc"}
+
+
+@pytest.mark.parametrize("rule", list(BROKEN))
+@pytest.mark.parametrize("name", ["raw decoder", "transformers GPT-2"])
+def test_a_broken_rule_fails_on_the_module_it_breaks(
+    name: str, rule: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    role, fields, (where, stat, step) = BROKEN[rule]
+    broken(monkeypatch, role, **fields)
     report = coord_check(MODELS[name], "mup", "adamw", widths=WIDTHS)
-    failing = {(f["module"], f["stat"], f["step"]) for f in report.failing}
-    assert (READOUT[name], "rms", 0) in failing, report.failing
+    module = READOUT[name] if where == "readout" else HIDDEN[name]
+    failing = {(f["module"], f["stat"], f["step"]): f for f in report.failing}
+    assert (module, stat, step) in failing, report.failing
+    miss = failing[(module, stat, step)]
+    assert abs(miss["measured"] - miss["predicted"]) > miss["tolerance"]  # the slope it names is off
