@@ -119,7 +119,7 @@ class MoESpec(StrictModel):
 
 
 ENTRYPOINT_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*$"
-ExternalRole = Literal["input", "hidden", "output", "vector"]
+ExternalRole = Literal["input", "hidden", "output", "vector", "finite"]
 
 
 class ModelSpec(StrictModel):

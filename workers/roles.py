@@ -20,6 +20,9 @@ class Role(StrEnum):
     OUTPUT = "output"
     # biases and norm gains: one width dimension
     VECTOR = "vector"
+    # no dimension grows with width (a learned scalar gate or temperature, a bias over the vocabulary): the
+    # same at every width, so no rule scales it; microsoft/mup's "finite" parameters keep their init and η
+    FINITE = "finite"
     # MoE expert matrices (stacked, one slice per expert): hidden matrices whose fan-in multiplier is that of
     # their own fan-in (d_model for the up projection, the active expert width for the down projection)
     EXPERT = "expert"

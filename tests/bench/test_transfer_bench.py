@@ -93,9 +93,7 @@ def test_width_mode_reports_the_measurement_for_all_three_parametrizations(bench
         # the grid reading (the old one) is kept: the transferred run over the best point run at the target
         # (the transferred LR itself may be it), by seed
         at_grid = {
-            x["seed"]: x["loss"]
-            for x in r["oracle_runs"]
-            if x["lr"] == pytest.approx(r["lr_oracle_grid"])
+            x["seed"]: x["loss"] for x in r["oracle_runs"] if x["lr"] == pytest.approx(r["lr_oracle_grid"])
         }
         grid_regrets = [x["loss"] / at_grid[x["seed"]] - 1 for x in transferred]
         assert r["regret_grid"] == pytest.approx(np.mean(grid_regrets))

@@ -107,14 +107,24 @@ def test_folding_a_readout_multiplier_trains_the_same_function(code: Path) -> No
 
 
 def test_ambiguous_and_constant_parameters_are_named_with_the_fix(code: Path) -> None:
-    with_scalar = DECODER.replace(TIE, TIE + "        self.temperature = nn.Parameter(torch.ones(3))\n")
-    code = write_decoder(code.parent / "scalar", with_scalar)
-    with pytest.raises(
-        AmbiguousRoles, match=r"(?s)temperature \[3\].*no dimension changes with width.*roles"
-    ):
+    """A parameter with no width dimension is `finite` (nothing rescales it); a 3-D weight used by a
+    convolution is ambiguous, named with its shapes, its use and the `roles:` line; a declared role is
+    taken."""
+    extra = (
+        "        self.temperature = nn.Parameter(torch.ones(3))\n"
+        "        self.mixer = nn.Parameter(torch.randn(width, width, 3))\n"
+    )
+    forward = "        x = self.token(idx) + self.position(positions)"
+    assert forward in DECODER
+    conv = "torch.nn.functional.conv1d(x.transpose(1, 2), self.mixer, padding=1).transpose(1, 2)"
+    uses = f"{forward}\n        x = x + {conv}"
+    source = DECODER.replace(TIE, TIE + extra).replace(forward, uses, 1)
+    code = write_decoder(code.parent / "extra", source)
+    named = r"(?s)mixer \[\d+, \d+, 3\].*3-D weight.*conv1d.*roles: \{\"mixer\": hidden\}"
+    with pytest.raises(AmbiguousRoles, match=named):
         resolve_table(custom(code), VOCAB)
-    rows = resolve_table(custom(code, roles={"temp*": "vector"}), VOCAB)
-    assert {r.name: r.role for r in rows}["temperature"] == "vector"
+    rows = {r.name: r for r in resolve_table(custom(code, roles={"mix*": "hidden"}), VOCAB)}
+    assert rows["temperature"].role == "finite" and rows["mixer"].role == "hidden"
 
     fixed = write_decoder(
         code.parent / "fixed", DECODER.replace("Decoder(width, depth,", "Decoder(64, depth,")

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from torch import nn
 from typer.testing import CliRunner
-from zoo.models import EinsumDecoder, RawDecoder, ReadoutInForward
+from zoo.models import EinsumDecoder, RawDecoder, ReadoutInForward, TorchEncoder
 
 from api.cli import app
 from workers.external.roles import AmbiguousRoles, InferredParam, infer_roles
@@ -36,8 +36,8 @@ def test_a_raw_positional_table_a_raw_readout_and_scalar_gates_get_their_roles_f
     assert pos.fans((CONTEXT, 128)) == (CONTEXT, 128)
     # x @ head contracts head's first dimension: its fan-in is the width, although it is stored (in, out)
     assert head.role == Role.OUTPUT and head.axes == (0, 1) and head.fans((128, VOCAB)) == (128, VOCAB)
-    for gate in ("blocks.0.a_attn", "blocks.1.a_mlp"):
-        assert roles[gate].role == Role.VECTOR and roles[gate].fans(()) == (1, 1)
+    for gate in ("blocks.0.a_attn", "blocks.1.a_mlp"):  # no width dimension: nothing rescales them
+        assert roles[gate].role == Role.FINITE and roles[gate].fans(()) == (1, 1)
         assert "scalar" in roles[gate].reason
     assert roles["blocks.0.fc.bias"].role == Role.VECTOR and roles["norm.gain"].role == Role.VECTOR
     assert roles["blocks.0.qkv.weight"].role == Role.HIDDEN and roles["blocks.0.qkv.weight"].axes == (1, 0)
@@ -77,6 +77,16 @@ def test_the_parametrization_command_reads_roles_from_use_for_a_user_model() -> 
     rows = {row["name"]: row for row in table}
     assert rows["pos"]["role"] == "input" and rows["head"]["role"] == "output"
     assert rows["head"]["applied_as"] == "folded" and rows["head"]["forward_multiplier"] == 0.25
-    assert rows["blocks.0.a_attn"]["role"] == "vector" and rows["blocks.0.a_attn"]["shape"] == []
+    gate = rows["blocks.0.a_attn"]
+    assert gate["role"] == "finite" and gate["shape"] == [] and gate["lr"] == 1 and gate["weight_decay"] == 0
     declared = CliRunner().invoke(app, [*args, "--role", "blocks.*.a*=vector", "--json"])
     assert declared.exit_code == 0, declared.output  # the hint's own fix does not crash
+
+
+def test_torchs_fused_attention_weights_and_a_vocabulary_bias() -> None:
+    roles = roles_of(TorchEncoder)
+    attention = roles["encoder.layers.0.self_attn.in_proj_weight"]
+    assert attention.role == Role.HIDDEN and attention.axes == (1, 0)
+    assert "multi_head_attention_forward" in attention.reason
+    assert roles["encoder.layers.1.self_attn.out_proj.weight"].role == Role.HIDDEN
+    assert roles["head.weight"].role == Role.OUTPUT and roles["head.bias"].role == Role.FINITE

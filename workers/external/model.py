@@ -99,10 +99,11 @@ class ExternalModel(nn.Module):
                     fan_out=fan_out,
                     module=modules[p.owner.module],
                     constant_init=None,
-                    keep_init=p.role == Role.VECTOR,
+                    keep_init=p.role in (Role.VECTOR, Role.FINITE),
                     zero_init="readout_zero_init" if p.role == Role.OUTPUT and not tied else None,
                     multiplier_at="hook" if tied else "folded",
-                    role_source=p.reason + ("; keeps the model's own init" if p.role == Role.VECTOR else ""),
+                    role_source=p.reason
+                    + ("; keeps the model's own init" if p.role in (Role.VECTOR, Role.FINITE) else ""),
                 )
             )
         return sites

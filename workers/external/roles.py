@@ -8,7 +8,8 @@ tokens on the meta device (`workers.external.usage`) says which of a weight's di
 activation (its fan-in) and which is its output (its fan-out): the shape alone never decides, since torch's
 `Linear` stores (fan_out, fan_in), GPT-2's `Conv1D` (fan_in, fan_out) and a raw `nn.Parameter` anything. Then:
 
-- a 0-D parameter (a learned scalar gate or temperature): `vector`, width-independent;
+- no dimension growing (a 0-D scalar gate or temperature, a bias over the vocabulary): `finite`, the same at
+  every width, which no parametrization rescales (microsoft/mup's finite parameters);
 - one dimension, growing: `vector` (norm gains, biases);
 - a matrix contracted with the activation: `hidden` when fan-in and fan-out grow, `input` when only the
   fan-out grows, `output` (the readout) when only the fan-in grows;
@@ -16,8 +17,8 @@ activation (its fan-in) and which is its output (its fan-out): the shape alone n
   table): `input`, its fan-out the dimension that grows;
 - a weight used both ways by two modules (tied embeddings): `input`, as microsoft/mup treats a shared
   readout, and the readout's forward multiplier goes on the module that reads it out, not the weight;
-- anything else (nothing growing, a use whose fan-in is unknown, conflicting uses, more than two dimensions):
-  ambiguous. These are listed in one error with the fix, a `roles:` entry, never guessed.
+- anything else (a use whose fan-in is unknown, conflicting uses, more than two dimensions): ambiguous.
+  These are listed in one error with the fix, a `roles:` entry, never guessed.
 
 `roles:` (glob pattern -> role) overrides any inference; the first matching pattern wins.
 """
@@ -35,7 +36,7 @@ from workers.external.source import Builder, ModelSourceError
 from workers.external.usage import ADDED, CONTRACT, ELEMENTWISE, LOOKUP, OTHER, PROBE_TOKENS, Use, trace_uses
 from workers.roles import Role
 
-OVERRIDE_ROLES = (Role.INPUT, Role.HIDDEN, Role.OUTPUT, Role.VECTOR)
+OVERRIDE_ROLES = (Role.INPUT, Role.HIDDEN, Role.OUTPUT, Role.VECTOR, Role.FINITE)
 
 
 class AmbiguousRoles(ModelSourceError):
@@ -99,11 +100,10 @@ class _Decision:
 
 def _decide(shape: tuple[int, ...], grows: set[int], uses: list[Use], holders: set[str]) -> _Decision:
     """The role of one parameter from its shape's growth and its uses (module docstring)."""
-    if len(shape) == 0:
-        return _Decision(Role.VECTOR, "a scalar (0-D): width-independent, a vector's rule")
+    if not grows:
+        what = "a scalar (0-D)" if len(shape) == 0 else "no dimension changes with width"
+        return _Decision(Role.FINITE, f"{what}: the same at every width, nothing to rescale")
     if len(shape) == 1:
-        if not grows:
-            return _Decision(None, "no dimension changes with width")
         return _Decision(Role.VECTOR, "one dimension, growing with width")
     if not uses:
         return _Decision(None, "the forward on a few tokens does not use it")
@@ -264,7 +264,8 @@ def infer_roles(
         example = ", ".join(f'"{p.name}": {_suggest(p, large_shapes[p.name])}' for p in ambiguous[:2])
         raise AmbiguousRoles(
             f"{len(ambiguous)} parameter(s) have no role mutransfer can infer:\n{lines}\n"
-            f"say each one's role in the spec's model.roles (input | hidden | output | vector), e.g. "
+            "say each one's role in the spec's model.roles (input | hidden | output | vector | finite), "
+            f"e.g. "
             f"roles: {{{example}}}"
         )
     return inferred
@@ -274,7 +275,5 @@ def _suggest(p: InferredParam, wide: tuple[int, ...]) -> str:
     """The role the example line proposes: a guess for the user to check, never applied."""
     if len(p.shape) <= 1:
         return "vector"
-    grown = [a != b for a, b in zip(p.shape, wide, strict=False)]
-    if all(grown):
-        return "hidden"
-    return "input" if any(grown) else "vector"
+    grown = sum(a != b for a, b in zip(p.shape, wide, strict=False))
+    return "hidden" if grown >= 2 else "input" if grown else "finite"

@@ -7,8 +7,9 @@ a few tokens on the meta device (no memory, no arithmetic) under a `TorchFunctio
 call, follows each parameter through views (transpose, slicing, dtype casts, scaling by a number) and
 records what consumes it:
 
-- `contract`: a matrix product (`linear`, `matmul`/`@`, `mm`, `bmm`, `addmm`, `einsum`) contracts one of its
-  dimensions with the activation: that dimension is the fan-in, the other the fan-out;
+- `contract`: a matrix product (`linear`, `matmul`/`@`, `mm`, `bmm`, `addmm`, `einsum`, and torch's fused
+  `multi_head_attention_forward`, whose weights are Linear weights) contracts one of its dimensions with
+  the activation: that dimension is the fan-in, the other the fan-out;
 - `lookup`: rows picked by token ids (`embedding`, or indexing with an integer tensor): the rows are the
   fan-in (the vocabulary or the context), the other dimension the fan-out;
 - `added`: a 2-D table added to an activation (a learned positional table `x + self.pos[:T]`): a lookup by
@@ -64,6 +65,9 @@ _TRANSPOSES = {torch.Tensor.T.__get__, torch.Tensor.mT.__get__}  # type: ignore[
 _CASTS = {"contiguous", "clone", "detach", "to", "float", "half", "bfloat16", "double", "type", "type_as"}
 _SCALES = {"mul", "__mul__", "__rmul__", "div", "__truediv__", "neg", "__neg__"}  # by a number: a view
 _MATMUL = {"matmul", "__matmul__", "__rmatmul__", "mm", "bmm"}
+# torch's fused attention and encoder-layer functions, whose 2-D parameters are all Linear weights (fan_out,
+# fan_in): nn.MultiheadAttention's in_proj_weight and out_proj.weight, the encoder layer's fast path
+_FUSED = ("multi_head_attention", "transformer_encoder_layer")
 _ADD = {"add", "__add__", "__radd__", "add_", "__iadd__", "sub", "__sub__", "__rsub__"}
 
 
@@ -117,9 +121,16 @@ class _Tracer(TorchFunctionMode):
                 self.origin[id(piece)] = sources[0][1]
                 self.alive.append(piece)
             return
-        if not isinstance(out, torch.Tensor):
+        produced = isinstance(out, torch.Tensor) or (
+            isinstance(out, list | tuple) and any(isinstance(o, torch.Tensor) for o in out)
+        )
+        if not produced:
             return  # .shape, .dtype, .size(): reading an attribute is not a use
-        if len(sources) == 1 and self._derive(op, operands, sources[0], out):
+        if (
+            len(sources) == 1
+            and isinstance(out, torch.Tensor)
+            and self._derive(op, operands, sources[0], out)
+        ):
             return
         for position, (name, dims) in sources:
             self._consume(op, operands, position, name, dims)
@@ -197,6 +208,8 @@ class _Tracer(TorchFunctionMode):
             return
         if op == "linear" and position == 1:
             self._use(name, CONTRACT, dims[-1], dims[0], op)
+        elif any(fused in op for fused in _FUSED) and tensor.dim() == 2:
+            self._use(name, CONTRACT, dims[1], dims[0], op)  # torch's fused layers take Linear weights
         elif op in _MATMUL or op in ("addmm", "baddbmm", "addbmm"):
             left = position == (1 if op.startswith("add") or op == "baddbmm" else 0)
             if op == "__rmatmul__":

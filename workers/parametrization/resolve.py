@@ -114,14 +114,15 @@ def _scale(config: TrialConfig, site_module: nn.Module, fan_in: int, fan_out: in
 def effective_weight_decay(config: TrialConfig, role: Role, lr: float, rule_wd: float) -> float:
     """The weight_decay value handed to the optimizer (torch decays p by lr·weight_decay per step).
 
-    - vectors (norm gains, biases) are never decayed (nanoGPT's split);
+    - vectors (norm gains, biases) and parameters with no width dimension are never decayed (nanoGPT's
+      split: only matrices are);
     - standard: torch AdamW semantics with the table's multiplier: SP leaves wd alone, μP multiplies hidden
       wd by m (MuAdam, Adam family) or divides vector-like wd by m (MuSGD), so lr·wd keeps its base value;
     - independent: wd / lr, so the per-step decay lr·wd = wd whatever the LR (Loshchilov & Hutter's
       decoupling; u-μP, Blake et al. 2024);
     - width_scaled: independent and ∝ 1/m, per-step decay wd/m (Qiu et al. 2025).
     """
-    if role == Role.VECTOR or config.weight_decay == 0:
+    if role in (Role.VECTOR, Role.FINITE) or config.weight_decay == 0:
         return 0.0
     if config.weight_decay_mode == "standard":
         return config.weight_decay * rule_wd

@@ -231,7 +231,18 @@ def _completep(row: Rule) -> Rule:
     )
 
 
+# Parameters with no width dimension (roles.py, FINITE): every parametrization leaves them as SP does, their
+# own init, forward 1, LR η under every optimizer (microsoft/mup: a parameter whose infshape has no infinite
+# dimension is not rescaled by MuAdam or MuSGD).
+_FINITE_ROWS = tuple(
+    # u-μP is defined for Adam-type optimizers only
+    Rule(p, (Role.FINITE,), ("adam",) if p == "u-mup" else ALL, zero, one, one,
+         "microsoft/mup: no width dimension, nothing rescaled")
+    for p in PARAMETRIZATIONS
+)  # fmt: skip
+
 RULES: tuple[Rule, ...] = (
+    *_FINITE_ROWS,
     *_SP_ROWS,
     *_SP_EMBEDDING_LR_ROWS,
     *_MUP_ROWS,

@@ -123,3 +123,19 @@ def raw(width: int, depth: int, vocab_size: int, context_length: int) -> nn.Modu
 
 def einsum(width: int, depth: int, vocab_size: int, context_length: int) -> nn.Module:
     return EinsumDecoder(width, depth, vocab_size, context_length)
+
+
+class TorchEncoder(nn.Module):
+    """torch's own layers: `nn.TransformerEncoder` (fused multi-head attention, whose in_proj_weight no
+    `Linear` holds) and an untied `Linear` head with a bias over the vocabulary."""
+
+    def __init__(self, width: int, depth: int, vocab: int, context: int) -> None:
+        super().__init__()
+        self.embed = nn.Embedding(vocab, width)
+        layer = nn.TransformerEncoderLayer(width, width // HEAD, 2 * width, dropout=0.0, batch_first=True)
+        self.encoder = nn.TransformerEncoder(layer, depth, enable_nested_tensor=False)
+        self.head = nn.Linear(width, vocab)
+
+    def forward(self, idx: torch.Tensor) -> torch.Tensor:
+        mask = nn.Transformer.generate_square_subsequent_mask(idx.shape[1], device=idx.device)
+        return self.head(self.encoder(self.embed(idx), mask=mask, is_causal=True))
