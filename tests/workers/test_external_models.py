@@ -1,5 +1,6 @@
-"""External models: role inference, folding, hooks, the forward contract and the coordinate check on a
-user's plain PyTorch decoder (tied embeddings) and a `transformers` Llama config."""
+"""External models: role inference, folding, hooks and the forward contract on a user's plain PyTorch
+decoder (tied embeddings) and a `transformers` Llama config. The coordinate check on these and other models
+written elsewhere: test_zoo_coord_check.py."""
 
 from __future__ import annotations
 
@@ -8,11 +9,10 @@ from pathlib import Path
 
 import pytest
 import torch
-from support.external import DECODER, ENTRYPOINT, LLAMA, TIE, write_decoder
+from support.external import DECODER, ENTRYPOINT, TIE, write_decoder
 from torch import nn
 
 from workers.config import TrialConfig
-from workers.coord_check import coord_check
 from workers.external.roles import AmbiguousRoles, infer_roles
 from workers.external.source import ModelSourceError
 from workers.models import make_model
@@ -146,30 +146,3 @@ def test_a_missing_entrypoint_or_a_failing_import_says_where(code: Path) -> None
 def test_completep_is_refused_for_an_external_model(code: Path) -> None:
     with pytest.raises(ModelSourceError, match="completep.*external models support"):
         resolve_table(custom(code, parametrization="completep"), VOCAB)
-
-
-def _judged(report, parametrization: str) -> dict[str, float]:  # type: ignore[no-untyped-def]
-    assert report.passed, report.failing
-    return {
-        f"{m} {s} {k}": report.slopes[m][s][k]
-        for m in report.modules
-        for s in ("rms", "delta_rms")
-        for k, p in enumerate(report.predicted[m][s])
-        if p is not None
-    }
-
-
-@pytest.mark.parametrize("family", ["custom", "hf"])
-def test_coord_check_mup_flat_and_sp_growing_on_external_models(code: Path, family: str) -> None:
-    config = custom(code) if family == "custom" else TrialConfig(family="hf", hf_config=LLAMA, head_dim=8)
-    widths = (64, 128, 256, 512)
-    mup = coord_check(config, "mup", "adamw", widths=widths)
-    sp = coord_check(config, "sp", "adamw", widths=widths)
-    assert not mup.settings["readout_zero_init"]  # an external readout keeps its σ init
-    flat = {
-        k: v for k, v in _judged(mup, "mup").items() if v is not None and not k.startswith("lm_head rms 0")
-    }
-    assert len(flat) > 40 and all(abs(v) <= 0.15 for v in flat.values())
-    assert mup.slopes["lm_head"]["rms"][0] == pytest.approx(-0.5, abs=0.15)  # σ·√width / m
-    assert sp.slopes["lm_head"]["rms"][0] == pytest.approx(0.5, abs=0.15)  # SP's logits grow like √width
-    assert _judged(sp, "sp")  # SP judged by its own predictions, and passing

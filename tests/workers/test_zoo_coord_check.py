@@ -29,9 +29,13 @@ def custom(entrypoint: str, code: str = ZOO) -> TrialConfig:
 
 
 @pytest.fixture(scope="module")
-def example(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """The examples' decoder (a position embedding module, LayerNorm, a GELU MLP with biases), untied."""
-    return str(write_decoder(tmp_path_factory.mktemp("untied"), DECODER.replace(TIE, "")))
+def example(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """The examples' decoder (a position embedding module, LayerNorm, a GELU MLP with biases), untied and
+    tied."""
+    return {
+        "untied": str(write_decoder(tmp_path_factory.mktemp("untied"), DECODER.replace(TIE, ""))),
+        "tied": str(write_decoder(tmp_path_factory.mktemp("tied"), DECODER)),
+    }
 
 
 MODELS = {
@@ -40,6 +44,7 @@ MODELS = {
     "transformers GPT-2": TrialConfig(family="hf", hf_config=GPT2, head_dim=8),
     "transformers Llama": TrialConfig(family="hf", hf_config=LLAMA, head_dim=8),
     "example decoder, untied": custom(ENTRYPOINT),  # its code is written by the `example` fixture
+    "example decoder, tied": custom(ENTRYPOINT),
 }
 READOUT = {
     "raw decoder": "logits",
@@ -47,18 +52,22 @@ READOUT = {
     "transformers GPT-2": "lm_head",
     "transformers Llama": "lm_head",
     "example decoder, untied": "lm_head",
+    "example decoder, tied": "lm_head",
 }
 
 
-def config_of(name: str, example: str) -> TrialConfig:
-    return replace(MODELS[name], code_path=example) if name.startswith("example") else MODELS[name]
+def config_of(name: str, example: dict[str, str]) -> TrialConfig:
+    if not name.startswith("example"):
+        return MODELS[name]
+    return replace(MODELS[name], code_path=example[name.split(", ")[1]])
 
 
 @pytest.mark.parametrize("name", list(MODELS))
-def test_zoo_models_pass_under_mup_and_show_sps_growth(name: str, example: str) -> None:
+def test_zoo_models_pass_under_mup_and_show_sps_growth(name: str, example: dict[str, str]) -> None:
     config = config_of(name, example)
     mup = coord_check(config, "mup", "adamw", widths=WIDTHS)
     assert mup.passed, mup.failing
+    assert not mup.settings["readout_zero_init"]  # an external readout keeps its σ init
     readout = READOUT[name]
     assert mup.predicted[readout]["rms"][0] == -0.5  # a σ-initialized readout behind a norm: m^(-1/2)
     assert mup.slopes[readout]["rms"][0] == pytest.approx(-0.5, abs=0.15)
@@ -93,8 +102,10 @@ BROKEN = {
 HIDDEN = {"raw decoder": "blocks.0.fc", "transformers GPT-2": "transformer.h.0.mlp.c_fc"}
 
 
-@pytest.mark.parametrize("rule", list(BROKEN))
-@pytest.mark.parametrize("name", ["raw decoder", "transformers GPT-2"])
+CASES = [("raw decoder", rule) for rule in BROKEN] + [("transformers GPT-2", "hidden LR η (not η/m)")]
+
+
+@pytest.mark.parametrize(("name", "rule"), CASES)
 def test_a_broken_rule_fails_on_the_module_it_breaks(
     name: str, rule: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
