@@ -16,19 +16,29 @@ from typing import Any
 import torch
 from torch import nn
 
+_SIGNATURES: dict[type, tuple[inspect.Parameter, ...] | None] = {}
+
+
+def _parameters(model: nn.Module) -> tuple[inspect.Parameter, ...] | None:
+    """The parameters of the model's bound forward (None where it has no readable signature), read once per
+    module class: `call` runs on every training step."""
+    cls = type(model)
+    if cls not in _SIGNATURES:
+        try:
+            _SIGNATURES[cls] = tuple(inspect.signature(model.forward).parameters.values())
+        except (TypeError, ValueError):
+            _SIGNATURES[cls] = None
+    return _SIGNATURES[cls]
+
 
 def takes_input_ids(model: nn.Module) -> bool:
-    try:
-        parameters = inspect.signature(model.forward).parameters
-    except (TypeError, ValueError):
-        return False
-    return "input_ids" in parameters
+    parameters = _parameters(model)
+    return parameters is not None and any(p.name == "input_ids" for p in parameters)
 
 
 def positional_arity(model: nn.Module) -> int:
-    try:
-        parameters = inspect.signature(model.forward).parameters.values()
-    except (TypeError, ValueError):
+    parameters = _parameters(model)
+    if parameters is None:
         return 2
     kinds = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
     if any(p.kind == inspect.Parameter.VAR_POSITIONAL for p in parameters):
