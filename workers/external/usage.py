@@ -102,6 +102,8 @@ class _Tracer(TorchFunctionMode):
         return self.origin.get(id(value)) if isinstance(value, torch.Tensor) else None
 
     def _use(self, name: str, kind: str, fan_in: int | None, fan_out: int | None, op: str) -> None:
+        if kind in (CONTRACT, LOOKUP) and (fan_in is None or fan_out is None or fan_in == fan_out):
+            kind = OTHER  # a dimension the parameter gained by a view (`w[None]`): its use says nothing
         self.uses[name].append(Use(kind, fan_in, fan_out, op, self.modules[-1] if self.modules else ""))
 
     def _record(self, func: Callable[..., Any], args: list[Any], kwargs: dict[str, Any], out: Any) -> None:
