@@ -659,6 +659,19 @@ def proxy_jobs(spec: SweepSpec, p: str) -> list[Job]:
     ]
 
 
+def target_jobs(spec: SweepSpec, result: Result, kind: str, lrs: list[float]) -> list[Job]:
+    """One run per LR and seed at the target's width, depth and tokens."""
+    depth = spec.target.depth or spec.model.depth
+    p, w, tokens = result.parametrization, spec.target.width, spec.target.tokens
+    return [Job(kind, p, w, depth, lr, s, tokens) for lr in lrs for s in spec.proxy.seeds]
+
+
+def grid_around(centre: float, mode: Mode) -> list[float]:
+    """The oracle's half-octave grid, ±`oracle_span` octaves around `centre`."""
+    k = round(mode.oracle_span / mode.oracle_step)
+    return [centre * 2.0 ** (i * mode.oracle_step) for i in range(-k, k + 1)]
+
+
 def oracle_jobs(spec: SweepSpec, result: Result, mode: Mode) -> list[Job]:
     """The oracle grid centred on the widest proxy's fitted optimum (set before the transferred LR is read),
     and the target at the transferred LR (kind "transferred")."""
@@ -667,16 +680,9 @@ def oracle_jobs(spec: SweepSpec, result: Result, mode: Mode) -> list[Job]:
         widest = [r for r in result.proxy_runs if r.width == max(result.proxy_widths)]
         centre = 2.0 ** min(seed_means(widest).items(), key=lambda kv: kv[1])[0]
     result.oracle_centre = centre
-    depth = spec.target.depth or spec.model.depth
-    k = round(mode.oracle_span / mode.oracle_step)
-    p, w, tokens = result.parametrization, spec.target.width, spec.target.tokens
-    jobs = [
-        Job("oracle", p, w, depth, centre * 2.0 ** (i * mode.oracle_step), s, tokens)
-        for i in range(-k, k + 1)
-        for s in spec.proxy.seeds
-    ]
+    jobs = target_jobs(spec, result, "oracle", grid_around(centre, mode))
     if result.lr_transferred is not None:
-        jobs += [Job("transferred", p, w, depth, result.lr_transferred, s, tokens) for s in spec.proxy.seeds]
+        jobs += target_jobs(spec, result, "transferred", [result.lr_transferred])
     return jobs
 
 
@@ -688,14 +694,8 @@ def refine_jobs(spec: SweepSpec, result: Result, mode: Mode) -> list[Job]:
     if not finite or edge(grid) != 0:
         return []
     best = min(finite, key=finite.__getitem__)
-    depth = spec.target.depth or spec.model.depth
-    p, w, tokens = result.parametrization, spec.target.width, spec.target.tokens
     quarter = mode.oracle_step / 2
-    return [
-        Job("oracle", p, w, depth, 2.0 ** (best + side * quarter), s, tokens)
-        for side in (-1, 1)
-        for s in spec.proxy.seeds
-    ]
+    return target_jobs(spec, result, "oracle", [2.0 ** (best - quarter), 2.0 ** (best + quarter)])
 
 
 def legacy_oracle_jobs(spec: SweepSpec, result: Result, mode: Mode) -> list[Job]:
@@ -703,21 +703,13 @@ def legacy_oracle_jobs(spec: SweepSpec, result: Result, mode: Mode) -> list[Job]
     centre = result.lr_transferred
     if centre is None:
         centre = 2.0 ** min(seed_means(result.proxy_runs).items(), key=lambda kv: kv[1])[0]
-    depth = spec.target.depth or spec.model.depth
-    k = round(mode.oracle_span / mode.oracle_step)
-    return [
-        Job(
-            "transferred" if i == 0 else "oracle",
-            result.parametrization,
-            spec.target.width,
-            depth,
-            centre * 2.0 ** (i * mode.oracle_step),
-            s,
-            spec.target.tokens,
-        )  # fmt: skip
-        for i in range(-k, k + 1)
-        for s in spec.proxy.seeds
-    ]
+    lrs = grid_around(centre, mode)
+    middle = len(lrs) // 2
+    return (
+        target_jobs(spec, result, "oracle", lrs[:middle])
+        + target_jobs(spec, result, "transferred", [lrs[middle]])
+        + target_jobs(spec, result, "oracle", lrs[middle + 1 :])
+    )
 
 
 def proxy_trials(spec: SweepSpec, result: Result) -> list[TrialResult]:
@@ -925,10 +917,11 @@ def fitted_regrets(
     """((η_oracle, L_oracle), regret per seed) read off parabolas (module docstring): the seed-mean curve's
     vertex, and each seed's curve at the transferred LR over its value at that vertex (the transferred run's
     own loss where it lies outside the window). None where the curves cannot be fitted."""
-    curve = parabola({u: m for u, m in seed_means(oracle).items()}, u_best)
+    means = seed_means(oracle)
+    curve = parabola(means, u_best)
     if curve is None or not transferred:
         return None
-    near = sorted(u for u in seed_means(oracle) if abs(u - u_best) <= ORACLE_WINDOW + 1e-9)
+    near = sorted(u for u in means if abs(u - u_best) <= ORACLE_WINDOW + 1e-9)
     grid = np.linspace(near[0], near[-1], 401)
     values = [curve(float(u)) for u in grid]
     u_star = float(grid[int(np.argmin([v if v is not None else math.inf for v in values]))])

@@ -39,7 +39,7 @@ def test_inferred_roles_of_the_builtin_gpt_equal_its_declared_roles(tied: bool) 
         return make_model(TrialConfig(width=width, depth=depth, tied_embeddings=tied), VOCAB)
 
     declared = make_model(TrialConfig(width=64, depth=2, tied_embeddings=tied), VOCAB).param_roles
-    inferred = {p.name: p.role for p in infer_roles(build, 64, 2, VOCAB)}
+    inferred = {p.name: p.role for p in infer_roles(build, 64, 2)}
     assert inferred == declared
     assert set(declared.values()) == {Role.INPUT, Role.HIDDEN, Role.VECTOR} | (
         set() if tied else {Role.OUTPUT}

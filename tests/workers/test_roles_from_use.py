@@ -25,7 +25,7 @@ def builder(cls: type[nn.Module]) -> Callable[[int, int], nn.Module]:
 
 
 def roles_of(cls: type[nn.Module], **kw: object) -> dict[str, InferredParam]:
-    return {p.name: p for p in infer_roles(builder(cls), 32, 2, VOCAB, context_length=CONTEXT, **kw)}
+    return {p.name: p for p in infer_roles(builder(cls), 32, 2, context_length=CONTEXT, **kw)}
 
 
 def test_a_raw_positional_table_a_raw_readout_and_scalar_gates_get_their_roles_from_use() -> None:

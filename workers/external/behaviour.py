@@ -26,7 +26,8 @@ SCALE = 4.0
 SCALE_INVARIANT = 0.15  # |log2(rms ratio)| below this: the output's scale ignores the input's
 
 
-def leaves(model: nn.Module) -> dict[str, nn.Module]:
+def leaf_modules(model: nn.Module) -> dict[str, nn.Module]:
+    """Name -> module for every module without children, in module order (the root excluded)."""
     return {name: m for name, m in model.named_modules() if name and not any(True for _ in m.children())}
 
 
@@ -38,7 +39,7 @@ def norm_modules(model: nn.Module) -> set[str]:
     inputs: dict[str, torch.Tensor] = {}
     outputs: dict[str, torch.Tensor] = {}
     handles = []
-    for name, module in leaves(model).items():
+    for name, module in leaf_modules(model).items():
 
         def keep(_m: nn.Module, args: Any, out: Any, name: str = name) -> None:
             x, y = first_tensor(list(args)), first_tensor(out)
@@ -56,7 +57,7 @@ def norm_modules(model: nn.Module) -> set[str]:
     finally:
         for handle in handles:
             handle.remove()
-    modules = leaves(model)
+    modules = leaf_modules(model)
     found = set()
     with torch.no_grad():
         for name, x in inputs.items():

@@ -42,7 +42,7 @@ def external_model(config: TrialConfig, vocab_size: int) -> ExternalModel:
         )
     build = builder_for(config, vocab_size)
     inferred = infer_roles(
-        build, config.base_width, config.depth, vocab_size, config.roles, context_length=config.context_length
+        build, config.base_width, config.depth, config.roles, context_length=config.context_length
     )
     # The parameters whose own init is kept (vectors: a Linear's bias is random) come from config.seed,
     # whatever the process's random state.

@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from workers.activations import CoordSite, Kind
-from workers.external.behaviour import norm_modules, readouts_reading_norms
+from workers.external.behaviour import leaf_modules, norm_modules, readouts_reading_norms
 from workers.external.forward import call
 from workers.external.roles import InferredParam
 from workers.models.layers import ParameterSite
@@ -128,9 +128,7 @@ class ExternalModel(nn.Module):
         a norm; anything else is opaque (only theories that predict every activation alike judge it). The
         behaviour is read on real weights: on the meta device nothing is a norm."""
         norms = norm_modules(self.model)
-        leaves = {
-            name for name, m in self.model.named_modules() if name and not any(True for _ in m.children())
-        }
+        leaves = leaf_modules(self.model)
         readouts = {p.name: p.tied_readout or p.owner.module for p in self.inferred if p.role == Role.OUTPUT}
         readouts |= {p.name: p.tied_readout for p in self.inferred if p.tied_readout is not None}
         reading = readouts_reading_norms(self.model, set(readouts), norms) if norms else set()
@@ -139,10 +137,9 @@ class ExternalModel(nn.Module):
             if p.role == Role.INPUT:
                 kinds.setdefault(p.owner.module, Kind.EMBEDDING)
         sites = {}
-        for name, module in self.model.named_modules():
-            if name in leaves:
-                kind = kinds.get(name) or (Kind.NORM if name in norms else Kind.OPAQUE)
-                sites[name] = CoordSite(module, "output", kind)
+        for name, module in leaves.items():
+            kind = kinds.get(name) or (Kind.NORM if name in norms else Kind.OPAQUE)
+            sites[name] = CoordSite(module, "output", kind)
         for param, module in readouts.items():
             kind = Kind.LOGITS if param in reading else Kind.OPAQUE
             label = module if module in leaves else "logits"

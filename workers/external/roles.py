@@ -130,10 +130,9 @@ def _decide(shape: tuple[int, ...], grows: set[int], uses: list[Use], holders: s
         return _Decision(
             Role.INPUT, f"{use}; fan-in fixed at {shape[fan_in]}, fan-out grows with width", (fan_in, fan_out)
         )
-    if in_grows:
-        reason = f"{use}; fan-in grows with width, fan-out fixed at {shape[fan_out]}"
-        return _Decision(Role.OUTPUT, reason, (fan_in, fan_out))
-    return _Decision(None, f"{use}; no dimension changes with width")
+    # some dimension grows (finite parameters were decided above), so here it is the fan-in
+    reason = f"{use}; fan-in grows with width, fan-out fixed at {shape[fan_out]}"
+    return _Decision(Role.OUTPUT, reason, (fan_in, fan_out))
 
 
 def _table(
@@ -149,8 +148,8 @@ def _table(
         fan_out = next(iter(grows))
         fan_in = 1 - fan_out
     else:
-        what = "both its dimensions grow" if grows else "no dimension changes"
-        return _Decision(None, f"{tables[0].describe()}, but {what} with width: its width is unknown")
+        reason = f"{tables[0].describe()}, but both its dimensions grow with width: its width is unknown"
+        return _Decision(None, reason)
     assert fan_in is not None and fan_out is not None
     use = tables[0].describe()
     if fan_in in grows or fan_out not in grows:
@@ -207,7 +206,6 @@ def infer_roles(
     build: Builder,
     base_width: int,
     depth: int,
-    vocab_size: int,
     roles: Mapping[str, str] | None = None,
     context_length: int = PROBE_TOKENS,
 ) -> list[InferredParam]:
